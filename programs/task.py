@@ -1,0 +1,69 @@
+"""An extraction task: what to ask of every document, and the Pydantic model the answer must fit."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from forkpoint.programs.errors import TaskError
+
+if TYPE_CHECKING:
+    from forkpoint.programs.constraints import Constraint
+
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One few-shot example: a document and the object the model should extract from it."""
+
+    document: str
+    output: BaseModel
+
+
+@dataclass(frozen=True)
+class ExtractionTask:
+    """One extraction task, run the same way over every document of a job.
+
+    Everything but the document goes before the fork point: the instructions, a guide to the
+    output model's fields (from their `Field(description=...)`) and the few-shot examples. That
+    prefix is computed once by RadixAttention, so richness there is nearly free per document.
+    """
+
+    name: str
+    instructions: str
+    output_model: type[BaseModel]
+    examples: tuple[Example, ...] = field(default=())
+    max_output_tokens: int = 512
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise TaskError(
+                f"task name {self.name!r} is not a valid name",
+                hint="use lowercase letters, digits, '-' or '_', starting with a letter",
+            )
+        if not (isinstance(self.output_model, type) and issubclass(self.output_model, BaseModel)):
+            raise TaskError(f"task {self.name!r}: output_model must be a Pydantic model class")
+        if not self.instructions.strip():
+            raise TaskError(f"task {self.name!r}: instructions are empty")
+        if self.max_output_tokens < 1:
+            raise TaskError(f"task {self.name!r}: max_output_tokens must be positive")
+        object.__setattr__(self, "examples", tuple(self.examples))
+        for i, example in enumerate(self.examples):
+            if not isinstance(example.output, self.output_model):
+                raise TaskError(
+                    f"task {self.name!r}: example {i} output is a "
+                    f"{type(example.output).__name__}, not a {self.output_model.__name__}"
+                )
+
+    @cached_property
+    def constraint(self) -> Constraint:
+        """The output model as a checked decoding constraint (compiled once)."""
+        from forkpoint.programs.constraints import Constraint
+
+        return Constraint.from_model(self.output_model)
