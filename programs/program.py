@@ -1,0 +1,65 @@
+"""The extraction task as an SGLang frontend program, with its fork point.
+
+Every document runs the same program: the task prefix (instructions, field guide, few-shot
+turns), then the fork point, then the document's turn and a JSON-schema-constrained `sgl.gen`.
+`warm_prefix` runs only the part before the fork point, once, so RadixAttention holds it before
+the documents arrive and every document reads it from the cache.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sglang as sgl
+from sglang.lang.backend.runtime_endpoint import RuntimeEndpoint
+
+OUTPUT = "output"
+
+
+@sgl.function
+def warm_prefix(s, prefix: str):
+    s += prefix
+    # max_tokens=0: prefill only; the answer's meta_info counts the prefix tokens.
+    s += sgl.gen("warm", max_tokens=0)
+
+
+@sgl.function
+def extract_document(
+    s, prefix: str, turn: str, json_schema: str, max_tokens: int, temperature: float
+):
+    s += prefix
+    # ---- fork point: everything above is shared by every document of the task ----
+    s += turn
+    s += sgl.gen(OUTPUT, max_tokens=max_tokens, temperature=temperature, json_schema=json_schema)
+
+
+def connect(url: str, api_key: str | None = None) -> RuntimeEndpoint:
+    """A frontend backend for a running SGLang server (asks it for its model info once)."""
+    return RuntimeEndpoint(url.rstrip("/"), api_key=api_key)
+
+
+def run_warm(endpoint: RuntimeEndpoint, prefix: str) -> dict[str, Any]:
+    state = warm_prefix.run(prefix=prefix, backend=endpoint, use_thread=False)
+    return state.get_meta_info("warm")
+
+
+def run_extract(
+    endpoint: RuntimeEndpoint,
+    *,
+    prefix: str,
+    turn: str,
+    json_schema: str,
+    max_tokens: int,
+    temperature: float = 0.0,
+) -> tuple[str, dict[str, Any]]:
+    """Run one document; returns the raw output text and SGLang's meta_info."""
+    state = extract_document.run(
+        prefix=prefix,
+        turn=turn,
+        json_schema=json_schema,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        backend=endpoint,
+        use_thread=False,
+    )
+    return state[OUTPUT], state.get_meta_info(OUTPUT)

@@ -1,0 +1,124 @@
+"""What a batch produces: one result per document, and the totals a run reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from forkpoint.programs.documents import Document
+
+Status = Literal["ok", "error", "truncated"]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts for one document, from SGLang's meta_info."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> Usage:
+        return cls(
+            prompt_tokens=int(meta.get("prompt_tokens") or 0),
+            cached_tokens=int(meta.get("cached_tokens") or 0),
+            completion_tokens=int(meta.get("completion_tokens") or 0),
+        )
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.cached_tokens + other.cached_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class DocumentResult:
+    """One document's outcome. `data` is set only when `status == "ok"`."""
+
+    index: int
+    name: str
+    status: Status
+    data: Any = None
+    error: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    seconds: float = 0.0
+    raw: str | None = None  # the model's text when it did not validate, for inspection
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @classmethod
+    def succeeded(cls, index: int, doc: Document, data: Any, usage: Usage, seconds: float):
+        return cls(index, doc.name, "ok", data=data, usage=usage, seconds=seconds)
+
+    @classmethod
+    def failed(cls, index: int, doc: Document, error: str, seconds: float, **extra: Any):
+        return cls(index, doc.name, "error", error=error, seconds=seconds, **extra)
+
+    @classmethod
+    def truncated(cls, index, doc, error: str, usage: Usage, seconds: float, raw: str):
+        return cls(index, doc.name, "truncated", error=error, usage=usage, seconds=seconds, raw=raw)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSONL record: file, ok, status, data or error, usage."""
+        data = self.data.model_dump(mode="json") if isinstance(self.data, BaseModel) else self.data
+        record: dict[str, Any] = {"file": self.name, "ok": self.ok, "status": self.status}
+        record["data" if self.ok else "error"] = data if self.ok else self.error
+        record["usage"] = {
+            "prompt_tokens": self.usage.prompt_tokens,
+            "cached_tokens": self.usage.cached_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "seconds": round(self.seconds, 3),
+        }
+        if self.raw is not None:
+            record["raw"] = self.raw
+        return record
+
+
+@dataclass
+class BatchSummary:
+    """Running totals over a batch; read and write rates over the wall time."""
+
+    total: int = 0
+    ok: int = 0
+    failed: int = 0
+    truncated: int = 0
+    usage: Usage = field(default_factory=Usage)
+    wall_seconds: float = 0.0
+    prefix_tokens: int = 0
+
+    def add(self, result: DocumentResult) -> None:
+        self.total += 1
+        self.ok += result.ok
+        self.truncated += result.status == "truncated"
+        self.failed += not result.ok
+        self.usage = self.usage + result.usage
+
+    @property
+    def read_tokens_per_second(self) -> float:
+        return self.usage.prompt_tokens / self.wall_seconds if self.wall_seconds else 0.0
+
+    @property
+    def write_tokens_per_second(self) -> float:
+        return self.usage.completion_tokens / self.wall_seconds if self.wall_seconds else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "documents": self.total,
+            "ok": self.ok,
+            "failed": self.failed,
+            "truncated": self.truncated,
+            "prefix_tokens": self.prefix_tokens,
+            "prompt_tokens": self.usage.prompt_tokens,
+            "cached_tokens": self.usage.cached_tokens,
+            "output_tokens": self.usage.completion_tokens,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "read_tokens_per_second": round(self.read_tokens_per_second, 1),
+            "write_tokens_per_second": round(self.write_tokens_per_second, 1),
+        }
