@@ -1,0 +1,5 @@
+"""python -m forkpoint.cli"""
+
+from forkpoint.cli.main import main
+
+main()

@@ -1,0 +1,41 @@
+"""The `forkpoint` command. Commands parse, call one function, and format."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from forkpoint.cli import runtime
+from forkpoint.cli.errors import reported
+from forkpoint.cli.extract import extract
+
+app = typer.Typer(
+    name="forkpoint",
+    help="Structured extraction over thousands of documents on SGLang.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command()(extract)
+app.add_typer(runtime.app, name="runtime", help="Launch profiles and the SGLang runtime.")
+
+
+@app.command()
+def tasks() -> None:
+    """List the built-in extraction tasks."""
+    from forkpoint.programs.registry import builtin_tasks
+
+    with reported():
+        table = Table("task", "output model", "examples", "description")
+        for task in builtin_tasks().values():
+            table.add_row(task.name, task.output_model.__name__, str(len(task.examples)),
+                          task.description)
+        Console().print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

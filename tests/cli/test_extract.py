@@ -1,0 +1,73 @@
+"""`forkpoint extract` end to end: a folder in, one JSON line per document out."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from forkpoint.cli.main import app
+from forkpoint.programs.registry import get_task
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def mixed_folder(tmp_path):
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    (folder / "a-signature.txt").write_text(
+        "Thanks!\n--\nJana Novak\nProcurement Lead, Brightwater Ltd\njana.novak@brightwater.co.uk\n"
+    )
+    (folder / "b-empty.txt").write_text("")
+    (folder / "c-binary.txt").write_bytes(b"\x7fELF\x02\x01\x00\x00")
+    (folder / "d-latin1.txt").write_bytes("Jos\xe9 Garc\xeda, Madrid".encode("latin-1"))
+    (folder / "e-note.md").write_text("Met **Omar Haddad** (CFO at Dunes Capital), omar@dunes.ae")
+    return folder
+
+
+@pytest.mark.slow
+def test_extract_writes_one_line_per_document_and_bad_files_become_error_lines(
+    sglang_server, mixed_folder, tmp_path
+):
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(
+        app,
+        ["extract", str(mixed_folder), "--task", "contacts", "--out", str(out),
+         "--sglang-url", sglang_server.url, "--concurrency", "4"],
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["file"] for line in lines] == [
+        "a-signature.txt", "b-empty.txt", "c-binary.txt", "d-latin1.txt", "e-note.md"
+    ]
+    assert [line["ok"] for line in lines] == [True, False, False, False, True]
+    assert "is empty" in lines[1]["error"]
+    assert "is binary" in lines[2]["error"]
+    assert "is not UTF-8" in lines[3]["error"]
+    model = get_task("contacts").output_model
+    for line in lines:
+        if line["ok"]:
+            model.model_validate(line["data"])
+            assert line["usage"]["cached_tokens"] > 0
+    assert "read tokens per second" in result.output
+
+
+def test_fail_on_error_and_unknown_task_have_their_own_exit_codes(tmp_path):
+    (tmp_path / "x.txt").write_text("hello")
+    result = runner.invoke(app, ["extract", str(tmp_path), "--task", "nope"])
+    assert result.exit_code == 2
+    assert "no built-in task named 'nope'" in result.output
+
+
+def test_a_folder_without_documents_is_a_clear_error(tmp_path):
+    result = runner.invoke(app, ["extract", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "holds no .txt or .md files" in result.output
+
+
+def test_importing_the_cli_does_not_import_torch_or_sglang():
+    code = "import sys, forkpoint.cli.main; print(sorted({'torch', 'sglang'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,51 @@
+"""Reading documents: text in, anything else becomes a per-document error."""
+
+import pytest
+
+from forkpoint.programs.documents import Document, folder_files, read_folder, read_text
+from forkpoint.programs.errors import DocumentError
+
+
+def test_utf8_text_and_markdown_are_read_in_name_order(tmp_path):
+    (tmp_path / "b.md").write_text("# Beta", encoding="utf-8")
+    (tmp_path / "a.txt").write_text("Ålesund café", encoding="utf-8")
+    (tmp_path / "skip.pdf").write_bytes(b"%PDF-1.4")
+    docs = list(read_folder(tmp_path))
+    assert [d.name for d in docs] == ["a.txt", "b.md"]
+    assert docs[0].text == "Ålesund café"
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "is empty"),
+        (b"  \n\t ", "is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "is binary"),
+        ("caf\u00e9".encode("latin-1"), "is not UTF-8"),
+    ],
+    ids=["empty", "whitespace-only", "binary", "latin-1"],
+)
+def test_unreadable_content_becomes_a_document_error_not_an_exception(tmp_path, content, reason):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    doc = read_text(path)
+    assert doc.text is None
+    assert reason in doc.error
+
+
+def test_a_byte_order_mark_is_not_part_of_the_text(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes("\ufeffhello".encode())
+    assert read_text(path).text == "hello"
+
+
+def test_a_missing_folder_or_one_without_documents_is_a_clear_error(tmp_path):
+    with pytest.raises(DocumentError, match="is not a folder"):
+        folder_files(tmp_path / "nope")
+    with pytest.raises(DocumentError, match="no .txt or .md files"):
+        folder_files(tmp_path)
+
+
+def test_a_document_has_either_text_or_an_error():
+    with pytest.raises(ValueError):
+        Document("x")
