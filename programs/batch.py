@@ -76,7 +76,7 @@ class BatchDriver:
                         exhausted = True
                         break
                     index, doc = item
-                    pending[index] = pool.submit(self._one, index, doc)
+                    pending[index] = pool.submit(self.extract_one, index, doc)
                 if not pending:
                     break
                 finished, _ = wait(pending.values(), return_when=FIRST_COMPLETED)
@@ -89,7 +89,9 @@ class BatchDriver:
                     yield done.pop(next_out)
                     next_out += 1
 
-    def _one(self, index: int, doc: Document) -> DocumentResult:
+    def extract_one(self, index: int, doc: Document) -> DocumentResult:
+        """Extract one document (blocking, thread-safe). Never raises for a document's fault;
+        raises RuntimeUnavailable only when the server stays unreachable through the retries."""
         started = time.perf_counter()
         if doc.error is not None:
             return DocumentResult.failed(index, doc, doc.error, seconds=0.0)
@@ -105,6 +107,8 @@ class BatchDriver:
                     temperature=self.options.temperature,
                 )
             )
+        except RuntimeUnavailable:
+            raise  # not this document's fault: the caller decides (abort, or retry later)
         except ForkpointError as exc:
             return DocumentResult.failed(index, doc, str(exc), time.perf_counter() - started)
         except Exception as exc:  # the server refused this one document (e.g. too long)
