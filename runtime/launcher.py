@@ -1,0 +1,168 @@
+"""Start an SGLang server as a child process, wait until it can generate, and always stop it.
+
+The child runs in its own process group (SGLang spawns scheduler and detokenizer processes), so
+stopping it stops all of them: SIGTERM to the group, SIGKILL after a grace period. Stopping
+happens on `stop()`, on leaving the `with` block (also on Ctrl-C and errors) and at interpreter
+exit, so a crashed forkpoint never leaves a server holding RAM or a GPU.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections import deque
+from pathlib import Path
+
+import httpx
+
+from forkpoint.programs.errors import RuntimeUnavailable
+from forkpoint.runtime.paths import logs_dir
+from forkpoint.runtime.profiles import LaunchProfile
+
+STOP_GRACE_SECONDS = 20.0
+
+
+class RuntimeServer:
+    """One SGLang server for a profile. Use as a context manager or call start()/stop()."""
+
+    def __init__(
+        self,
+        profile: LaunchProfile,
+        *,
+        log_path: Path | None = None,
+        startup_timeout: float = 600.0,
+    ) -> None:
+        self.profile = profile
+        self.log_path = log_path or logs_dir() / f"{profile.name}-{os.getpid()}.log"
+        self.startup_timeout = startup_timeout
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return self.profile.url
+
+    def start(self) -> RuntimeServer:
+        """Launch the server and block until /health_generate answers."""
+        self.profile = resolve(self.profile)
+        env = {**os.environ, **self.profile.env}
+        if self.profile.device == "cpu":
+            env["LD_LIBRARY_PATH"] = _with_libcuda_stub(env.get("LD_LIBRARY_PATH", ""))
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.profile.argv(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,  # its own process group: stop() reaches every child
+            )
+        atexit.register(self.stop)
+        try:
+            wait_until_ready(self.url, self.startup_timeout, process=self.process)
+        except RuntimeUnavailable as exc:
+            self.stop()
+            raise RuntimeUnavailable(
+                f"{exc.message}\n--- last lines of {self.log_path} ---\n{log_tail(self.log_path)}",
+                hint=exc.hint,
+            ) from None
+        return self
+
+    def stop(self) -> None:
+        """Stop the server and every process it started. Safe to call twice."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        atexit.unregister(self.stop)
+        for sig, wait_s in ((signal.SIGTERM, STOP_GRACE_SECONDS), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                process.wait(timeout=wait_s)
+                _wait_group_gone(process.pid, wait_s)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def __enter__(self) -> RuntimeServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def resolve(profile: LaunchProfile) -> LaunchProfile:
+    """Fill in what a profile leaves to launch time: the embedded model, a free port."""
+    update: dict = {}
+    if profile.model_path is None:
+        from forkpoint.runtime.embedded_model import ensure_smollm2
+
+        update["model_path"] = str(ensure_smollm2())
+    if profile.port == 0:
+        update["port"] = free_port(profile.host)
+    return profile.model_copy(update=update) if update else profile
+
+
+def wait_until_ready(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
+    """Poll GET /health_generate until it answers 200; fail early if `process` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeUnavailable(f"the SGLang server exited with code {process.returncode}")
+        if is_ready(url):
+            return
+        time.sleep(1.0)
+    raise RuntimeUnavailable(
+        f"the SGLang server at {url} was not ready after {timeout:.0f} s",
+        hint="a large model can take longer: raise the startup timeout",
+    )
+
+
+def is_ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health_generate", timeout=30.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    try:
+        with path.open(errors="replace") as log:
+            return "".join(deque(log, maxlen=lines)).rstrip()
+    except OSError:
+        return "(no log)"
+
+
+def _with_libcuda_stub(ld_library_path: str) -> str:
+    from forkpoint.runtime.libcuda import has_real_libcuda, stub_dir
+
+    if has_real_libcuda():
+        return ld_library_path
+    return os.pathsep.join(p for p in (str(stub_dir()), ld_library_path) if p)
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    raise subprocess.TimeoutExpired(f"process group {pgid}", timeout)
