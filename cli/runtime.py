@@ -1,0 +1,63 @@
+"""`forkpoint runtime up|args|check`: look at, validate and run a launch profile."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from forkpoint.cli.errors import reported
+
+app = typer.Typer(no_args_is_help=True)
+console = Console()
+ProfileOption = Annotated[
+    str, typer.Option(envvar="FORKPOINT_PROFILE", help="Profile name or .toml path.")
+]
+
+
+@app.command()
+def args(profile: ProfileOption = "cpu-small") -> None:
+    """Print the exact SGLang launch command and the environment it adds."""
+    from forkpoint.runtime.launcher import resolve
+    from forkpoint.runtime.profiles import get_profile
+
+    with reported():
+        chosen = resolve(get_profile(profile))
+        for key, value in sorted(chosen.env.items()):
+            typer.echo(f"{key}={shlex.quote(value)} \\")
+        typer.echo(shlex.join(chosen.argv()))
+
+
+@app.command()
+def check(profile: ProfileOption = "cpu-small") -> None:
+    """Validate a profile and its argv with SGLang's own argument parser."""
+    from forkpoint.runtime.checks import check_profile
+    from forkpoint.runtime.profiles import get_profile
+
+    with reported():
+        parsed = check_profile(get_profile(profile))
+        console.print(
+            f"[green]ok[/] {profile}: tp={parsed.tp_size} quantization={parsed.quantization} "
+            f"speculative={parsed.speculative_algorithm} schedule={parsed.schedule_policy}"
+        )
+
+
+@app.command()
+def up(profile: ProfileOption = "cpu-small") -> None:
+    """Run an SGLang server for the profile in the foreground until Ctrl-C."""
+    from forkpoint.runtime.launcher import RuntimeServer
+    from forkpoint.runtime.profiles import get_profile
+
+    with reported():
+        server = RuntimeServer(get_profile(profile))
+        console.print(f"starting {profile} (log: {server.log_path})")
+        with server:
+            console.print(f"[green]ready[/] at {server.url} — Ctrl-C stops it")
+            try:
+                while server.running:
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                console.print("stopping")
