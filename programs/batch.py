@@ -111,7 +111,7 @@ class BatchDriver:
             raise  # not this document's fault: the caller decides (abort, or retry later)
         except ForkpointError as exc:
             return DocumentResult.failed(index, doc, str(exc), time.perf_counter() - started)
-        except Exception as exc:  # the server refused this one document (e.g. too long)
+        except RuntimeError as exc:  # the frontend's error for a non-200 answer (e.g. too long)
             reason = f"the runtime rejected the document: {exc}"
             return DocumentResult.failed(index, doc, reason, time.perf_counter() - started)
         usage = Usage.from_meta(meta)

@@ -90,8 +90,9 @@ class Constraint:
 
 
 def _normalize(schema: dict[str, Any]) -> str:
-    # Sorted keys and no whitespace: equal schemas give equal strings, so equal cache keys.
-    return json.dumps(schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # Compact, but never key-sorted: xgrammar emits properties in schema order, and that order
+    # must match the few-shot answers (and put e.g. line items before the total they sum to).
+    return json.dumps(schema, separators=(",", ":"), ensure_ascii=False)
 
 
 def _check_draft(schema: dict[str, Any]) -> None:

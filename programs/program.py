@@ -23,14 +23,13 @@ def warm_prefix(s, prefix: str):
     s += sgl.gen("warm", max_tokens=0)
 
 
+# Argument names avoid `max_tokens`/`temperature`: `.run()` takes those as its own defaults.
 @sgl.function
-def extract_document(
-    s, prefix: str, turn: str, json_schema: str, max_tokens: int, temperature: float
-):
+def extract_document(s, prefix: str, turn: str, json_schema: str, budget: int, temp: float):
     s += prefix
     # ---- fork point: everything above is shared by every document of the task ----
     s += turn
-    s += sgl.gen(OUTPUT, max_tokens=max_tokens, temperature=temperature, json_schema=json_schema)
+    s += sgl.gen(OUTPUT, max_tokens=budget, temperature=temp, json_schema=json_schema)
 
 
 def connect(url: str, api_key: str | None = None) -> RuntimeEndpoint:
@@ -57,8 +56,8 @@ def run_extract(
         prefix=prefix,
         turn=turn,
         json_schema=json_schema,
-        max_tokens=max_tokens,
-        temperature=temperature,
+        budget=max_tokens,
+        temp=temperature,
         backend=endpoint,
         use_thread=False,
     )
