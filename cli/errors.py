@@ -42,7 +42,7 @@ def reported() -> Iterator[None]:
     try:
         yield
     except ForkpointError as error:
-        stderr.print(f"[bold red]error:[/] {error.message}", highlight=False)
+        stderr.print(f"[bold red]error:[/] {error.message}", highlight=False, soft_wrap=True)
         if error.hint:
-            stderr.print(f"[dim]hint: {error.hint}[/]", highlight=False)
+            stderr.print(f"[dim]hint: {error.hint}[/]", highlight=False, soft_wrap=True)
         raise typer.Exit(exit_code(error)) from None

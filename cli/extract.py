@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -14,11 +13,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from forkpoint.cli.errors import EXIT_DOCUMENTS_FAILED, reported
+from forkpoint.cli.options import (
+    ChatFormatOption,
+    ConcurrencyOption,
+    ProfileOption,
+    SglangUrlOption,
+    TaskModuleOption,
+    TaskOption,
+    choose_task,
+    console,
+    runtime_url,
+)
 from forkpoint.programs.documents import folder_files, read_text
-from forkpoint.programs.registry import get_task, load_task
 from forkpoint.programs.results import BatchSummary
-
-console = Console(stderr=True)
 
 
 def extract(
@@ -26,25 +33,12 @@ def extract(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write JSONL.")] = Path(
         "results.jsonl"
     ),
-    task: Annotated[str, typer.Option(help="Built-in task name (see `forkpoint tasks`).")] = (
-        "invoices"
-    ),
-    task_module: Annotated[
-        str | None, typer.Option(help="Your own task: MODULE:NAME or path/file.py:NAME.")
-    ] = None,
-    profile: Annotated[
-        str, typer.Option(envvar="FORKPOINT_PROFILE", help="Launch profile name or .toml path.")
-    ] = "cpu-small",
-    sglang_url: Annotated[
-        str | None,
-        typer.Option(envvar="FORKPOINT_SGLANG_URL", help="Use this running SGLang server."),
-    ] = None,
-    chat_format: Annotated[
-        str | None, typer.Option(help="Prompt format; default: the profile's.")
-    ] = None,
-    concurrency: Annotated[
-        int | None, typer.Option(min=1, help="Documents in flight; default: the profile's.")
-    ] = None,
+    task: TaskOption = "invoices",
+    task_module: TaskModuleOption = None,
+    profile: ProfileOption = "cpu-small",
+    sglang_url: SglangUrlOption = None,
+    chat_format: ChatFormatOption = None,
+    concurrency: ConcurrencyOption = None,
     fail_on_error: Annotated[
         bool, typer.Option(help=f"Exit {EXIT_DOCUMENTS_FAILED} if any document failed.")
     ] = False,
@@ -53,26 +47,21 @@ def extract(
     with reported():
         from forkpoint.runtime.profiles import get_profile
 
-        chosen = load_task(task_module) if task_module else get_task(task)
+        chosen = choose_task(task, task_module)
         launch = get_profile(profile)
         files = folder_files(folder)
-        server = _server(launch, sglang_url)
-        with server as running:
-            url = sglang_url or running.url
-            summary = _run(url, chosen, chat_format or launch.chat_format, files, out,
-                           concurrency or launch.client_concurrency)
+        with runtime_url(launch, sglang_url) as url:
+            summary = _run(
+                url,
+                chosen,
+                chat_format or launch.chat_format,
+                files,
+                out,
+                concurrency or launch.client_concurrency,
+            )
     _print_summary(summary, out)
     if fail_on_error and summary.failed:
         raise typer.Exit(EXIT_DOCUMENTS_FAILED)
-
-
-def _server(launch, sglang_url: str | None) -> AbstractContextManager:
-    if sglang_url:
-        return nullcontext()
-    from forkpoint.runtime.launcher import RuntimeServer
-
-    console.print(f"starting the [bold]{launch.name}[/] runtime (log: see --help of runtime up)")
-    return RuntimeServer(launch)
 
 
 def _run(url, task, chat_format, files, out: Path, concurrency: int) -> BatchSummary:
@@ -85,8 +74,13 @@ def _run(url, task, chat_format, files, out: Path, concurrency: int) -> BatchSum
     summary = BatchSummary()
     summary.prefix_tokens = driver.warm()
     started = time.perf_counter()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[status]}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console) as progress, out.open("w") as sink:
         bar = progress.add_task(f"{task.name}", total=len(files), status="")
 

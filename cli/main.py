@@ -8,6 +8,7 @@ from rich.table import Table
 
 from forkpoint.cli import runtime
 from forkpoint.cli.errors import reported
+from forkpoint.cli.eval import eval_
 from forkpoint.cli.extract import extract
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command()(extract)
+app.command(name="eval")(eval_)
 app.add_typer(runtime.app, name="runtime", help="Launch profiles and the SGLang runtime.")
 
 
@@ -28,8 +30,9 @@ def tasks() -> None:
     with reported():
         table = Table("task", "output model", "examples", "description")
         for task in builtin_tasks().values():
-            table.add_row(task.name, task.output_model.__name__, str(len(task.examples)),
-                          task.description)
+            table.add_row(
+                task.name, task.output_model.__name__, str(len(task.examples)), task.description
+            )
         Console().print(table)
 
 

@@ -83,7 +83,9 @@ def kv_capacity_tokens(hw: Hardware, model: Model) -> int:
 
 
 def decode_step_seconds(hw: Hardware, model: Model, eff: Efficiency, batch: int, job: Job):
-    weight_bytes = model.weight_bytes if batch >= 16 else _expert_fraction(batch) * model.weight_bytes
+    weight_bytes = (
+        model.weight_bytes if batch >= 16 else _expert_fraction(batch) * model.weight_bytes
+    )
     kv_bytes = batch * job.mean_context_tokens * model.kv_bytes_per_token
     memory_s = (weight_bytes + kv_bytes) / hw.cards / (hw.bandwidth_gbs * 1e9)
     flops = 2 * model.active_params * batch * job.draft_tokens
@@ -101,7 +103,9 @@ def _expert_fraction(batch: int) -> float:
     return DENSE_SHARE + (1 - DENSE_SHARE) * experts_touched
 
 
-def project(job: Job, hw: Hardware = Hardware(), model: Model = Model(), eff: Efficiency = Efficiency()):
+def project(
+    job: Job, hw: Hardware = Hardware(), model: Model = Model(), eff: Efficiency = Efficiency()
+):
     capacity = kv_capacity_tokens(hw, model)
     batch = max(1, min(job.max_running, job.docs, int(capacity / max(job.mean_context_tokens, 1))))
     prefill_rate = hw.cards * hw.fp16_tflops * 1e12 * eff.prefill / (2 * model.active_params)
@@ -141,8 +145,15 @@ def main() -> None:
     parser.add_argument("--draft-tokens", type=int, default=1)
     parser.add_argument("--max-running", type=int, default=128)
     args = parser.parse_args()
-    job = Job(args.docs, args.computed_prefill, args.output, args.mean_context,
-              args.accept_length, args.draft_tokens, args.max_running)
+    job = Job(
+        args.docs,
+        args.computed_prefill,
+        args.output,
+        args.mean_context,
+        args.accept_length,
+        args.draft_tokens,
+        args.max_running,
+    )
     if args.source:
         measured = json.loads(args.source.read_text())["totals"]
         job = Job(
@@ -156,8 +167,18 @@ def main() -> None:
             max_running=args.max_running,
         )
     result = project(job)
-    print(json.dumps({"projected": True, "job": asdict(job), "result": result,
-                      "batch1_sanity": sanity(), "published": SANITY}, indent=2))
+    print(
+        json.dumps(
+            {
+                "projected": True,
+                "job": asdict(job),
+                "result": result,
+                "batch1_sanity": sanity(),
+                "published": SANITY,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -48,9 +48,7 @@ def folder_files(folder: Path) -> list[Path]:
     """The folder's .txt and .md files, sorted by name (the order results come back in)."""
     if not folder.is_dir():
         raise DocumentError(f"{folder} is not a folder", hint="pass a folder of .txt/.md files")
-    files = sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES
-    )
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
     if not files:
         raise DocumentError(f"{folder} holds no .txt or .md files")
     return files

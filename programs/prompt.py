@@ -1,4 +1,4 @@
-"""The text of an extraction prompt: the shared prefix before the fork point, and each document's turn.
+"""The text of an extraction prompt: the shared prefix before the fork point, and each turn.
 
 The prefix holds the instructions, a guide to every output field (name, type, bounds and the
 `Field(description=...)` text: the grammar constrains the shape, only words tell the model what a
@@ -41,9 +41,7 @@ class TaskPrompt:
     @cached_property
     def prefix(self) -> str:
         """Everything before the fork point: system text and few-shot turns."""
-        shots = [
-            (user_turn(ex.document), ex.output.model_dump_json()) for ex in self.task.examples
-        ]
+        shots = [(user_turn(ex.document), ex.output.model_dump_json()) for ex in self.task.examples]
         return self.chat_format.prefix(self.system, shots)
 
     def document_turn(self, document: str) -> str:

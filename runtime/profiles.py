@@ -28,7 +28,9 @@ class Speculation(BaseModel):
     min_bfs_breadth: int = Field(1, ge=1)
     max_bfs_breadth: int = Field(4, ge=1)
     max_trie_depth: int = Field(18, ge=2)
-    external_sam_budget: int = Field(0, ge=0)  # draft slots for a job's corpus (POST /add_external_corpus)
+    external_sam_budget: int = Field(
+        0, ge=0
+    )  # draft slots for a job's corpus (POST /add_external_corpus)
     external_corpus_max_tokens: int = Field(2_000_000, ge=1)
 
     def argv(self) -> list[str]:
@@ -138,7 +140,7 @@ MIXTRAL_AWQ_2X4090 = LaunchProfile(
     context_length=8192,  # prefix + a ~2k-token document + output, with room; caps KV per request
     mem_fraction_static=0.88,  # weights + KV; leaves ~2.9 GB per card for activations/NCCL
     max_running_requests=128,  # explicit: NGRAM would otherwise cap it at 48
-    schedule_policy="lpm",  # longest-prefix-match first: documents sharing the task prefix batch together
+    schedule_policy="lpm",  # longest prefix first: documents sharing the task prefix batch together
     grammar_backend="xgrammar",  # JSON-schema constraints compiled once, masks overlap the GPU step
     speculation=Speculation(
         algorithm="NGRAM",  # drafts from text already in the request: extraction copies spans

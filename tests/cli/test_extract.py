@@ -34,13 +34,27 @@ def test_extract_writes_one_line_per_document_and_bad_files_become_error_lines(
     out = tmp_path / "out.jsonl"
     result = runner.invoke(
         app,
-        ["extract", str(mixed_folder), "--task", "contacts", "--out", str(out),
-         "--sglang-url", sglang_server.url, "--concurrency", "4"],
+        [
+            "extract",
+            str(mixed_folder),
+            "--task",
+            "contacts",
+            "--out",
+            str(out),
+            "--sglang-url",
+            sglang_server.url,
+            "--concurrency",
+            "4",
+        ],
     )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["file"] for line in lines] == [
-        "a-signature.txt", "b-empty.txt", "c-binary.txt", "d-latin1.txt", "e-note.md"
+        "a-signature.txt",
+        "b-empty.txt",
+        "c-binary.txt",
+        "d-latin1.txt",
+        "e-note.md",
     ]
     assert [line["ok"] for line in lines] == [True, False, False, False, True]
     assert "is empty" in lines[1]["error"]

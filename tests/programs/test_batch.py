@@ -50,7 +50,9 @@ def test_a_bad_document_is_an_error_and_the_rest_still_succeed(sglang_server):
     prompt = task_prompt(get_task("contacts"), sglang_server.profile.chat_format)
     driver = BatchDriver(sglang_server.url, prompt, BatchOptions(concurrency=4))
     documents = [
-        Document("good-1.txt", text="Best,\nMaria Lopez\nHead of Sales, Norvik AB\nmaria@norvik.se"),
+        Document(
+            "good-1.txt", text="Best,\nMaria Lopez\nHead of Sales, Norvik AB\nmaria@norvik.se"
+        ),
         Document("broken.txt", error="broken.txt is not UTF-8 text (byte 3: 0xe9)"),
         Document("good-2.txt", text="Regards, Tom Hale | CTO | Hale Labs | +1 555 0100"),
     ]

@@ -1,0 +1,50 @@
+"""What the commands that run a task share: their options, the task, and a runtime to run on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from forkpoint.programs.registry import get_task, load_task
+from forkpoint.programs.task import ExtractionTask
+
+TaskOption = Annotated[str, typer.Option(help="Built-in task name (see `forkpoint tasks`).")]
+TaskModuleOption = Annotated[
+    str | None, typer.Option(help="Your own task: MODULE:NAME or path/file.py:NAME.")
+]
+ProfileOption = Annotated[
+    str, typer.Option(envvar="FORKPOINT_PROFILE", help="Launch profile name or .toml path.")
+]
+SglangUrlOption = Annotated[
+    str | None, typer.Option(envvar="FORKPOINT_SGLANG_URL", help="Use this running SGLang server.")
+]
+ChatFormatOption = Annotated[
+    str | None, typer.Option(help="Prompt format; default: the profile's.")
+]
+ConcurrencyOption = Annotated[
+    int | None, typer.Option(min=1, help="Documents in flight; default: the profile's.")
+]
+
+console = Console(stderr=True)
+
+
+def choose_task(task: str, task_module: str | None) -> ExtractionTask:
+    return load_task(task_module) if task_module else get_task(task)
+
+
+@contextmanager
+def runtime_url(profile, sglang_url: str | None) -> Iterator[str]:
+    """The given server's URL, or the URL of the profile's server started for this command."""
+    if sglang_url:
+        yield sglang_url
+        return
+    from forkpoint.runtime.launcher import RuntimeServer
+
+    server = RuntimeServer(profile)
+    console.print(f"starting the [bold]{profile.name}[/] runtime (log: {server.log_path})")
+    with server:
+        yield server.url

@@ -1,0 +1,135 @@
+"""Evaluate a task on labelled documents: run the batch, score every field, compare variants."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from forkpoint.programs.documents import Document, read_text
+from forkpoint.programs.errors import DocumentError
+from forkpoint.programs.results import BatchSummary, DocumentResult
+from forkpoint.programs.scoring import FieldScore, score_fields
+from forkpoint.programs.task import ExtractionTask
+
+
+@dataclass(frozen=True)
+class Label:
+    """The expected object for one document of the folder."""
+
+    document: str
+    expected: dict[str, Any]
+
+
+def load_labels(path: Path, folder: Path, task: ExtractionTask) -> list[Label]:
+    """Read labels.jsonl; every problem (bad line, missing file, bad object) is reported at once."""
+    problems: list[str] = []
+    labels: list[Label] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise DocumentError(f"cannot read labels {path}: {exc.strerror or exc}") from exc
+    seen: set[str] = set()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            name, expected = record["document"], record["expected"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            problems.append(f"line {number}: not a {{'document', 'expected'}} JSON object")
+            continue
+        if name in seen:
+            problems.append(f"line {number}: {name} is labelled twice")
+        seen.add(name)
+        if not (folder / name).is_file():
+            problems.append(f"line {number}: {name} is not a file in {folder}")
+        try:
+            model: BaseModel = task.output_model.model_validate(expected)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            problems.append(f"line {number}: {name}: {where}: {first['msg']}")
+            continue
+        labels.append(Label(name, model.model_dump(mode="json")))
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        more = f"\n  (+{len(problems) - 20} more)" if len(problems) > 20 else ""
+        raise DocumentError(
+            f"labels {path} do not match {folder} and {task.name}:\n  {shown}{more}"
+        )
+    if not labels:
+        raise DocumentError(f"labels {path} hold no labels")
+    return labels
+
+
+@dataclass
+class Evaluation:
+    """One task variant's run over the labelled documents, scored."""
+
+    task: ExtractionTask
+    labels: list[Label]
+    results: list[DocumentResult]
+    summary: BatchSummary
+    scores: dict[str, FieldScore] = field(init=False)
+
+    def __post_init__(self) -> None:
+        outcomes = zip(self.labels, self.results, strict=True)
+        pairs = [(label.expected, _data(result)) for label, result in outcomes]
+        self.scores = score_fields(self.task.output_model.model_fields, pairs)
+
+    @property
+    def valid_rate(self) -> float:
+        return self.summary.ok / self.summary.total if self.summary.total else 0.0
+
+    @property
+    def truncated_rate(self) -> float:
+        return self.summary.truncated / self.summary.total if self.summary.total else 0.0
+
+    def diffs(self) -> list[dict[str, Any]]:
+        """Per-document expected vs got, for the fields that differ (normalized rule)."""
+        rows = []
+        for label, result in zip(self.labels, self.results, strict=True):
+            got = _data(result)
+            wrong = {
+                name: {
+                    "expected": label.expected.get(name),
+                    "got": None if got is None else got.get(name),
+                }
+                for name, score in self.scores.items()
+                if not score.outcomes[result.index]
+            }
+            rows.append(
+                {
+                    "task": self.task.name,
+                    "document": label.document,
+                    "status": result.status,
+                    "error": result.error,
+                    "wrong": wrong,
+                }
+            )
+        return rows
+
+
+def run_evaluation(driver, task: ExtractionTask, folder: Path, labels: list[Label]) -> Evaluation:
+    """Run `driver` (a warmed or cold BatchDriver for `task`) over the labelled documents."""
+    documents: list[Document] = [read_text(folder / label.document) for label in labels]
+    summary = BatchSummary(prefix_tokens=driver.warm())
+    started = time.perf_counter()
+    results = []
+    for result in driver.run(documents):
+        summary.add(result)
+        results.append(result)
+    summary.wall_seconds = time.perf_counter() - started
+    return Evaluation(task, labels, results, summary)
+
+
+def _data(result: DocumentResult) -> dict[str, Any] | None:
+    if not result.ok:
+        return None
+    data = result.data
+    return data.model_dump(mode="json") if isinstance(data, BaseModel) else data

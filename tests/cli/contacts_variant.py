@@ -1,0 +1,7 @@
+"""A variant of the built-in contacts task (no few-shot examples), for `eval --compare`."""
+
+from dataclasses import replace
+
+from forkpoint.programs.registry import get_task
+
+TASK = replace(get_task("contacts"), name="contacts-zero-shot", examples=())
