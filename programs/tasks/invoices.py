@@ -10,7 +10,7 @@ from forkpoint.programs.task import Example, ExtractionTask
 class LineItem(BaseModel):
     """One billed line."""
 
-    description: str = Field(max_length=80, description="What was billed, as written.")
+    description: str = Field(max_length=60, description="What was billed, as written.")
     amount: float = Field(description="The line's total amount, a plain number.")
 
 
@@ -25,8 +25,9 @@ class Invoice(BaseModel):
         pattern=r"^[A-Z]{3}$", description="ISO 4217 code of the amounts, e.g. EUR, USD, GBP."
     )
     total: float = Field(description="The total amount due including tax, a plain number.")
+    # 6 lines of at most 60 characters keep the longest valid answer inside max_output_tokens.
     line_items: list[LineItem] = Field(
-        max_length=10, description="The billed lines, in document order."
+        max_length=6, description="The billed lines, in document order (at most 6)."
     )
 
 
@@ -97,5 +98,5 @@ TASK = ExtractionTask(
             ),
         ),
     ),
-    max_output_tokens=320,
+    max_output_tokens=400,
 )

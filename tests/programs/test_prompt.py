@@ -8,7 +8,7 @@ def test_the_field_guide_tells_the_model_what_each_field_means_and_its_bounds():
     guide = field_guide(get_task("invoices").constraint.schema)
     assert "- vendor (text, at most 80 characters, required): The company that issued" in guide
     assert "- issue_date (date YYYY-MM-DD or null, optional)" in guide
-    assert "- line_items (list of LineItem, at most 10, required)" in guide
+    assert "- line_items (list of LineItem, at most 6, required)" in guide
     assert "LineItem objects have these fields:" in guide
     assert "- amount (number, required): The line's total amount" in guide
 
