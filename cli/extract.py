@@ -39,12 +39,27 @@ def extract(
     sglang_url: SglangUrlOption = None,
     chat_format: ChatFormatOption = None,
     concurrency: ConcurrencyOption = None,
+    server: Annotated[
+        str | None,
+        typer.Option(envvar="FORKPOINT_SERVER", help="Send the job to this forkpoint gateway."),
+    ] = None,
+    job: Annotated[str | None, typer.Option(help="With --server: follow this earlier job.")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="FORKPOINT_API_KEY", help="The gateway's API key.")
+    ] = None,
     fail_on_error: Annotated[
         bool, typer.Option(help=f"Exit {EXIT_DOCUMENTS_FAILED} if any document failed.")
     ] = False,
 ) -> None:
     """Extract every document of FOLDER with one task; write JSONL and print a summary."""
     with reported():
+        if server:
+            from forkpoint.cli.remote import run_remote
+
+            files = [] if job else folder_files(folder)
+            summary = run_remote(server, api_key, task, files, out, job)
+            _print_summary(summary, out)
+            raise typer.Exit(EXIT_DOCUMENTS_FAILED if fail_on_error and summary.failed else 0)
         from forkpoint.runtime.profiles import get_profile
 
         chosen = choose_task(task, task_module)

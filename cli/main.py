@@ -10,6 +10,7 @@ from forkpoint.cli import runtime
 from forkpoint.cli.errors import reported
 from forkpoint.cli.eval import eval_
 from forkpoint.cli.extract import extract
+from forkpoint.cli.serve import serve
 
 app = typer.Typer(
     name="forkpoint",
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 app.command()(extract)
 app.command(name="eval")(eval_)
+app.command()(serve)
 app.add_typer(runtime.app, name="runtime", help="Launch profiles and the SGLang runtime.")
 
 

@@ -31,6 +31,11 @@ def read_text(path: Path, name: str | None = None) -> Document:
         raw = path.read_bytes()
     except OSError as exc:
         return Document(name, error=f"cannot read {name}: {exc.strerror or exc}")
+    return decode(name, raw)
+
+
+def decode(name: str, raw: bytes) -> Document:
+    """Bytes of a file or an upload → a text Document, or one carrying the reason it is not."""
     if b"\x00" in raw:
         return Document(name, error=f"{name} is binary (it contains NUL bytes), not text")
     try:
@@ -39,6 +44,11 @@ def read_text(path: Path, name: str | None = None) -> Document:
         return Document(
             name, error=f"{name} is not UTF-8 text (byte {exc.start}: {raw[exc.start]:#04x})"
         )
+    return from_text(name, text)
+
+
+def from_text(name: str, text: str) -> Document:
+    """A document given as text (e.g. in a JSON request); empty text is an error."""
     if not text.strip():
         return Document(name, error=f"{name} is empty")
     return Document(name, text=text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -36,10 +36,11 @@ class ExtractionTask:
 
     name: str
     instructions: str
-    output_model: type[BaseModel]
+    output_model: type[BaseModel] | None = None
     examples: tuple[Example, ...] = field(default=())
     max_output_tokens: int = 512
     description: str = ""
+    json_schema: dict[str, Any] | str | None = None  # instead of output_model: an inline schema
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -47,8 +48,14 @@ class ExtractionTask:
                 f"task name {self.name!r} is not a valid name",
                 hint="use lowercase letters, digits, '-' or '_', starting with a letter",
             )
-        if not (isinstance(self.output_model, type) and issubclass(self.output_model, BaseModel)):
+        if (self.output_model is None) == (self.json_schema is None):
+            raise TaskError(f"task {self.name!r}: give exactly one of output_model and json_schema")
+        if self.output_model is not None and not (
+            isinstance(self.output_model, type) and issubclass(self.output_model, BaseModel)
+        ):
             raise TaskError(f"task {self.name!r}: output_model must be a Pydantic model class")
+        if self.json_schema is not None and self.examples:
+            raise TaskError(f"task {self.name!r}: few-shot examples need an output_model")
         if not self.instructions.strip():
             raise TaskError(f"task {self.name!r}: instructions are empty")
         if self.max_output_tokens < 1:
@@ -66,4 +73,15 @@ class ExtractionTask:
         """The output model as a checked decoding constraint (compiled once)."""
         from forkpoint.programs.constraints import Constraint
 
-        return Constraint.from_model(self.output_model)
+        if self.output_model is not None:
+            return Constraint.from_model(self.output_model)
+        return Constraint.from_schema(self.json_schema)
+
+
+def schema_task(schema: dict[str, Any] | str, instructions: str, **options: Any) -> ExtractionTask:
+    """A task for an inline JSON schema, checked at once (raises SchemaError)."""
+    task = ExtractionTask(
+        name="inline-schema", instructions=instructions, json_schema=schema, **options
+    )
+    task.constraint  # noqa: B018 - compile now, so a bad schema fails where it was given
+    return task

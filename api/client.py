@@ -1,0 +1,63 @@
+"""A small client for the gateway (httpx only: the LAN-client install has no server parts)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from forkpoint.programs.errors import DocumentError, ForkpointError, RuntimeUnavailable
+
+
+class GatewayClient:
+    """Submit jobs to a forkpoint gateway, follow them, and stream their results."""
+
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 60.0) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+
+    def submit_files(self, task: str, files: list[Path]) -> dict[str, Any]:
+        """Upload files as one job (multipart); returns the job status."""
+        parts = [("files", (path.name, path.read_bytes(), "text/plain")) for path in files]
+        return self._json(self.http.post("/v1/jobs", data={"task": task}, files=parts))
+
+    def submit(self, task: str, documents: list[tuple[str, str]]) -> dict[str, Any]:
+        body = {"task": task, "documents": [{"name": n, "text": t} for n, t in documents]}
+        return self._json(self.http.post("/v1/jobs", json=body))
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        return self._json(self.http.get(f"/v1/jobs/{job_id}"))
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return self._json(self.http.delete(f"/v1/jobs/{job_id}"))
+
+    def results(self, job_id: str, *, wait: bool = True) -> Iterator[dict[str, Any]]:
+        """Result records in document order, as the gateway records them."""
+        params = {"wait": str(wait).lower()}
+        try:
+            with self.http.stream("GET", f"/v1/jobs/{job_id}/results", params=params,
+                                  timeout=None) as response:  # fmt: skip
+                if response.status_code != 200:
+                    response.read()
+                    self._json(response)
+                for line in response.iter_lines():
+                    if line:
+                        yield json.loads(line)
+        except httpx.TransportError as exc:
+            raise RuntimeUnavailable(f"lost the gateway at {self.http.base_url}: {exc}") from exc
+
+    def _json(self, response: httpx.Response) -> Any:
+        if response.is_success:
+            return response.json()
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"error": response.text}
+        message = body.get("error") or body.get("detail") or response.reason_phrase
+        kind = DocumentError if response.status_code in (413, 422) else ForkpointError
+        if response.status_code in (429, 503):
+            kind = RuntimeUnavailable
+        raise kind(f"gateway answered {response.status_code}: {message}", hint=body.get("hint"))

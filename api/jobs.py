@@ -1,0 +1,207 @@
+"""The job runner: accepted documents → the runtime, fairly across jobs, each result stored once.
+
+A fixed pool of `concurrency` workers keeps the runtime full. Workers take documents round-robin
+over the jobs that have work (one document per job per turn), so a small job submitted behind a
+large one is not starved. Each task's prefix is warmed once per runtime (one BatchDriver per task,
+reused). A runtime outage puts the document back and backs off; only after `runtime_attempts`
+outages is it recorded as failed, with the reason. On start-up, unfinished jobs resume from the
+store: every document without a result is queued again, and a result can be stored only once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from forkpoint.api.metrics import Metrics
+from forkpoint.api.settings import Settings
+from forkpoint.api.store import JobRecord, JobStore
+from forkpoint.programs.batch import BatchDriver, BatchOptions
+from forkpoint.programs.documents import Document
+from forkpoint.programs.errors import ForkpointError, RuntimeUnavailable
+from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.registry import get_task
+from forkpoint.programs.results import DocumentResult
+from forkpoint.programs.task import ExtractionTask, schema_task
+
+INLINE = "inline-schema"
+DEFAULT_INSTRUCTIONS = "Extract the information the JSON schema asks for from the document."
+
+
+class QueueFull(ForkpointError):
+    """More documents are waiting than the gateway accepts; retry later."""
+
+    retryable = True
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    job_id: str
+    index: int
+    name: str
+    text: str
+
+
+def task_for(name: str | None, schema_json: str | None, instructions: str | None) -> ExtractionTask:
+    """The task of a request or job: a registered name, or an inline schema (checked here)."""
+    if schema_json is not None:
+        return schema_task(schema_json, instructions or DEFAULT_INSTRUCTIONS)
+    return get_task(name or "")
+
+
+class JobRunner:
+    """Runs stored jobs against one runtime URL (an SGLang server or an sglang-router)."""
+
+    def __init__(self, store: JobStore, settings: Settings, metrics: Metrics) -> None:
+        self.store = store
+        self.settings = settings
+        self.metrics = metrics
+        self.url = settings.runtime_url
+        self.chat_format = settings.chat_format or settings.launch_profile.chat_format
+        self.concurrency = settings.concurrency or settings.launch_profile.client_concurrency
+        self._work = threading.Condition()
+        self._queues: dict[str, deque[WorkItem]] = {}
+        self._turns: deque[str] = deque()  # jobs with queued work, in round-robin order
+        self._drivers: dict[tuple[str, str | None], BatchDriver] = {}
+        self._drivers_lock = threading.Lock()
+        self._outages: dict[tuple[str, int], int] = {}
+        self._threads: list[threading.Thread] = []
+        self._stopping = False
+
+    def start(self) -> None:
+        """Resume unfinished jobs, then start the workers."""
+        for job in self.store.unfinished():
+            self._enqueue(job)
+        for n in range(self.concurrency):
+            thread = threading.Thread(target=self._worker, name=f"fp-worker-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        with self._work:
+            self._stopping = True
+            self._work.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def submit(
+        self,
+        task: ExtractionTask,
+        documents: list[Document],
+        *,
+        schema_json: str | None = None,
+        instructions: str | None = None,
+    ) -> JobRecord:
+        """Store a job durably and queue it; raises QueueFull past the queue limit."""
+        waiting = self.store.pending_count()
+        if waiting + len(documents) > self.settings.max_queued_documents:
+            raise QueueFull(
+                f"{waiting} documents are already waiting; the limit is "
+                f"{self.settings.max_queued_documents}",
+                hint="retry after the Retry-After interval",
+            )
+        job = self.store.create_job(
+            task.name if schema_json is None else INLINE,
+            [(doc.name, doc.text or "") for doc in documents],
+            schema_json=schema_json,
+            instructions=instructions,
+        )
+        for index, doc in enumerate(documents):  # unreadable uploads: recorded now, never sent
+            if doc.error is not None:
+                self._store(job.id, DocumentResult.failed(index, doc, doc.error, seconds=0.0))
+        self.metrics.jobs.labels("submitted").inc()
+        self._enqueue(job)
+        return job
+
+    def cancel(self, job_id: str) -> None:
+        self.store.set_state(job_id, "cancelled")
+        with self._work:
+            self._queues.pop(job_id, None)
+            if job_id in self._turns:
+                self._turns.remove(job_id)
+        self.metrics.jobs.labels("cancelled").inc()
+
+    def driver(self, task: ExtractionTask) -> BatchDriver:
+        """One warmed driver per task (and schema): the prefix is computed once per runtime."""
+        key = (task.name, task.constraint.key)
+        with self._drivers_lock:
+            driver = self._drivers.get(key)
+            if driver is None:
+                options = BatchOptions(concurrency=self.concurrency)
+                driver = BatchDriver(self.url, task_prompt(task, self.chat_format), options)
+                driver.warm()
+                self._drivers[key] = driver
+        return driver
+
+    def _enqueue(self, job: JobRecord) -> None:
+        items = deque(
+            WorkItem(job.id, i, name, text) for i, name, text in self.store.pending(job.id)
+        )
+        if not items:
+            self.store.set_state(job.id, "done")
+            return
+        self.store.set_state(job.id, "running")
+        with self._work:
+            self._queues[job.id] = items
+            self._turns.append(job.id)
+            self._work.notify_all()
+
+    def _next(self) -> WorkItem | None:
+        with self._work:
+            while not self._stopping and not self._turns:
+                self._work.wait()
+            if self._stopping:
+                return None
+            job_id = self._turns.popleft()
+            queue = self._queues[job_id]
+            item = queue.popleft()
+            if queue:
+                self._turns.append(job_id)
+            else:
+                del self._queues[job_id]
+            return item
+
+    def _requeue(self, item: WorkItem) -> None:
+        with self._work:
+            queue = self._queues.setdefault(item.job_id, deque())
+            queue.appendleft(item)
+            if item.job_id not in self._turns:
+                self._turns.appendleft(item.job_id)
+            self._work.notify()
+
+    def _worker(self) -> None:
+        while (item := self._next()) is not None:
+            job = self.store.job(item.job_id)
+            if job is None or job.state == "cancelled":
+                continue
+            try:
+                task = task_for(job.task, job.schema_json, job.instructions)
+                result = self.driver(task).extract_one(item.index, Document(item.name, item.text))
+            except RuntimeUnavailable as exc:
+                self._outage(item, exc)
+                continue
+            except ForkpointError as exc:  # e.g. the job's task is no longer registered
+                result = DocumentResult.failed(item.index, Document(item.name, item.text),
+                                               str(exc), seconds=0.0)  # fmt: skip
+            self._store(item.job_id, result)
+
+    def _outage(self, item: WorkItem, exc: RuntimeUnavailable) -> None:
+        key = (item.job_id, item.index)
+        self._outages[key] = attempts = self._outages.get(key, 0) + 1
+        if attempts >= self.settings.runtime_attempts:
+            reason = f"the runtime was unavailable on {attempts} attempts: {exc.message}"
+            doc = Document(item.name, item.text)
+            self._store(item.job_id, DocumentResult.failed(item.index, doc, reason, seconds=0.0))
+            return
+        self.metrics.runtime_outages.inc()
+        with self._drivers_lock:
+            self._drivers.clear()  # a restarted runtime has an empty cache: warm again
+        time.sleep(min(30.0, 2.0**attempts))
+        self._requeue(item)
+
+    def _store(self, job_id: str, result: DocumentResult) -> None:
+        if self.store.record(job_id, result.index, result.to_json()):
+            self.metrics.observe(result)
+        self._outages.pop((job_id, result.index), None)

@@ -1,0 +1,98 @@
+"""Request and response bodies of the gateway's /v1 API."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+
+class TaskChoice(BaseModel):
+    """A registered task by name, or an inline JSON schema (with optional instructions)."""
+
+    task: str | None = Field(None, description="A registered task name (GET /v1/tasks).")
+    json_schema: dict[str, Any] | None = Field(None, alias="schema", description="Inline schema.")
+    instructions: str | None = Field(None, max_length=20_000)
+
+    model_config = {"populate_by_name": True}
+
+    @model_validator(mode="after")
+    def _one_of(self) -> TaskChoice:
+        if (self.task is None) == (self.json_schema is None):
+            raise ValueError("give exactly one of 'task' and 'schema'")
+        return self
+
+
+class ExtractRequest(TaskChoice):
+    document: str = Field(description="The document's text.")
+    name: str = Field("document", max_length=500)
+
+
+class InputDocument(BaseModel):
+    name: str = Field(max_length=500)
+    text: str
+
+
+class JobRequest(TaskChoice):
+    documents: list[InputDocument] = Field(min_length=1)
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+
+class ExtractResponse(BaseModel):
+    """The DocumentResult record: data when ok, else error."""
+
+    file: str
+    ok: bool
+    status: Literal["ok", "error", "truncated"]
+    data: Any = None
+    error: str | None = None
+    usage: Usage
+    raw: str | None = None
+
+
+class JobStatus(BaseModel):
+    id: str
+    task: str
+    state: Literal["queued", "running", "done", "cancelled"]
+    total: int
+    done: int
+    failed: int
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    elapsed_seconds: float
+    read_tokens_per_second: float
+    write_tokens_per_second: float
+
+
+class TaskInfo(BaseModel):
+    name: str
+    description: str
+    schema_: dict[str, Any] = Field(alias="schema")
+    examples: int
+    max_output_tokens: int
+
+
+class SchemaCheck(BaseModel):
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class SchemaCheckResult(BaseModel):
+    key: str
+    warnings: list[str]
+
+
+class ProgramRun(BaseModel):
+    arguments: dict[str, str] = Field(description='{"document": "..."}')
+
+
+class ErrorBody(BaseModel):
+    error: str
+    hint: str | None = None
+    retryable: bool = False

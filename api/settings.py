@@ -1,0 +1,71 @@
+"""The gateway's settings: one pydantic-settings object, from FORKPOINT_* environment variables."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from forkpoint.runtime.paths import cache_dir
+
+
+class Settings(BaseSettings):
+    """Everything the gateway reads at start-up. Field names map to FORKPOINT_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="FORKPOINT_", frozen=True, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    profile: str = "cpu-small"
+    sglang_url: str | None = None  # a running runtime (or sglang-router); else the profile's URL
+    chat_format: str | None = None  # default: the profile's
+    db_path: Path = Field(default_factory=lambda: cache_dir() / "gateway.sqlite3")
+    api_keys: list[str] = []  # FORKPOINT_API_KEYS='["key1","key2"]'
+    api_keys_file: Path | None = None  # one key per line; rotated by editing the file
+    concurrency: int | None = Field(None, ge=1)  # documents in flight; default: the profile's
+    max_queued_documents: int = Field(20_000, ge=1)
+    max_documents_per_job: int = Field(10_000, ge=1)
+    max_document_chars: int = Field(200_000, ge=1)
+    max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    extract_timeout_seconds: float = Field(300.0, gt=0)
+    runtime_attempts: int = Field(5, ge=1)  # per document, on a runtime outage
+    results_wait_seconds: float = Field(3600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _keys_required_off_loopback(self) -> Settings:
+        if not self.is_loopback and not self.keys():
+            raise ValueError(
+                f"binding to {self.host} exposes the gateway beyond this machine: configure API "
+                "keys (FORKPOINT_API_KEYS or FORKPOINT_API_KEYS_FILE) or bind to 127.0.0.1"
+            )
+        return self
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def keys(self) -> list[str]:
+        """Configured keys, the file re-read on every call so rotation needs no restart."""
+        keys = list(self.api_keys)
+        if self.api_keys_file is not None:
+            lines = self.api_keys_file.read_text().splitlines()
+            keys += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        return keys
+
+    @cached_property
+    def launch_profile(self):
+        from forkpoint.runtime.profiles import get_profile
+
+        return get_profile(self.profile)
+
+    @property
+    def runtime_url(self) -> str:
+        return self.sglang_url or self.launch_profile.url

@@ -1,0 +1,214 @@
+"""Durable jobs: what was accepted, and each document's result, recorded exactly once.
+
+SQLite in WAL mode behind a small interface. A job and all its documents are written in one
+transaction before the client hears "accepted"; a result is keyed by (job, document index), so
+a document re-sent after a crash or a retry can never be recorded twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+JobState = Literal["queued", "running", "done", "cancelled"]
+FINAL_STATES = ("done", "cancelled")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, task TEXT NOT NULL, schema_json TEXT, instructions TEXT,
+    state TEXT NOT NULL, total INTEGER NOT NULL, created REAL NOT NULL, finished REAL
+);
+CREATE TABLE IF NOT EXISTS documents (
+    job_id TEXT NOT NULL, idx INTEGER NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL,
+    PRIMARY KEY (job_id, idx)
+);
+CREATE TABLE IF NOT EXISTS results (
+    job_id TEXT NOT NULL, idx INTEGER NOT NULL, ok INTEGER NOT NULL, record TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL, recorded REAL NOT NULL,
+    PRIMARY KEY (job_id, idx)
+);
+"""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    task: str
+    schema_json: str | None
+    instructions: str | None
+    state: JobState
+    total: int
+    created: float
+    finished: float | None
+
+
+@dataclass(frozen=True)
+class JobCounts:
+    done: int
+    failed: int
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+
+
+class JobStore:
+    """Thread-safe SQLite store; one connection guarded by a lock (writes are small)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoint
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def create_job(
+        self,
+        task: str,
+        documents: list[tuple[str, str]],
+        *,
+        schema_json: str | None = None,
+        instructions: str | None = None,
+    ) -> JobRecord:
+        """Store a job and every document in one transaction; returns the queued job."""
+        job = JobRecord(uuid.uuid4().hex, task, schema_json, instructions, "queued",
+                        len(documents), time.time(), None)  # fmt: skip
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (job.id, job.task, job.schema_json, job.instructions, job.state, job.total,
+                 job.created, job.finished),
+            )  # fmt: skip
+            db.executemany(
+                "INSERT INTO documents VALUES (?, ?, ?, ?)",
+                [(job.id, i, name, text) for i, (name, text) in enumerate(documents)],
+            )
+        return job
+
+    def job(self, job_id: str) -> JobRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return JobRecord(*row) if row else None
+
+    def jobs(self, limit: int = 100) -> list[JobRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM jobs ORDER BY created DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [JobRecord(*row) for row in rows]
+
+    def unfinished(self) -> list[JobRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created"
+            ).fetchall()
+        return [JobRecord(*row) for row in rows]
+
+    def set_state(self, job_id: str, state: JobState) -> None:
+        finished = time.time() if state in FINAL_STATES else None
+        with self._tx() as db:
+            db.execute(
+                "UPDATE jobs SET state = ?, finished = ? WHERE id = ? AND state NOT IN "
+                "('done', 'cancelled')",
+                (state, finished, job_id),
+            )
+
+    def pending(self, job_id: str) -> list[tuple[int, str, str]]:
+        """(index, name, text) of the job's documents without a result, in order."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT d.idx, d.name, d.text FROM documents d LEFT JOIN results r "
+                "ON r.job_id = d.job_id AND r.idx = d.idx "
+                "WHERE d.job_id = ? AND r.idx IS NULL ORDER BY d.idx",
+                (job_id,),
+            ).fetchall()
+
+    def pending_count(self) -> int:
+        """Documents accepted by unfinished jobs and not yet recorded (the queue's length)."""
+        with self._lock:
+            (count,) = self._db.execute(
+                "SELECT COUNT(*) FROM documents d JOIN jobs j ON j.id = d.job_id "
+                "LEFT JOIN results r ON r.job_id = d.job_id AND r.idx = d.idx "
+                "WHERE j.state IN ('queued', 'running') AND r.idx IS NULL"
+            ).fetchone()
+        return count
+
+    def record(self, job_id: str, index: int, record: dict[str, Any]) -> bool:
+        """Record one document's result; False if it was already recorded (never twice)."""
+        usage = record.get("usage", {})
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, index, int(bool(record.get("ok"))), json.dumps(record, ensure_ascii=False),
+                 usage.get("prompt_tokens", 0), usage.get("cached_tokens", 0),
+                 usage.get("completion_tokens", 0), time.time()),
+            )  # fmt: skip
+            inserted = cursor.rowcount == 1
+            (left,) = db.execute(
+                "SELECT COUNT(*) FROM documents d LEFT JOIN results r ON r.job_id = d.job_id "
+                "AND r.idx = d.idx WHERE d.job_id = ? AND r.idx IS NULL",
+                (job_id,),
+            ).fetchone()
+            if left == 0:
+                db.execute(
+                    "UPDATE jobs SET state = 'done', finished = ? WHERE id = ? AND state != "
+                    "'cancelled'",
+                    (time.time(), job_id),
+                )
+        return inserted
+
+    def results(self, job_id: str, start: int = 0) -> list[dict[str, Any]]:
+        """Recorded results from index `start` on, stopping at the first gap (document order)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT idx, record FROM results WHERE job_id = ? AND idx >= ? ORDER BY idx",
+                (job_id, start),
+            ).fetchall()
+        out = []
+        for expected, (index, record) in enumerate(rows, start=start):
+            if index != expected:
+                break
+            out.append(json.loads(record))
+        return out
+
+    def counts(self, job_id: str) -> JobCounts:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(1 - ok), 0), COALESCE(SUM(prompt_tokens), 0), "
+                "COALESCE(SUM(cached_tokens), 0), COALESCE(SUM(completion_tokens), 0) "
+                "FROM results WHERE job_id = ?",
+                (job_id,),
+            ).fetchone()
+        return JobCounts(*row)
+
+    def result_count(self, job_id: str, index: int) -> int:
+        """How many results exist for one document (0 or 1; for exactly-once checks)."""
+        with self._lock:
+            (count,) = self._db.execute(
+                "SELECT COUNT(*) FROM results WHERE job_id = ? AND idx = ?", (job_id, index)
+            ).fetchone()
+        return count
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,39 @@
+"""`forkpoint serve`: the runtime and the gateway together, stopped together."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from forkpoint.cli.errors import reported
+from forkpoint.cli.options import ProfileOption, SglangUrlOption, runtime_url
+
+
+def serve(
+    profile: ProfileOption = "cpu-small",
+    host: Annotated[str, typer.Option(envvar="FORKPOINT_HOST", help="Bind address.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(envvar="FORKPOINT_PORT")] = 8000,
+    sglang_url: SglangUrlOption = None,
+) -> None:
+    """Start the runtime (unless --sglang-url) and the gateway; Ctrl-C stops both."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from forkpoint.api.app import create_app
+    from forkpoint.api.settings import Settings
+    from forkpoint.programs.errors import ProfileError
+    from forkpoint.runtime.profiles import get_profile
+
+    with reported():
+        try:
+            settings = Settings(host=host, port=port, profile=profile, sglang_url=sglang_url)
+        except ValidationError as exc:
+            raise ProfileError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        with runtime_url(get_profile(profile), sglang_url) as url:
+            settings = settings.model_copy(update={"sglang_url": url})
+            Console(stderr=True).print(f"gateway on http://{host}:{port} → runtime {url}")
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

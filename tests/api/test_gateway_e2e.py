@@ -1,0 +1,125 @@
+"""A real gateway process in front of a real SGLang server: jobs over HTTP, end to end."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from forkpoint.api.client import GatewayClient
+from forkpoint.api.store import JobStore
+from forkpoint.programs.registry import get_task
+from forkpoint.runtime.launcher import free_port
+
+pytestmark = pytest.mark.slow
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+class Gateway:
+    """`forkpoint serve --sglang-url ...` as a child process; kill() is a SIGKILL."""
+
+    def __init__(self, runtime_url: str, db_path: Path, log_path: Path) -> None:
+        self.runtime_url, self.db_path, self.log_path = runtime_url, db_path, log_path
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "Gateway":
+        env = {**os.environ, "FORKPOINT_DB_PATH": str(self.db_path), "FORKPOINT_CONCURRENCY": "16"}
+        command = [sys.executable, "-m", "forkpoint.cli", "serve", "--sglang-url",
+                   self.runtime_url, "--port", str(self.port)]  # fmt: skip
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        raise AssertionError(f"gateway did not start:\n{self.log_path.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def gateway(sglang_server, tmp_path):
+    gw = Gateway(sglang_server.url, tmp_path / "gateway.db", tmp_path / "gateway.log").start()
+    yield gw
+    gw.stop()
+
+
+def _contact_documents(count: int) -> list[tuple[str, str]]:
+    samples = sorted((SAMPLES / "contacts").glob("*.txt"))
+    return [(f"doc-{i:03d}.txt", samples[i % len(samples)].read_text()) for i in range(count)]
+
+
+def test_a_50_document_job_completes_with_50_validated_results_streamed_in_order(gateway):
+    client = GatewayClient(gateway.url)
+    job = client.submit("contacts", _contact_documents(50))
+    assert job["state"] in ("queued", "running") and job["total"] == 50
+    arrivals = []
+    for record in client.results(job["id"]):
+        arrivals.append((record["file"], client.status(job["id"])["done"]))
+    assert [name for name, _ in arrivals] == [f"doc-{i:03d}.txt" for i in range(50)]
+    assert arrivals[0][1] < 50  # the first result arrived while the job was still running
+    final = client.status(job["id"])
+    assert final["state"] == "done" and final["done"] == 50
+    model = get_task("contacts").output_model
+    records = list(client.results(job["id"], wait=False))
+    assert all(r["ok"] for r in records), [r["error"] for r in records if not r["ok"]]
+    for record in records:
+        model.model_validate(record["data"])
+    assert final["cached_tokens"] > 0 and final["write_tokens_per_second"] > 0
+
+
+def test_one_document_extracts_synchronously_and_a_bad_schema_is_422(gateway):
+    answer = httpx.post(
+        f"{gateway.url}/v1/extract",
+        json={"task": "contacts", "document": "Regards, Tom Hale | CTO | Hale Labs"},
+        timeout=300,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["ok"] and answer.json()["data"]["name"]
+    schema = {"type": "object", "properties": {"x": {"type": "string", "format": "email",
+                                                     "uniqueItems": True}}}  # fmt: skip
+    bad = httpx.post(f"{gateway.url}/v1/extract",
+                     json={"schema": schema, "document": "x"}, timeout=30)  # fmt: skip
+    assert bad.status_code == 422
+    assert "uniqueItems" in bad.json()["error"]
+    metrics = httpx.get(f"{gateway.url}/metrics").text
+    assert 'forkpoint_documents_total{status="ok"}' in metrics
+
+
+def test_killing_the_gateway_mid_job_then_restarting_records_every_document_once(gateway):
+    client = GatewayClient(gateway.url)
+    job = client.submit("contacts", _contact_documents(12))
+    deadline = time.monotonic() + 300
+    while client.status(job["id"])["done"] < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    gateway.kill()  # SIGKILL: no clean shutdown, documents in flight are lost mid-request
+    store = JobStore(gateway.db_path)
+    done_before = store.counts(job["id"]).done
+    store.close()
+    assert done_before < 12, "the job finished before the kill; the test proves nothing"
+    gateway.start()
+    records = list(client.results(job["id"]))
+    assert [r["file"] for r in records] == [f"doc-{i:03d}.txt" for i in range(12)]
+    store = JobStore(gateway.db_path)
+    assert [store.result_count(job["id"], i) for i in range(12)] == [1] * 12
+    assert store.job(job["id"]).state == "done"
+    store.close()
+    print(json.dumps({"done_before_kill": done_before}))

@@ -1,0 +1,134 @@
+"""The gateway's door: keys, limits, schema checks and error codes (no runtime needed)."""
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from forkpoint.api.settings import Settings
+
+DOCS = [{"name": "a.txt", "text": "Ann Lee, ann@x.org"}]
+
+
+def test_binding_beyond_loopback_without_keys_refuses_to_start(tmp_path):
+    with pytest.raises(ValidationError, match="configure API keys"):
+        Settings(host="0.0.0.0", db_path=tmp_path / "x.db")
+    Settings(host="0.0.0.0", api_keys=["k"], db_path=tmp_path / "x.db")
+
+
+def test_with_keys_configured_requests_need_a_bearer_key(make_client):
+    client = make_client(api_keys=["s3cret"])
+    assert client.get("/healthz").status_code == 200
+    missing = client.get("/v1/tasks")
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"] == "Bearer"
+    assert client.get("/v1/tasks", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/v1/tasks", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_keys_in_a_file_rotate_without_a_restart(make_client, tmp_path):
+    keys = tmp_path / "keys"
+    keys.write_text("old-key\n")
+    client = make_client(api_keys_file=keys)
+    assert client.get("/v1/jobs", headers={"Authorization": "Bearer old-key"}).status_code == 200
+    keys.write_text("# rotated\nnew-key\n")
+    assert client.get("/v1/jobs", headers={"Authorization": "Bearer old-key"}).status_code == 401
+    assert client.get("/v1/jobs", headers={"Authorization": "Bearer new-key"}).status_code == 200
+
+
+def test_a_schema_xgrammar_cannot_enforce_is_422_with_the_reason(make_client):
+    client = make_client()
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "multipleOf": 5}}}
+    checked = client.post("/v1/schemas/check", json={"schema": schema})
+    assert checked.status_code == 422
+    assert "multipleOf would be ignored" in checked.json()["error"]
+    job = client.post("/v1/jobs", json={"schema": schema, "documents": DOCS})
+    assert job.status_code == 422
+    assert client.get("/v1/jobs").json() == []  # nothing was accepted
+
+
+def test_a_good_schema_checks_with_its_warnings(make_client):
+    client = make_client()
+    schema = {"type": "object", "properties": {"tags": {"type": "array", "items": {"enum": ["a"]}}}}
+    checked = client.post("/v1/schemas/check", json={"schema": schema})
+    assert checked.status_code == 200
+    assert checked.json()["warnings"] == [
+        "$.tags: array without maxItems (a model can run on until max tokens)"
+    ]
+
+
+def test_limits_on_documents_characters_and_body_size(make_client):
+    client = make_client(max_documents_per_job=2, max_document_chars=50, max_body_bytes=2048)
+    three = [{"name": f"{i}.txt", "text": "x"} for i in range(3)]
+    assert client.post("/v1/jobs", json={"task": "contacts", "documents": three}).status_code == 413
+    long_doc = [{"name": "long.txt", "text": "y" * 51}]
+    too_long = client.post("/v1/jobs", json={"task": "contacts", "documents": long_doc})
+    assert too_long.status_code == 422
+    assert "long.txt has 51 characters; the limit is 50" in too_long.json()["error"]
+    huge = client.post(
+        "/v1/jobs", content=b"{" + b" " * 4096 + b"}", headers={"content-type": "application/json"}
+    )
+    assert huge.status_code == 413
+
+
+def test_a_full_queue_answers_429_with_retry_after_and_keeps_what_it_accepted(make_client):
+    client = make_client(max_queued_documents=3)
+    docs = [{"name": f"{i}.txt", "text": "Ann"} for i in range(2)]
+    first = client.post("/v1/jobs", json={"task": "contacts", "documents": docs})
+    assert first.status_code == 202
+    refused = client.post("/v1/jobs", json={"task": "contacts", "documents": docs})
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "30"
+    assert refused.json()["retryable"] is True
+    (job,) = client.get("/v1/jobs").json()
+    assert job["id"] == first.json()["id"] and job["total"] == 2
+
+
+def test_unknown_tasks_and_jobs_are_clear_errors(make_client):
+    client = make_client()
+    unknown = client.post("/v1/jobs", json={"task": "nope", "documents": DOCS})
+    assert unknown.status_code == 422
+    assert "no built-in task named 'nope'" in unknown.json()["error"]
+    both = client.post("/v1/jobs", json={"task": "contacts", "schema": {}, "documents": DOCS})
+    assert both.status_code == 422
+    assert client.get("/v1/jobs/does-not-exist").status_code == 404
+
+
+def test_uploaded_files_that_are_not_text_fail_alone_at_submission(make_client):
+    client = make_client()
+    files = [
+        ("files", ("good.txt", b"Ann Lee", "text/plain")),
+        ("files", ("bad.bin", b"\x00\x01", "application/octet-stream")),
+    ]
+    job = client.post("/v1/jobs", data={"task": "contacts"}, files=files).json()
+    assert job["total"] == 2 and job["failed"] == 1
+    lines = client.get(f"/v1/jobs/{job['id']}/results", params={"wait": "false"}).text
+    assert lines == ""  # document 0 is still queued: results stream in document order
+    status = client.get(f"/v1/jobs/{job['id']}").json()
+    assert status["state"] == "running"
+
+
+def test_cancel_marks_the_job_and_the_listing_shows_it(make_client):
+    client = make_client()
+    job = client.post("/v1/jobs", json={"task": "contacts", "documents": DOCS}).json()
+    cancelled = client.delete(f"/v1/jobs/{job['id']}").json()
+    assert cancelled["state"] == "cancelled"
+
+
+def test_every_route_is_in_the_openapi_document(make_client):
+    paths = make_client().get("/openapi.json").json()["paths"]
+    for path in (
+        "/v1/extract",
+        "/v1/jobs",
+        "/v1/jobs/{job_id}",
+        "/v1/jobs/{job_id}/results",
+        "/v1/tasks",
+        "/v1/programs",
+        "/v1/programs/{name}/runs",
+        "/v1/schemas/check",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ):
+        assert path in paths, path
+    assert "multipart/form-data" in json.dumps(paths["/v1/jobs"]["post"]["requestBody"])
