@@ -124,7 +124,9 @@ async def _extract(runner: JobRunner, task, doc: Document) -> dict[str, Any]:
     _checked(runner, [doc])
 
     def run() -> dict[str, Any]:
-        return runner.driver(task).extract_one(0, doc).to_json()
+        result = runner.driver(task).extract_one(0, doc)
+        runner.metrics.observe(result)
+        return result.to_json()
 
     try:
         return await asyncio.wait_for(
