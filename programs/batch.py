@@ -27,6 +27,7 @@ class BatchOptions:
     concurrency: int = 32
     temperature: float = 0.0
     max_output_tokens: int | None = None  # None: the task's own limit
+    warm_prefix: bool = True  # False only to measure what the fork-point warm-up buys
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -60,7 +61,7 @@ class BatchDriver:
         on_result: Callable[[DocumentResult], None] | None = None,
     ) -> Iterator[DocumentResult]:
         """Extract every document; yields results in input order. Warms the prefix first."""
-        if self.prefix_tokens is None:
+        if self.prefix_tokens is None and self.options.warm_prefix:
             self.warm()
         window = self.options.concurrency * 2  # bounded read-ahead of documents
         pending: dict[int, Future[DocumentResult]] = {}

@@ -1,0 +1,249 @@
+"""The 1M-token benchmark: read and write tokens/s of one extraction task over many documents.
+
+    ./dev python perf/bench.py --docs 200 --max-tokens 600          # CPU scale, a few minutes
+    ./dev python perf/bench.py                                      # ~1000 docs, ~900k tokens
+    ./dev python perf/bench.py --sglang-url http://gpu:30000 --profile mixtral-awq-2x4090
+
+Runs the same documents several ways and reports each, with ratios to the baseline:
+  baseline   direct to SGLang, fork-point prefix warmed once, bounded concurrency
+  cold       no warm-up: every document fired at once against an empty cache
+  no-radix   a second server with --disable-radix-cache (embedded profile only)
+  gateway    through the forkpoint gateway (a job over HTTP) instead of direct
+Speculation on/off is reported as not measured where the runtime cannot serve it.
+Saves perf/results/bench-<date>.json and .md (machine, date, commit, profile, flags).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+from corpus import CorpusSpec, generate  # noqa: E402
+from machine import describe  # noqa: E402
+
+from forkpoint.programs.batch import BatchDriver, BatchOptions  # noqa: E402
+from forkpoint.programs.documents import Document  # noqa: E402
+from forkpoint.programs.prompt import task_prompt  # noqa: E402
+from forkpoint.programs.registry import get_task  # noqa: E402
+from forkpoint.programs.results import BatchSummary, DocumentResult, Usage  # noqa: E402
+from forkpoint.runtime.launcher import RuntimeServer, free_port  # noqa: E402
+from forkpoint.runtime.profiles import get_profile  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def measure(name: str, results: list[DocumentResult], wall: float, prefix: int) -> dict:
+    """One run's figures, all derived from the per-document usage records."""
+    summary = BatchSummary(prefix_tokens=prefix)
+    for result in results:
+        summary.add(result)
+    summary.wall_seconds = wall
+    usage = summary.usage
+    total_rate = (usage.prompt_tokens + usage.completion_tokens) / wall if wall else 0.0
+    latencies = sorted(r.seconds for r in results if r.usage.completion_tokens)
+    reused = sum(min(r.usage.cached_tokens, prefix) for r in results)
+    ideal = max(len(results) - 1, 1) * prefix
+    return {
+        "run": name,
+        **summary.to_json(),
+        "computed_prefill_tokens": usage.prompt_tokens - usage.cached_tokens,
+        "total_tokens_per_second": round(total_rate, 1),
+        "seconds_per_1m_tokens": round(1e6 / total_rate, 1) if total_rate else None,
+        "p50_latency_seconds": round(statistics.median(latencies), 2) if latencies else None,
+        "p95_latency_seconds": round(latencies[int(0.95 * (len(latencies) - 1))], 2)
+        if latencies
+        else None,
+        "cache_hit_rate": round(usage.cached_tokens / usage.prompt_tokens, 4)
+        if usage.prompt_tokens
+        else 0.0,
+        "prefix_reuse_efficiency": round(reused / ideal, 4),
+    }
+
+
+def run_direct(url: str, prompt, documents, concurrency: int, *, warm: bool) -> tuple:
+    httpx.post(f"{url}/flush_cache", timeout=60)  # every run starts from an empty cache
+    driver = BatchDriver(url, prompt, BatchOptions(concurrency=concurrency, warm_prefix=warm))
+    prefix = driver.warm() if warm else _prefix_tokens(url, prompt)
+    if not warm:
+        httpx.post(f"{url}/flush_cache", timeout=60)
+    started = time.perf_counter()
+    results = list(driver.run(Document(n, text=t) for n, t in documents))
+    return results, time.perf_counter() - started, prefix
+
+
+def run_gateway(url: str, task_name: str, documents, concurrency: int, prefix: int) -> tuple:
+    import uvicorn
+
+    from forkpoint.api.app import create_app
+    from forkpoint.api.client import GatewayClient
+    from forkpoint.api.settings import Settings
+
+    httpx.post(f"{url}/flush_cache", timeout=60)
+    port = free_port()
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = Settings(sglang_url=url, port=port, concurrency=concurrency,
+                            db_path=Path(scratch) / "bench.db",
+                            max_queued_documents=len(documents) + 1,
+                            max_documents_per_job=len(documents))  # fmt: skip
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(settings), port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.1)
+        client = GatewayClient(f"http://127.0.0.1:{port}", timeout=600)
+        started = time.perf_counter()
+        job = client.submit(task_name, documents)
+        records = list(client.results(job["id"]))
+        wall = time.perf_counter() - started
+        server.should_exit = True
+        thread.join(timeout=30)
+    results = [
+        DocumentResult(
+            i,
+            r["file"],
+            r["status"],
+            usage=Usage.from_meta(r["usage"]),
+            seconds=r["usage"]["seconds"],
+        )  # fmt: skip
+        for i, r in enumerate(records)
+    ]
+    return results, wall, prefix
+
+
+def _prefix_tokens(url: str, prompt) -> int:
+    answer = httpx.post(f"{url}/generate", timeout=600, json={
+        "text": prompt.prefix, "sampling_params": {"max_new_tokens": 0}})  # fmt: skip
+    return answer.json()["meta_info"]["prompt_tokens"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=1000)
+    parser.add_argument("--min-tokens", type=int, default=300)
+    parser.add_argument("--max-tokens", type=int, default=1500)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--task", default="invoices")
+    parser.add_argument("--profile", default="cpu-small")
+    parser.add_argument("--sglang-url", help="benchmark this running server instead")
+    parser.add_argument("--concurrency", type=int)
+    parser.add_argument("--runs", default="baseline,cold,no-radix,gateway")
+    args = parser.parse_args()
+
+    profile = get_profile(args.profile)
+    concurrency = args.concurrency or profile.client_concurrency
+    task = get_task(args.task)
+    spec = CorpusSpec(args.docs, args.min_tokens, args.max_tokens, args.seed)
+    documents = generate(spec)
+    runs = args.runs.split(",")
+    figures: dict[str, dict] = {}
+
+    primary = None if args.sglang_url else RuntimeServer(profile.model_copy(update={"port": 0}))
+    url = args.sglang_url or primary.start().url
+    try:
+        prompt = task_prompt(task, profile.chat_format)
+        # Warm-up pass (not measured): loads the grammar compiler and kernels once.
+        run_direct(url, prompt, documents[:2], 2, warm=True)
+        for name in [r for r in runs if r in ("baseline", "cold", "gateway")]:
+            print(f"running {name} over {len(documents)} documents ...", flush=True)
+            if name == "gateway":
+                prefix = figures.get("baseline", {}).get("prefix_tokens") or _prefix_tokens(
+                    url, prompt
+                )
+                outcome = run_gateway(url, task.name, documents, concurrency, prefix)
+            else:
+                outcome = run_direct(url, prompt, documents, concurrency, warm=name == "baseline")
+            figures[name] = measure(name, *outcome)
+            print(json.dumps(figures[name]), flush=True)
+    finally:
+        if primary:
+            primary.stop()
+    if "no-radix" in runs:
+        if args.sglang_url:
+            figures["no-radix"] = {"run": "no-radix", "skipped": "needs a server it starts itself"}
+        else:
+            print("running no-radix (second server) ...", flush=True)
+            no_radix = profile.model_copy(
+                update={"port": 0, "extra_args": (*profile.extra_args, "--disable-radix-cache")}
+            )
+            with RuntimeServer(no_radix) as server:
+                prompt = task_prompt(task, profile.chat_format)
+                figures["no-radix"] = measure(
+                    "no-radix", *run_direct(server.url, prompt, documents, concurrency, warm=True)
+                )
+    figures["speculation"] = {"run": "speculation", "skipped": "NGRAM needs CPU verify kernels "
+                              "this runtime lacks (issue 6); on for the GPU profile"}  # fmt: skip
+    report = {
+        **describe(),
+        "profile": profile.name,
+        "flags": vars(args),
+        "corpus": vars(spec),
+        "runs": figures,
+        "ratios_to_baseline": _ratios(figures),
+    }
+    _save(report)
+
+
+def _ratios(figures: dict[str, dict]) -> dict[str, dict]:
+    base = figures.get("baseline")
+    if not base or "skipped" in base:
+        return {}
+    out = {}
+    for name, run in figures.items():
+        if name == "baseline" or "skipped" in run:
+            continue
+        out[name] = {
+            key: round(run[key] / base[key], 3) if base[key] else None
+            for key in ("wall_seconds", "read_tokens_per_second", "write_tokens_per_second",
+                        "computed_prefill_tokens")
+        }  # fmt: skip
+    return out
+
+
+def _save(report: dict) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    stem = RESULTS / f"bench-{report['date'][:10]}-{report['commit'][:7]}"
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    lines = [
+        f"# forkpoint bench — {report['date']} — commit {report['commit'][:7]}",
+        "",
+        f"Machine: {report['machine']}. Profile: {report['profile']}. Corpus: "
+        f"{report['corpus']['documents']} documents, {report['corpus']['min_tokens']}–"
+        f"{report['corpus']['max_tokens']} tokens, seed {report['corpus']['seed']}. MEASURED.",
+        "",
+        "| run | docs ok | prompt tok | cached | computed prefill | output tok | wall s "
+        "| read tok/s | write tok/s | s per 1M tok | p50 s | p95 s | prefix reuse |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in report["runs"].values():
+        if "skipped" in run:
+            lines.append(f"| {run['run']} | skipped: {run['skipped']} |" + " |" * 11)
+            continue
+        lines.append(
+            f"| {run['run']} | {run['ok']}/{run['documents']} | {run['prompt_tokens']:,} | "
+            f"{run['cached_tokens']:,} | {run['computed_prefill_tokens']:,} | "
+            f"{run['output_tokens']:,} | {run['wall_seconds']} | {run['read_tokens_per_second']} | "
+            f"{run['write_tokens_per_second']} | {run['seconds_per_1m_tokens']} | "
+            f"{run['p50_latency_seconds']} | {run['p95_latency_seconds']} | "
+            f"{run['prefix_reuse_efficiency']} |"
+        )
+    lines += ["", "Ratios to baseline (wall, read, write, computed prefill):", ""]
+    for name, ratio in report["ratios_to_baseline"].items():
+        lines.append(f"- {name}: " + ", ".join(f"{k} ×{v}" for k, v in ratio.items()))
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"saved {stem}.json and .md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""The benchmark's figures add up: every total is the sum of the per-document records."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "perf"))
+import bench  # noqa: E402
+from corpus import CorpusSpec, generate  # noqa: E402
+
+from forkpoint.programs.prompt import task_prompt  # noqa: E402
+from forkpoint.programs.registry import get_task  # noqa: E402
+
+
+def test_the_corpus_is_deterministic_and_documents_differ_from_their_first_line():
+    spec = CorpusSpec(documents=50, min_tokens=300, max_tokens=600, seed=3)
+    first, again = generate(spec), generate(spec)
+    assert first == again
+    assert len({text.splitlines()[0] for _, text in first}) == 50
+    assert all(1000 <= len(text) <= 2600 for _, text in first)
+    assert generate(CorpusSpec(documents=50, seed=4)) != first
+
+
+@pytest.mark.slow
+def test_reported_totals_are_sums_of_per_document_usage_on_a_small_run(sglang_server):
+    documents = generate(CorpusSpec(documents=3, min_tokens=80, max_tokens=120, seed=5))
+    prompt = task_prompt(get_task("invoices"), sglang_server.profile.chat_format)
+    results, wall, prefix = bench.run_direct(sglang_server.url, prompt, documents, 3, warm=True)
+    figures = bench.measure("baseline", results, wall, prefix)
+    prompt_tokens = sum(r.usage.prompt_tokens for r in results)
+    cached = sum(r.usage.cached_tokens for r in results)
+    output = sum(r.usage.completion_tokens for r in results)
+    assert figures["documents"] == 3 and figures["prefix_tokens"] == prefix > 0
+    assert figures["prompt_tokens"] == prompt_tokens
+    assert figures["cached_tokens"] == cached
+    assert figures["output_tokens"] == output
+    assert figures["computed_prefill_tokens"] == prompt_tokens - cached
+    assert figures["read_tokens_per_second"] == round(prompt_tokens / wall, 1)
+    assert figures["write_tokens_per_second"] == round(output / wall, 1)
+    assert figures["prefix_reuse_efficiency"] == round(3 * prefix / (2 * prefix), 4)  # warmed
