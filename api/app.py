@@ -35,7 +35,10 @@ from forkpoint.api.store import FINAL_STATES, JobStore
 from forkpoint.programs.constraints import Constraint
 from forkpoint.programs.documents import Document, decode, from_text
 from forkpoint.programs.errors import DocumentError, RuntimeUnavailable
+from forkpoint.programs.eval_report import report
+from forkpoint.programs.evaluation import Evaluation, Label, check_labels
 from forkpoint.programs.registry import builtin_tasks
+from forkpoint.programs.results import BatchSummary, DocumentResult, Usage
 
 
 def create_app(settings: Settings | None = None, *, start_workers: bool = True) -> FastAPI:
@@ -205,9 +208,14 @@ async def submit_job(request: Request, runner: RunnerDep) -> dict[str, Any]:
     """A batch job: task or schema, plus documents as inline JSON or multipart files."""
     choice, documents = await _job_input(request)
     task, schema = _task(choice)
+    labels = None
+    if isinstance(choice, JobRequest) and choice.labels:
+        checked = check_labels([label.model_dump() for label in choice.labels],
+                               {doc.name for doc in documents}, task, where="labels")  # fmt: skip
+        labels = {label.document: label.expected for label in checked}
     job = await run_in_threadpool(
         runner.submit, task, _checked(runner, documents), schema_json=schema,
-        instructions=choice.instructions,
+        instructions=choice.instructions, labels=labels,
     )  # fmt: skip
     return _status(runner.store, job.id)
 
@@ -272,6 +280,29 @@ async def job_results(job_id: str, runner: RunnerDep, wait: bool = True) -> Stre
             await asyncio.sleep(0.5)
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+@v1.get("/jobs/{job_id}/eval")
+def job_eval(job_id: str, runner: RunnerDep) -> dict[str, Any]:
+    """For a job submitted with labels: per-field accuracy over the documents done so far."""
+    status = _status(runner.store, job_id)
+    labels = runner.store.labels(job_id)
+    if not labels:
+        raise HTTPException(404, f"job {job_id} was submitted without labels")
+    job = runner.store.job(job_id)
+    task = task_for(job.task, job.schema_json, job.instructions)
+    pairs = [(r, labels[r["file"]]) for r in runner.store.results(job_id) if r["file"] in labels]
+    summary = BatchSummary()
+    results = []
+    for position, (record, _) in enumerate(pairs):
+        usage = Usage.from_meta(record["usage"])
+        data, error = record.get("data"), record.get("error")
+        result = DocumentResult(position, record["file"], record["status"], data, error, usage)
+        summary.add(result)
+        results.append(result)
+    summary.wall_seconds = status["elapsed_seconds"]
+    evaluated = Evaluation(task, [Label(r["file"], e) for r, e in pairs], results, summary)
+    return {"complete": job.state == "done", "labelled": len(labels), **report(evaluated)}
 
 
 def _status(store: JobStore, job_id: str) -> dict[str, Any]:

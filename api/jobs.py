@@ -93,6 +93,7 @@ class JobRunner:
         *,
         schema_json: str | None = None,
         instructions: str | None = None,
+        labels: dict[str, dict] | None = None,
     ) -> JobRecord:
         """Store a job durably and queue it; raises QueueFull past the queue limit."""
         waiting = self.store.pending_count()
@@ -107,6 +108,7 @@ class JobRunner:
             [(doc.name, doc.text or "") for doc in documents],
             schema_json=schema_json,
             instructions=instructions,
+            labels=labels,
         )
         for index, doc in enumerate(documents):  # unreadable uploads: recorded now, never sent
             if doc.error is not None:

@@ -33,8 +33,16 @@ class InputDocument(BaseModel):
     text: str
 
 
+class Label(BaseModel):
+    document: str = Field(max_length=500)
+    expected: dict[str, Any]
+
+
 class JobRequest(TaskChoice):
     documents: list[InputDocument] = Field(min_length=1)
+    labels: list[Label] | None = Field(
+        None, description="Expected objects: makes this an evaluation job (GET .../eval)."
+    )
 
 
 class Usage(BaseModel):

@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS documents (
     job_id TEXT NOT NULL, idx INTEGER NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL,
     PRIMARY KEY (job_id, idx)
 );
+CREATE TABLE IF NOT EXISTS labels (
+    job_id TEXT NOT NULL, name TEXT NOT NULL, expected TEXT NOT NULL, PRIMARY KEY (job_id, name)
+);
 CREATE TABLE IF NOT EXISTS results (
     job_id TEXT NOT NULL, idx INTEGER NOT NULL, ok INTEGER NOT NULL, record TEXT NOT NULL,
     prompt_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL,
@@ -89,8 +92,9 @@ class JobStore:
         *,
         schema_json: str | None = None,
         instructions: str | None = None,
+        labels: dict[str, dict[str, Any]] | None = None,
     ) -> JobRecord:
-        """Store a job and every document in one transaction; returns the queued job."""
+        """Store a job, every document (and any labels) in one transaction."""
         job = JobRecord(uuid.uuid4().hex, task, schema_json, instructions, "queued",
                         len(documents), time.time(), None)  # fmt: skip
         with self._tx() as db:
@@ -103,7 +107,19 @@ class JobStore:
                 "INSERT INTO documents VALUES (?, ?, ?, ?)",
                 [(job.id, i, name, text) for i, (name, text) in enumerate(documents)],
             )
+            db.executemany(
+                "INSERT INTO labels VALUES (?, ?, ?)",
+                [(job.id, name, json.dumps(expected)) for name, expected in (labels or {}).items()],
+            )
         return job
+
+    def labels(self, job_id: str) -> dict[str, dict[str, Any]]:
+        """The job's expected objects by document name (empty if it was not an eval job)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, expected FROM labels WHERE job_id = ?", (job_id,)
+            ).fetchall()
+        return {name: json.loads(expected) for name, expected in rows}
 
     def job(self, job_id: str) -> JobRecord | None:
         with self._lock:

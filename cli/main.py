@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from forkpoint.cli import runtime
+from forkpoint.cli.bench import bench
 from forkpoint.cli.errors import reported
 from forkpoint.cli.eval import eval_
 from forkpoint.cli.extract import extract
@@ -21,6 +22,7 @@ app = typer.Typer(
 app.command()(extract)
 app.command(name="eval")(eval_)
 app.command()(serve)
+app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(bench)
 app.add_typer(runtime.app, name="runtime", help="Launch profiles and the SGLang runtime.")
 
 

@@ -27,43 +27,55 @@ class Label:
 
 def load_labels(path: Path, folder: Path, task: ExtractionTask) -> list[Label]:
     """Read labels.jsonl; every problem (bad line, missing file, bad object) is reported at once."""
-    problems: list[str] = []
-    labels: list[Label] = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise DocumentError(f"cannot read labels {path}: {exc.strerror or exc}") from exc
+    records: list[Any] = []
+    for line in lines:
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                records.append(None)
+    names = {p.name for p in folder.iterdir() if p.is_file()} if folder.is_dir() else set()
+    return check_labels(records, names, task, where=f"labels {path} do not match {folder}")
+
+
+def check_labels(
+    records: list[Any], documents: set[str], task: ExtractionTask, *, where: str
+) -> list[Label]:
+    """Validate label records against the documents there are and the task's model."""
+    if task.output_model is None:
+        raise DocumentError("evaluation needs a task with an output model, not an inline schema")
+    problems: list[str] = []
+    labels: list[Label] = []
     seen: set[str] = set()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for number, record in enumerate(records, start=1):
         try:
-            record = json.loads(line)
             name, expected = record["document"], record["expected"]
-        except (json.JSONDecodeError, KeyError, TypeError):
+        except (KeyError, TypeError):
             problems.append(f"line {number}: not a {{'document', 'expected'}} JSON object")
             continue
         if name in seen:
             problems.append(f"line {number}: {name} is labelled twice")
         seen.add(name)
-        if not (folder / name).is_file():
-            problems.append(f"line {number}: {name} is not a file in {folder}")
+        if name not in documents:
+            problems.append(f"line {number}: {name} is not one of the documents")
         try:
             model: BaseModel = task.output_model.model_validate(expected)
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            problems.append(f"line {number}: {name}: {where}: {first['msg']}")
+            field_path = ".".join(str(p) for p in first["loc"])
+            problems.append(f"line {number}: {name}: {field_path}: {first['msg']}")
             continue
         labels.append(Label(name, model.model_dump(mode="json")))
     if problems:
         shown = "\n  ".join(problems[:20])
         more = f"\n  (+{len(problems) - 20} more)" if len(problems) > 20 else ""
-        raise DocumentError(
-            f"labels {path} do not match {folder} and {task.name}:\n  {shown}{more}"
-        )
+        raise DocumentError(f"{where} and {task.name}:\n  {shown}{more}")
     if not labels:
-        raise DocumentError(f"labels {path} hold no labels")
+        raise DocumentError(f"{where}: no labels")
     return labels
 
 

@@ -23,14 +23,16 @@ SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 class Gateway:
     """`forkpoint serve --sglang-url ...` as a child process; kill() is a SIGKILL."""
 
-    def __init__(self, runtime_url: str, db_path: Path, log_path: Path) -> None:
+    def __init__(self, runtime_url: str, db_path: Path, log_path: Path, **env: str) -> None:
         self.runtime_url, self.db_path, self.log_path = runtime_url, db_path, log_path
+        self.env = env
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "Gateway":
-        env = {**os.environ, "FORKPOINT_DB_PATH": str(self.db_path), "FORKPOINT_CONCURRENCY": "16"}
+        env = {**os.environ, "FORKPOINT_DB_PATH": str(self.db_path), "FORKPOINT_CONCURRENCY": "16",
+               **self.env}  # fmt: skip
         command = [sys.executable, "-m", "forkpoint.cli", "serve", "--sglang-url",
                    self.runtime_url, "--port", str(self.port)]  # fmt: skip
         with self.log_path.open("ab") as log:
@@ -123,3 +125,13 @@ def test_killing_the_gateway_mid_job_then_restarting_records_every_document_once
     assert store.job(job["id"]).state == "done"
     store.close()
     print(json.dumps({"done_before_kill": done_before}))
+
+
+def test_a_gateway_with_keys_refuses_requests_without_one(sglang_server, tmp_path):
+    keyed = Gateway(sglang_server.url, tmp_path / "k.db", tmp_path / "k.log",
+                    FORKPOINT_API_KEYS='["k-123"]').start()  # fmt: skip
+    try:
+        assert httpx.get(f"{keyed.url}/v1/jobs").status_code == 401
+        assert GatewayClient(keyed.url, api_key="k-123").http.get("/v1/jobs").status_code == 200
+    finally:
+        keyed.stop()

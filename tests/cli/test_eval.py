@@ -73,4 +73,4 @@ def test_eval_reports_label_problems_before_starting_anything(tmp_path):
         ],
     )
     assert result.exit_code == 2
-    assert "gone.txt is not a file" in result.output
+    assert "gone.txt is not one of the documents" in result.output

@@ -45,7 +45,7 @@ def test_every_mismatch_between_labels_folder_and_model_is_reported_at_once(tmp_
     with pytest.raises(DocumentError) as failure:
         load_labels(labels_file, tmp_path, get_task("contacts"))
     message = str(failure.value)
-    assert "line 2: missing.txt is not a file" in message
+    assert "line 2: missing.txt is not one of the documents" in message
     assert "line 3: a.txt is labelled twice" in message
     assert "line 3: a.txt: name: Field required" in message
     assert "line 4: not a {'document', 'expected'} JSON object" in message
