@@ -1,0 +1,67 @@
+"""What the /v1 routes share: auth, the runner, task choice and the input limits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+
+from forkpoint.api.auth import check_key
+from forkpoint.api.jobs import JobRunner, task_for
+from forkpoint.api.schemas import TaskChoice
+from forkpoint.programs.documents import Document
+from forkpoint.programs.errors import DocumentError, RuntimeUnavailable
+
+
+def authorized(request: Request) -> None:
+    check_key(request, request.app.state.settings)
+
+
+def runner_of(request: Request) -> JobRunner:
+    return request.app.state.runner
+
+
+RunnerDep = Annotated[JobRunner, Depends(runner_of)]
+
+
+def v1_router() -> APIRouter:
+    return APIRouter(prefix="/v1", dependencies=[Depends(authorized)])
+
+
+def choose(choice: TaskChoice):
+    schema = json.dumps(choice.json_schema) if choice.json_schema is not None else None
+    return task_for(choice.task, schema, choice.instructions), schema
+
+
+def checked(runner: JobRunner, documents: list[Document]) -> list[Document]:
+    limits = runner.settings
+    if len(documents) > limits.max_documents_per_job:
+        raise HTTPException(413, f"{len(documents)} documents; the limit per job is "
+                                 f"{limits.max_documents_per_job}")  # fmt: skip
+    for doc in documents:
+        if doc.text is not None and len(doc.text) > limits.max_document_chars:
+            raise DocumentError(
+                f"{doc.name} has {len(doc.text)} characters; the limit is "
+                f"{limits.max_document_chars}",
+                hint="split it, or raise FORKPOINT_MAX_DOCUMENT_CHARS",
+            )
+    return documents
+
+
+async def extract_now(runner: JobRunner, task, doc: Document) -> dict[str, Any]:
+    checked(runner, [doc])
+
+    def run() -> dict[str, Any]:
+        result = runner.driver(task).extract_one(0, doc)
+        runner.metrics.observe(result)
+        return result.to_json()
+
+    try:
+        return await asyncio.wait_for(
+            run_in_threadpool(run), timeout=runner.settings.extract_timeout_seconds
+        )
+    except TimeoutError as exc:
+        raise RuntimeUnavailable("the extraction did not finish within the timeout") from exc

@@ -1,0 +1,61 @@
+"""One document at a time: /v1/extract, programs, tasks and schema checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import HTTPException
+
+from forkpoint.api.deps import RunnerDep, choose, extract_now, v1_router
+from forkpoint.api.schemas import (
+    ExtractRequest,
+    ExtractResponse,
+    ProgramRun,
+    SchemaCheck,
+    SchemaCheckResult,
+    TaskChoice,
+    TaskInfo,
+)
+from forkpoint.programs.constraints import Constraint
+from forkpoint.programs.documents import from_text
+from forkpoint.programs.registry import builtin_tasks
+
+v1 = v1_router()
+
+
+@v1.post("/extract", response_model=ExtractResponse)
+async def extract(body: ExtractRequest, runner: RunnerDep) -> dict[str, Any]:
+    """One document, synchronously: the validated object (or the reason) and its usage."""
+    task, _ = choose(body)
+    return await extract_now(runner, task, from_text(body.name, body.document))
+
+
+@v1.get("/tasks", response_model=list[TaskInfo])
+def tasks() -> list[dict[str, Any]]:
+    return [
+        {"name": t.name, "description": t.description, "schema": t.constraint.schema,
+         "examples": len(t.examples), "max_output_tokens": t.max_output_tokens}
+        for t in builtin_tasks().values()
+    ]  # fmt: skip
+
+
+@v1.get("/programs", response_model=list[TaskInfo])
+def programs() -> list[dict[str, Any]]:
+    """The registered SGLang programs: one extraction program per registered task."""
+    return tasks()
+
+
+@v1.post("/programs/{name}/runs", response_model=ExtractResponse)
+async def run_program(name: str, body: ProgramRun, runner: RunnerDep) -> dict[str, Any]:
+    """Run program `name` with arguments {"document": text}."""
+    if set(body.arguments) != {"document"}:
+        raise HTTPException(422, "a program run takes exactly one argument: 'document'")
+    task, _ = choose(TaskChoice(task=name))
+    return await extract_now(runner, task, from_text(name, body.arguments["document"]))
+
+
+@v1.post("/schemas/check", response_model=SchemaCheckResult)
+def check_schema(body: SchemaCheck) -> dict[str, Any]:
+    """Compile an inline schema with xgrammar: 200 with warnings, or 422 with the reason."""
+    constraint = Constraint.from_schema(body.schema_)
+    return {"key": constraint.key, "warnings": constraint.warnings}

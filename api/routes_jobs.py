@@ -1,0 +1,169 @@
+"""Batch jobs: submit, follow, stream results in order, cancel, evaluate."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+
+from forkpoint.api.deps import RunnerDep, checked, choose, v1_router
+from forkpoint.api.jobs import task_for
+from forkpoint.api.schemas import JobRequest, JobStatus, TaskChoice
+from forkpoint.api.store import FINAL_STATES, JobStore
+from forkpoint.programs.documents import Document, decode, from_text
+from forkpoint.programs.eval_report import report
+from forkpoint.programs.evaluation import Evaluation, Label, check_labels
+from forkpoint.programs.results import BatchSummary, DocumentResult, Usage
+
+v1 = v1_router()
+
+
+@v1.post(
+    "/jobs",
+    response_model=JobStatus,
+    status_code=202,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": JobRequest.model_json_schema()},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "task": {"type": "string"},
+                            "schema": {"type": "string", "description": "JSON text"},
+                            "instructions": {"type": "string"},
+                            "files": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                            },
+                        },
+                    }
+                },
+            },
+            "required": True,
+        }
+    },
+)
+async def submit_job(request: Request, runner: RunnerDep) -> dict[str, Any]:
+    """A batch job: task or schema, plus documents as inline JSON or multipart files."""
+    choice, documents = await _job_input(request)
+    task, schema = choose(choice)
+    labels = None
+    if isinstance(choice, JobRequest) and choice.labels:
+        records = [label.model_dump() for label in choice.labels]
+        valid = check_labels(records, {doc.name for doc in documents}, task, where="labels")
+        labels = {label.document: label.expected for label in valid}
+    job = await run_in_threadpool(
+        runner.submit, task, checked(runner, documents), schema_json=schema,
+        instructions=choice.instructions, labels=labels,
+    )  # fmt: skip
+    return _status(runner.store, job.id)
+
+
+async def _job_input(request: Request) -> tuple[TaskChoice, list[Document]]:
+    try:
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            form = await request.form()
+            schema = form.get("schema")
+            choice = TaskChoice(
+                task=form.get("task"),
+                schema=json.loads(schema) if isinstance(schema, str) else None,
+                instructions=form.get("instructions"),
+            )
+            files = [f for f in form.getlist("files") if hasattr(f, "read")]
+            documents = [
+                decode(f.filename or f"file-{i}", await f.read()) for i, f in enumerate(files)
+            ]
+            if not documents:
+                raise HTTPException(422, "a multipart job needs at least one 'files' part")
+            return choice, documents
+        body = JobRequest.model_validate_json(await request.body())
+        return body, [from_text(d.name, d.text) for d in body.documents]
+    except (ValidationError, json.JSONDecodeError) as exc:
+        raise HTTPException(422, f"invalid job request: {exc}") from None
+
+
+@v1.get("/jobs", response_model=list[JobStatus])
+def list_jobs(runner: RunnerDep) -> list[dict[str, Any]]:
+    return [_status(runner.store, job.id) for job in runner.store.jobs()]
+
+
+@v1.get("/jobs/{job_id}", response_model=JobStatus)
+def job_status(job_id: str, runner: RunnerDep) -> dict[str, Any]:
+    return _status(runner.store, job_id)
+
+
+@v1.delete("/jobs/{job_id}", response_model=JobStatus)
+def cancel_job(job_id: str, runner: RunnerDep) -> dict[str, Any]:
+    _status(runner.store, job_id)
+    runner.cancel(job_id)
+    return _status(runner.store, job_id)
+
+
+@v1.get("/jobs/{job_id}/results")
+async def job_results(job_id: str, runner: RunnerDep, wait: bool = True) -> StreamingResponse:
+    """NDJSON in document order; streams while the job runs (unless wait=false)."""
+    _status(runner.store, job_id)
+    deadline = time.monotonic() + runner.settings.results_wait_seconds
+
+    async def lines() -> AsyncIterator[bytes]:
+        sent = 0
+        while True:
+            batch = await run_in_threadpool(runner.store.results, job_id, sent)
+            for record in batch:
+                yield (json.dumps(record, ensure_ascii=False) + "\n").encode()
+            sent += len(batch)
+            job = runner.store.job(job_id)
+            finished = job.state in FINAL_STATES and not batch
+            if sent >= job.total or finished or not wait or time.monotonic() > deadline:
+                return
+            await asyncio.sleep(0.5)
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+@v1.get("/jobs/{job_id}/eval")
+def job_eval(job_id: str, runner: RunnerDep) -> dict[str, Any]:
+    """For a job submitted with labels: per-field accuracy over the documents done so far."""
+    status = _status(runner.store, job_id)
+    labels = runner.store.labels(job_id)
+    if not labels:
+        raise HTTPException(404, f"job {job_id} was submitted without labels")
+    job = runner.store.job(job_id)
+    task = task_for(job.task, job.schema_json, job.instructions)
+    pairs = [(r, labels[r["file"]]) for r in runner.store.results(job_id) if r["file"] in labels]
+    summary = BatchSummary()
+    results = []
+    for position, (record, _) in enumerate(pairs):
+        usage = Usage.from_meta(record["usage"])
+        data, error = record.get("data"), record.get("error")
+        result = DocumentResult(position, record["file"], record["status"], data, error, usage)
+        summary.add(result)
+        results.append(result)
+    summary.wall_seconds = status["elapsed_seconds"]
+    evaluated = Evaluation(task, [Label(r["file"], e) for r, e in pairs], results, summary)
+    return {"complete": job.state == "done", "labelled": len(labels), **report(evaluated)}
+
+
+def _status(store: JobStore, job_id: str) -> dict[str, Any]:
+    job = store.job(job_id)
+    if job is None:
+        raise HTTPException(404, f"no job {job_id}")
+    counts = store.counts(job_id)
+    elapsed = (job.finished or time.time()) - job.created
+    return {
+        "id": job.id, "task": job.task, "state": job.state, "total": job.total,
+        "done": counts.done, "failed": counts.failed, "prompt_tokens": counts.prompt_tokens,
+        "cached_tokens": counts.cached_tokens, "completion_tokens": counts.completion_tokens,
+        "elapsed_seconds": round(elapsed, 3),
+        "read_tokens_per_second": round(counts.prompt_tokens / elapsed, 1) if elapsed else 0.0,
+        "write_tokens_per_second": round(counts.completion_tokens / elapsed, 1) if elapsed else 0.0,
+    }  # fmt: skip
