@@ -65,6 +65,7 @@ class JobRunner:
         self._queues: dict[str, deque[WorkItem]] = {}
         self._turns: deque[str] = deque()  # jobs with queued work, in round-robin order
         self._drivers: dict[tuple[str, str | None], BatchDriver] = {}
+        self._tasks: dict[str, ExtractionTask] = {}  # by job id: built once, not per document
         self._drivers_lock = threading.Lock()
         self._outages: dict[tuple[str, int], int] = {}
         self._threads: list[threading.Thread] = []
@@ -179,7 +180,10 @@ class JobRunner:
             if job is None or job.state == "cancelled":
                 continue
             try:
-                task = task_for(job.task, job.schema_json, job.instructions)
+                task = self._tasks.get(job.id)
+                if task is None:
+                    task = self._tasks[job.id] = task_for(job.task, job.schema_json,
+                                                          job.instructions)  # fmt: skip
                 result = self.driver(task).extract_one(item.index, Document(item.name, item.text))
             except RuntimeUnavailable as exc:
                 self._outage(item, exc)
