@@ -134,7 +134,7 @@ class BatchDriver:
         for delay in (*RETRY_DELAYS, None):
             try:
                 return call()
-            except OSError as exc:  # connection refused/reset: the server may be restarting
+            except OSError as exc:  # refused/reset connection or a 5xx: the server's trouble
                 if delay is None:
                     raise RuntimeUnavailable(f"the SGLang server stopped answering: {exc}") from exc
                 time.sleep(delay)

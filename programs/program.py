@@ -32,9 +32,26 @@ def extract_document(s, prefix: str, turn: str, json_schema: str, budget: int, t
     s += sgl.gen(OUTPUT, max_tokens=budget, temperature=temp, json_schema=json_schema)
 
 
+class ServerError(ConnectionError):
+    """SGLang answered 5xx: the server's trouble, not the document's, so worth a retry."""
+
+
+class Endpoint(RuntimeEndpoint):
+    """SGLang's frontend backend, telling a server error (5xx) from a refusal (4xx).
+
+    The frontend raises the same bare RuntimeError for both; a 5xx becomes a ServerError (an
+    OSError, retried like a dropped connection), a 4xx stays the document's own failure.
+    """
+
+    def _assert_success(self, res) -> None:
+        if res.status_code >= 500:
+            raise ServerError(f"SGLang answered {res.status_code}: {res.text[:500]}")
+        super()._assert_success(res)
+
+
 def connect(url: str, api_key: str | None = None) -> RuntimeEndpoint:
     """A frontend backend for a running SGLang server (asks it for its model info once)."""
-    return RuntimeEndpoint(url.rstrip("/"), api_key=api_key)
+    return Endpoint(url.rstrip("/"), api_key=api_key)
 
 
 def run_warm(endpoint: RuntimeEndpoint, prefix: str) -> dict[str, Any]:

@@ -1,0 +1,50 @@
+"""The frontend endpoint tells a server's failure (retry) from a refusal of the document.
+
+A real SGLang server cannot be made to answer 500 on demand, so these use a minimal HTTP server
+that answers with a chosen status; everything else in the suite talks to real SGLang.
+"""
+
+import http.server
+import threading
+
+import pytest
+
+from forkpoint.programs.program import Endpoint, ServerError
+
+
+class _Answers(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self):  # /get_model_info, asked once by the endpoint
+        self._reply(200, b'{"model_path": "m"}')
+
+    def do_POST(self):
+        self._reply(type(self).status, b'{"error": "boom"}')
+
+    def _reply(self, status, body):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield httpd
+    httpd.shutdown()
+
+
+@pytest.mark.parametrize(("status", "error"), [(500, ServerError), (503, ServerError),
+                                               (400, RuntimeError)])  # fmt: skip
+def test_a_5xx_is_a_retryable_server_error_and_a_4xx_is_the_documents_own(server, status, error):
+    _Answers.status = status
+    endpoint = Endpoint(f"http://127.0.0.1:{server.server_port}")
+    with pytest.raises(error) as raised:
+        endpoint.cache_prefix("hello")
+    assert isinstance(raised.value, OSError) == (status >= 500)
