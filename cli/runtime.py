@@ -61,3 +61,42 @@ def up(profile: ProfileOption = "cpu-small") -> None:
                     time.sleep(1)
             except KeyboardInterrupt:
                 console.print("stopping")
+
+
+@app.command()
+def router(
+    worker_url: Annotated[list[str], typer.Option(help="An SGLang worker URL; repeat per worker.")],
+    host: str = "127.0.0.1",
+    port: int = 30080,
+    policy: str = "cache_aware",
+    balance_abs_threshold: Annotated[
+        int, typer.Option(help="Load difference (requests) tolerated before balancing.")
+    ] = 64,
+) -> None:
+    """Run sglang-router in front of several runtimes until Ctrl-C (point the gateway at it)."""
+    from pydantic import ValidationError
+
+    from forkpoint.programs.errors import ProfileError
+    from forkpoint.runtime.router import RouterProfile, RouterServer
+
+    with reported():
+        try:
+            profile = RouterProfile(
+                worker_urls=tuple(worker_url),
+                host=host,
+                port=port,
+                policy=policy,
+                balance_abs_threshold=balance_abs_threshold,
+            )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ProfileError(f"router: {first['loc'][0]}: {first['msg']}") from None
+        server = RouterServer(profile)
+        console.print(f"starting sglang-router (log: {server.log_path})")
+        with server:
+            console.print(f"[green]ready[/] at {server.url} → {', '.join(profile.worker_urls)}")
+            try:
+                while server.running:
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                console.print("stopping")

@@ -26,35 +26,24 @@ from forkpoint.runtime.profiles import LaunchProfile
 STOP_GRACE_SECONDS = 20.0
 
 
-class RuntimeServer:
-    """One SGLang server for a profile. Use as a context manager or call start()/stop()."""
+class ManagedProcess:
+    """A server child process in its own group, logged to a file, stopped with all it started."""
 
-    def __init__(
-        self,
-        profile: LaunchProfile,
-        *,
-        log_path: Path | None = None,
-        startup_timeout: float = 600.0,
-    ) -> None:
-        self.profile = profile
-        self.log_path = log_path or logs_dir() / f"{profile.name}-{os.getpid()}.log"
+    def __init__(self, name: str, log_path: Path | None, startup_timeout: float) -> None:
+        self.log_path = log_path or logs_dir() / f"{name}-{os.getpid()}.log"
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return self.profile.url
+        raise NotImplementedError
 
-    def start(self) -> RuntimeServer:
-        """Launch the server and block until /health_generate answers."""
-        self.profile = resolve(self.profile)
-        env = {**os.environ, **self.profile.env}
-        if self.profile.device == "cpu":
-            env["LD_LIBRARY_PATH"] = _with_libcuda_stub(env.get("LD_LIBRARY_PATH", ""))
+    def _spawn(self, argv: list[str], env: dict[str, str], health_path: str, what: str) -> None:
+        """Start `argv` and block until GET `health_path` answers 200; else stop it and fail."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                self.profile.argv(),
+                argv,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -63,14 +52,15 @@ class RuntimeServer:
             )
         atexit.register(self.stop)
         try:
-            wait_until_ready(self.url, self.startup_timeout, process=self.process)
+            wait_until_ready(
+                self.url, self.startup_timeout, process=self.process, path=health_path, what=what
+            )
         except RuntimeUnavailable as exc:
             self.stop()
             raise RuntimeUnavailable(
                 f"{exc.message}\n--- last lines of {self.log_path} ---\n{log_tail(self.log_path)}",
                 hint=exc.hint,
             ) from None
-        return self
 
     def stop(self) -> None:
         """Stop the server and every process it started. Safe to call twice."""
@@ -94,11 +84,38 @@ class RuntimeServer:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def __enter__(self) -> RuntimeServer:
-        return self.start()
-
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class RuntimeServer(ManagedProcess):
+    """One SGLang server for a profile. Use as a context manager or call start()/stop()."""
+
+    def __init__(
+        self,
+        profile: LaunchProfile,
+        *,
+        log_path: Path | None = None,
+        startup_timeout: float = 600.0,
+    ) -> None:
+        super().__init__(profile.name, log_path, startup_timeout)
+        self.profile = profile
+
+    @property
+    def url(self) -> str:
+        return self.profile.url
+
+    def start(self) -> RuntimeServer:
+        """Launch the server and block until /health_generate answers."""
+        self.profile = resolve(self.profile)
+        env = {**os.environ, **self.profile.env}
+        if self.profile.device == "cpu":
+            env["LD_LIBRARY_PATH"] = _with_libcuda_stub(env.get("LD_LIBRARY_PATH", ""))
+        self._spawn(self.profile.argv(), env, "/health_generate", "the SGLang server")
+        return self
+
+    def __enter__(self) -> RuntimeServer:
+        return self.start()
 
 
 def resolve(profile: LaunchProfile) -> LaunchProfile:
@@ -113,24 +130,31 @@ def resolve(profile: LaunchProfile) -> LaunchProfile:
     return profile.model_copy(update=update) if update else profile
 
 
-def wait_until_ready(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
-    """Poll GET /health_generate until it answers 200; fail early if `process` exits."""
+def wait_until_ready(
+    url: str,
+    timeout: float,
+    process: subprocess.Popen | None = None,
+    *,
+    path: str = "/health_generate",
+    what: str = "the SGLang server",
+) -> None:
+    """Poll GET `path` until it answers 200; fail early if `process` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeUnavailable(f"the SGLang server exited with code {process.returncode}")
-        if is_ready(url):
+            raise RuntimeUnavailable(f"{what} exited with code {process.returncode}")
+        if is_ready(url, path):
             return
         time.sleep(1.0)
     raise RuntimeUnavailable(
-        f"the SGLang server at {url} was not ready after {timeout:.0f} s",
+        f"{what} at {url} was not ready after {timeout:.0f} s",
         hint="a large model can take longer: raise the startup timeout",
     )
 
 
-def is_ready(url: str) -> bool:
+def is_ready(url: str, path: str = "/health_generate") -> bool:
     try:
-        return httpx.get(f"{url}/health_generate", timeout=30.0).status_code == 200
+        return httpx.get(f"{url}{path}", timeout=30.0).status_code == 200
     except httpx.HTTPError:
         return False
 

@@ -1,0 +1,75 @@
+"""Many runtimes behind one URL: SGLang's router, launched from a typed profile.
+
+`python -m sglang_router.launch_router --worker-urls ... --policy cache_aware` keeps an
+approximate radix tree of what each worker has seen and sends a request to the worker holding
+the longest match of its prefix, unless the load between workers is too uneven
+(`balance_abs_threshold` and `balance_rel_threshold` both exceeded), in which case the least
+loaded worker gets it. For one extraction task that means: documents land where the task's
+prefix is cached, and a second worker is used (and computes the prefix once) only when the first
+is busy. The gateway points at the router exactly as at one runtime (FORKPOINT_SGLANG_URL).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from forkpoint.runtime.launcher import ManagedProcess
+
+
+class RouterProfile(BaseModel):
+    """One sglang-router in front of `worker_urls`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    worker_urls: tuple[str, ...] = Field(min_length=1)
+    host: str = "127.0.0.1"
+    port: int = Field(30080, ge=1, le=65535)
+    policy: Literal["cache_aware", "round_robin", "random", "power_of_two"] = "cache_aware"
+    cache_threshold: float = Field(0.3, ge=0, le=1)  # min prefix match to prefer a worker
+    balance_abs_threshold: int = Field(64, ge=0)  # requests of load difference tolerated ...
+    balance_rel_threshold: float = Field(1.5, ge=1)  # ... and load ratio, before balancing
+    prometheus_port: int = Field(29000, ge=1, le=65535)  # the router's own /metrics
+    request_timeout_secs: int = Field(1800, ge=1)  # a long document under load can take minutes
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def argv(self) -> list[str]:
+        return [
+            sys.executable, "-m", "sglang_router.launch_router",
+            "--worker-urls", *self.worker_urls,
+            "--host", self.host, "--port", str(self.port),
+            "--policy", self.policy,
+            "--cache-threshold", str(self.cache_threshold),
+            "--balance-abs-threshold", str(self.balance_abs_threshold),
+            "--balance-rel-threshold", str(self.balance_rel_threshold),
+            "--prometheus-host", self.host, "--prometheus-port", str(self.prometheus_port),
+            "--request-timeout-secs", str(self.request_timeout_secs),
+        ]  # fmt: skip
+
+
+class RouterServer(ManagedProcess):
+    """The router as a child process; ready when its /health answers (workers checked first)."""
+
+    def __init__(
+        self, profile: RouterProfile, *, log_path: Path | None = None, startup_timeout=300.0
+    ) -> None:
+        super().__init__("router", log_path, startup_timeout)
+        self.profile = profile
+
+    @property
+    def url(self) -> str:
+        return self.profile.url
+
+    def start(self) -> RouterServer:
+        self._spawn(self.profile.argv(), dict(os.environ), "/health", "the sglang-router")
+        return self
+
+    def __enter__(self) -> RouterServer:
+        return self.start()

@@ -1,0 +1,106 @@
+"""`forkpoint doctor`: each check from recorded nvidia-smi outputs, and a clean run on this box."""
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from forkpoint.cli.main import app
+from forkpoint.runtime.doctor import (
+    GPU_QUERY,
+    P2P_QUERY,
+    CommandOutput,
+    Doctor,
+    parse_gpus,
+    parse_p2p,
+)
+from forkpoint.runtime.profiles import get_profile
+
+RECORDED = Path(__file__).parent / "nvidia_smi"
+MIXTRAL = get_profile("mixtral-awq-2x4090")
+CPU = get_profile("cpu-small")
+runner = CliRunner()
+
+
+def replay(query_file: str | None, topo_file: str | None = None):
+    """A Runner answering nvidia-smi from recorded files; None means nvidia-smi is missing."""
+
+    def run(argv):
+        if query_file is None:
+            return None
+        if argv == GPU_QUERY:
+            return CommandOutput(0, (RECORDED / query_file).read_text())
+        if argv == P2P_QUERY and topo_file:
+            return CommandOutput(0, (RECORDED / topo_file).read_text())
+        return CommandOutput(1, "", "unexpected command")
+
+    return run
+
+
+def gpu_checks(profile, query, topo=None, env=None):
+    doctor = Doctor(profile, runner=replay(query, topo), env=env or {})
+    return {check.name: check for check in doctor.gpus()}
+
+
+def test_parsing_nvidia_smi_query_and_p2p_matrix():
+    [gpu0, gpu1] = parse_gpus((RECORDED / "query-2x4090.csv").read_text())
+    assert (gpu1.index, gpu1.name, gpu1.memory_mib, gpu1.driver) == (
+        1, "NVIDIA GeForce RTX 4090", 24564, "580.95.05"
+    )  # fmt: skip
+    assert parse_p2p((RECORDED / "topo-p2p-2x4090.txt").read_text()) == {(0, 1): "NS", (1, 0): "NS"}
+
+
+def test_two_4090s_without_p2p_pass_because_the_profile_disables_nccl_p2p():
+    checks = gpu_checks(MIXTRAL, "query-2x4090.csv", "topo-p2p-2x4090.txt")
+    assert checks["gpus"].status == "pass" and "RTX 4090 24564 MiB" in checks["gpus"].detail
+    assert checks["driver"].status == "pass"
+    assert checks["p2p"].status == "pass"
+    assert "NCCL_P2P_DISABLE=1 is set" in checks["p2p"].detail
+
+
+def test_no_p2p_and_no_nccl_override_fails_with_the_fix():
+    profile = MIXTRAL.model_copy(update={"env": {}})
+    checks = gpu_checks(profile, "query-2x4090.csv", "topo-p2p-2x4090.txt")
+    assert checks["p2p"].status == "fail"
+    assert checks["p2p"].fix == "set NCCL_P2P_DISABLE=1 in the profile's env"
+
+
+def test_gpus_with_p2p_pass_without_the_override():
+    profile = MIXTRAL.model_copy(update={"env": {}})
+    checks = gpu_checks(profile, "query-2x4090.csv", "topo-p2p-2xa6000-nvlink.txt")
+    assert checks["p2p"].status == "pass" and "peer-to-peer OK" in checks["p2p"].detail
+
+
+def test_one_gpu_on_an_old_driver_fails_count_and_driver():
+    checks = gpu_checks(MIXTRAL, "query-1x4090-old-driver.csv")
+    assert checks["gpus"].status == "fail" and "profile needs 2" in checks["gpus"].detail
+    assert checks["driver"].status == "fail" and "550.54.14" in checks["driver"].detail
+
+
+def test_no_gpu_fails_a_gpu_profile_and_passes_the_cpu_profile():
+    [gpu_profile] = gpu_checks(MIXTRAL, None).values()
+    assert gpu_profile.status == "fail"
+    assert gpu_profile.detail == "no GPU (nvidia-smi not found)"
+    [cpu_profile] = gpu_checks(CPU, None).values()
+    assert cpu_profile.status == "pass" and "runs on the CPU" in cpu_profile.detail
+
+
+def test_a_port_in_use_is_reported(tmp_path):
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        check = Doctor(CPU, runner=replay(None)).port("gateway port", "127.0.0.1", port)
+    assert check.status == "warn" and f"127.0.0.1:{port} is in use" in check.detail
+
+
+def test_doctor_runs_on_this_machine_and_reports_no_gpu_cleanly():
+    cpu = runner.invoke(app, ["doctor", "--profile", "cpu-small"])
+    assert "no GPU" in cpu.output and "runs on the CPU" in cpu.output
+    assert "Traceback" not in cpu.output
+    mixtral = runner.invoke(app, ["doctor", "--profile", "mixtral-awq-2x4090"])
+    assert mixtral.exit_code == 1  # no GPU, no driver: failures with their fixes
+    assert "no GPU (nvidia-smi not found)" in mixtral.output
+    assert "install the driver" in mixtral.output
+    assert "Traceback" not in mixtral.output
