@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Literal
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from forkpoint.runtime.launcher import ManagedProcess
+from forkpoint.programs.errors import RuntimeUnavailable
+from forkpoint.runtime.launcher import ManagedProcess, log_tail
 
 
 class RouterProfile(BaseModel):
@@ -55,7 +58,7 @@ class RouterProfile(BaseModel):
 
 
 class RouterServer(ManagedProcess):
-    """The router as a child process; ready when its /health answers (workers checked first)."""
+    """The router as a child process; ready when all its workers are registered and healthy."""
 
     def __init__(
         self, profile: RouterProfile, *, log_path: Path | None = None, startup_timeout=300.0
@@ -68,8 +71,26 @@ class RouterServer(ManagedProcess):
         return self.profile.url
 
     def start(self) -> RouterServer:
-        self._spawn(self.profile.argv(), dict(os.environ), "/health", "the sglang-router")
+        """Launch the router; ready once every worker is registered and healthy."""
+        self._spawn(self.profile.argv(), dict(os.environ), "/readiness", "the sglang-router")
+        deadline = time.monotonic() + self.startup_timeout
+        while (healthy := self.healthy_workers()) < len(self.profile.worker_urls):
+            if time.monotonic() > deadline or not self.running:
+                self.stop()
+                raise RuntimeUnavailable(
+                    f"the sglang-router registered {healthy} of "
+                    f"{len(self.profile.worker_urls)} workers\n{log_tail(self.log_path)}",
+                    hint="check that every --worker-url answers /health",
+                )
+            time.sleep(0.5)
         return self
+
+    def healthy_workers(self) -> int:
+        try:
+            workers = httpx.get(f"{self.url}/workers", timeout=10).json()["workers"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            return 0
+        return sum(1 for worker in workers if worker.get("is_healthy"))
 
     def __enter__(self) -> RouterServer:
         return self.start()

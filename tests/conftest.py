@@ -1,8 +1,16 @@
-"""One real SGLang server (the embedded cpu-small profile) for the whole test session."""
+"""Real processes shared by the tests: an SGLang server (cpu-small) and gateway processes."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
 import pytest
 
-from forkpoint.runtime.launcher import RuntimeServer
+from forkpoint.runtime.launcher import RuntimeServer, free_port
 from forkpoint.runtime.profiles import get_profile
 
 
@@ -12,3 +20,56 @@ def sglang_server():
     profile = get_profile("cpu-small").model_copy(update={"port": 0})
     with RuntimeServer(profile) as server:
         yield server
+
+
+class Gateway:
+    """`forkpoint serve --sglang-url ...` as a child process; kill() is a SIGKILL."""
+
+    def __init__(self, runtime_url: str, db_path: Path, log_path: Path, **env: str) -> None:
+        self.runtime_url, self.db_path, self.log_path = runtime_url, db_path, log_path
+        self.env = env
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "Gateway":
+        env = {**os.environ, "FORKPOINT_DB_PATH": str(self.db_path), "FORKPOINT_CONCURRENCY": "16",
+               **self.env}  # fmt: skip
+        command = [sys.executable, "-m", "forkpoint.cli", "serve", "--sglang-url",
+                   self.runtime_url, "--port", str(self.port)]  # fmt: skip
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        raise AssertionError(f"gateway did not start:\n{self.log_path.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def start_gateway(tmp_path):
+    """start_gateway(runtime_url, **env) -> a started Gateway process, stopped after the test."""
+    started = []
+
+    def start(runtime_url: str, **env: str) -> Gateway:
+        n = len(started)
+        gateway = Gateway(runtime_url, tmp_path / f"gateway-{n}.db", tmp_path / f"gateway-{n}.log",
+                          **env)  # fmt: skip
+        started.append(gateway)
+        return gateway.start()
+
+    yield start
+    for gateway in started:
+        gateway.stop()

@@ -1,10 +1,6 @@
 """A real gateway process in front of a real SGLang server: jobs over HTTP, end to end."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,53 +10,14 @@ import pytest
 from forkpoint.api.client import GatewayClient
 from forkpoint.api.store import JobStore
 from forkpoint.programs.registry import get_task
-from forkpoint.runtime.launcher import free_port
 
 pytestmark = pytest.mark.slow
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
-class Gateway:
-    """`forkpoint serve --sglang-url ...` as a child process; kill() is a SIGKILL."""
-
-    def __init__(self, runtime_url: str, db_path: Path, log_path: Path, **env: str) -> None:
-        self.runtime_url, self.db_path, self.log_path = runtime_url, db_path, log_path
-        self.env = env
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> "Gateway":
-        env = {**os.environ, "FORKPOINT_DB_PATH": str(self.db_path), "FORKPOINT_CONCURRENCY": "16",
-               **self.env}  # fmt: skip
-        command = [sys.executable, "-m", "forkpoint.cli", "serve", "--sglang-url",
-                   self.runtime_url, "--port", str(self.port)]  # fmt: skip
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        raise AssertionError(f"gateway did not start:\n{self.log_path.read_text()[-3000:]}")
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-
-
 @pytest.fixture
-def gateway(sglang_server, tmp_path):
-    gw = Gateway(sglang_server.url, tmp_path / "gateway.db", tmp_path / "gateway.log").start()
-    yield gw
-    gw.stop()
+def gateway(sglang_server, start_gateway):
+    return start_gateway(sglang_server.url)
 
 
 def _contact_documents(count: int) -> list[tuple[str, str]]:
@@ -127,11 +84,7 @@ def test_killing_the_gateway_mid_job_then_restarting_records_every_document_once
     print(json.dumps({"done_before_kill": done_before}))
 
 
-def test_a_gateway_with_keys_refuses_requests_without_one(sglang_server, tmp_path):
-    keyed = Gateway(sglang_server.url, tmp_path / "k.db", tmp_path / "k.log",
-                    FORKPOINT_API_KEYS='["k-123"]').start()  # fmt: skip
-    try:
-        assert httpx.get(f"{keyed.url}/v1/jobs").status_code == 401
-        assert GatewayClient(keyed.url, api_key="k-123").http.get("/v1/jobs").status_code == 200
-    finally:
-        keyed.stop()
+def test_a_gateway_with_keys_refuses_requests_without_one(sglang_server, start_gateway):
+    keyed = start_gateway(sglang_server.url, FORKPOINT_API_KEYS='["k-123"]')
+    assert httpx.get(f"{keyed.url}/v1/jobs").status_code == 401
+    assert GatewayClient(keyed.url, api_key="k-123").http.get("/v1/jobs").status_code == 200

@@ -1,0 +1,85 @@
+"""Many runtimes behind sglang-router: a gateway job lands where the task's prefix is cached.
+
+Two real CPU SGLang workers, a real `sglang_router.launch_router --policy cache_aware`, and a
+real gateway process pointed at the router exactly as at one runtime.
+"""
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from forkpoint.api.client import GatewayClient
+from forkpoint.programs.registry import get_task
+from forkpoint.runtime.launcher import RuntimeServer, free_port
+from forkpoint.runtime.profiles import get_profile
+from forkpoint.runtime.router import RouterProfile, RouterServer
+
+pytestmark = pytest.mark.slow
+SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "contacts"
+
+
+def cached_tokens(worker_url: str) -> float:
+    """The worker's own count of prompt tokens served from its radix cache (Prometheus)."""
+    metrics = httpx.get(f"{worker_url}/metrics", timeout=10).text
+    found = re.findall(r"^sglang:cached_tokens_total\{[^}]*\} ([0-9.e+]+)$", metrics, re.M)
+    return sum(float(value) for value in found)
+
+
+@pytest.fixture(scope="module")
+def two_workers():
+    profile = get_profile("cpu-small").model_copy(
+        update={"port": 0, "enable_metrics": True, "max_total_tokens": 16384}
+    )
+    workers = [RuntimeServer(profile), RuntimeServer(profile)]
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda worker: worker.start(), workers))
+        yield workers
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+def test_router_profile_renders_the_launch_router_argv():
+    profile = RouterProfile(worker_urls=("http://a:30000", "http://b:30000"), port=30080)
+    argv = profile.argv()
+    assert argv[1:3] == ["-m", "sglang_router.launch_router"]
+    assert argv[argv.index("--worker-urls") + 1 : argv.index("--host")] == [
+        "http://a:30000", "http://b:30000"
+    ]  # fmt: skip
+    assert argv[argv.index("--policy") + 1] == "cache_aware"
+
+
+def test_a_job_through_the_router_lands_on_the_worker_holding_the_task_prefix(
+    two_workers, start_gateway
+):
+    router = RouterServer(
+        RouterProfile(
+            worker_urls=tuple(worker.url for worker in two_workers),
+            port=free_port(),
+            prometheus_port=free_port(),
+        )
+    )
+    with router:
+        assert router.healthy_workers() == 2
+        before = [cached_tokens(worker.url) for worker in two_workers]
+        gateway = start_gateway(router.url)
+        client = GatewayClient(gateway.url)
+        texts = [path.read_text() for path in sorted(SAMPLES.glob("*.txt"))[:6]]
+        job = client.submit("contacts", [(f"doc-{i}.txt", text) for i, text in enumerate(texts)])
+        records = list(client.results(job["id"]))
+    assert [record["status"] for record in records] == ["ok"] * 6
+    model = get_task("contacts").output_model
+    for record in records:
+        model.model_validate(record["data"])
+    per_document = [record["usage"]["cached_tokens"] for record in records]
+    assert min(per_document) > 0  # every document found the task prefix cached
+    gained = [cached_tokens(worker.url) - b for worker, b in zip(two_workers, before, strict=True)]
+    holder, other = sorted(gained, reverse=True)
+    # cache_aware routing: the documents went where the warm-up left the prefix ...
+    assert holder >= sum(per_document)
+    # ... and the other worker never served (or cached) the task prefix.
+    assert other < min(per_document)
