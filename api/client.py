@@ -19,10 +19,20 @@ class GatewayClient:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
 
-    def submit_files(self, task: str, files: list[Path]) -> dict[str, Any]:
-        """Upload files as one job (multipart); returns the job status."""
-        parts = [("files", (path.name, path.read_bytes(), "text/plain")) for path in files]
-        return self._json(self.http.post("/v1/jobs", data={"task": task}, files=parts))
+    def submit_files(
+        self,
+        task: str,
+        files: list[Path],
+        *,
+        json_field: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Upload files as one job (multipart; any supported format); returns the job status."""
+        parts = [("files", (p.name, p.read_bytes(), "application/octet-stream")) for p in files]
+        data = {"task": task, **({"json_field": json_field} if json_field else {})}
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        response = self.http.post("/v1/jobs", data=data, files=parts, headers=headers)
+        return self._json(response)
 
     def submit(self, task: str, documents: list[tuple[str, str]]) -> dict[str, Any]:
         body = {"task": task, "documents": [{"name": n, "text": t} for n, t in documents]}

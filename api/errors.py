@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from forkpoint.api.jobs import QueueFull
+from forkpoint.api.store import IdempotencyConflict
 from forkpoint.programs.errors import (
     DocumentError,
     ForkpointError,
@@ -20,6 +21,7 @@ STATUS: dict[type[ForkpointError], int] = {
     TaskError: 422,
     DocumentError: 422,
     OutputError: 422,
+    IdempotencyConflict: 409,
     QueueFull: 429,
     RuntimeUnavailable: 503,
 }

@@ -19,7 +19,7 @@ from forkpoint.api.metrics import Metrics
 from forkpoint.api.settings import Settings
 from forkpoint.api.store import JobRecord, JobStore
 from forkpoint.programs.batch import BatchDriver, BatchOptions
-from forkpoint.programs.documents import Document
+from forkpoint.programs.documents import Document, content_hash
 from forkpoint.programs.errors import ForkpointError, RuntimeUnavailable
 from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.registry import get_task
@@ -42,6 +42,19 @@ class WorkItem:
     index: int
     name: str
     text: str
+    sha256: str | None = None
+
+    @property
+    def document(self) -> Document:
+        return Document(self.name, self.text, sha256=self.sha256)
+
+
+def request_fingerprint(task, schema_json, instructions, documents: list[Document]) -> str:
+    """What makes two job submissions the same request (for idempotency keys)."""
+    parts = [task.name, schema_json or "", instructions or ""]
+    parts += [f"{doc.name}\0{doc.sha256 or content_hash(doc.text or doc.error or '')}"
+              for doc in documents]  # fmt: skip
+    return content_hash("\n".join(parts))
 
 
 def task_for(name: str | None, schema_json: str | None, instructions: str | None) -> ExtractionTask:
@@ -95,8 +108,10 @@ class JobRunner:
         schema_json: str | None = None,
         instructions: str | None = None,
         labels: dict[str, dict] | None = None,
-    ) -> JobRecord:
-        """Store a job durably and queue it; raises QueueFull past the queue limit."""
+        idempotency_key: str | None = None,
+    ) -> tuple[JobRecord, bool]:
+        """Store a job durably and queue it: (job, created). Raises QueueFull past the queue
+        limit. A repeated idempotency key returns the job it created (created False)."""
         waiting = self.store.pending_count()
         if waiting + len(documents) > self.settings.max_queued_documents:
             raise QueueFull(
@@ -104,19 +119,24 @@ class JobRunner:
                 f"{self.settings.max_queued_documents}",
                 hint="retry after the Retry-After interval",
             )
-        job = self.store.create_job(
+        job, created = self.store.create_job(
             task.name if schema_json is None else INLINE,
-            [(doc.name, doc.text or "") for doc in documents],
+            [(doc.name, doc.text or "", doc.sha256) for doc in documents],
             schema_json=schema_json,
             instructions=instructions,
             labels=labels,
+            idempotency=None
+            if idempotency_key is None
+            else (idempotency_key, request_fingerprint(task, schema_json, instructions, documents)),
         )
+        if not created:
+            return job, False
         for index, doc in enumerate(documents):  # unreadable uploads: recorded now, never sent
             if doc.error is not None:
                 self._store(job.id, DocumentResult.failed(index, doc, doc.error, seconds=0.0))
         self.metrics.jobs.labels("submitted").inc()
         self._enqueue(job)
-        return job
+        return job, True
 
     def cancel(self, job_id: str) -> None:
         self.store.set_state(job_id, "cancelled")
@@ -139,9 +159,7 @@ class JobRunner:
         return driver
 
     def _enqueue(self, job: JobRecord) -> None:
-        items = deque(
-            WorkItem(job.id, i, name, text) for i, name, text in self.store.pending(job.id)
-        )
+        items = deque(WorkItem(job.id, *row) for row in self.store.pending(job.id))
         if not items:
             self.store.set_state(job.id, "done")
             return
@@ -184,13 +202,12 @@ class JobRunner:
                 if task is None:
                     task = self._tasks[job.id] = task_for(job.task, job.schema_json,
                                                           job.instructions)  # fmt: skip
-                result = self.driver(task).extract_one(item.index, Document(item.name, item.text))
+                result = self.driver(task).extract_one(item.index, item.document)
             except RuntimeUnavailable as exc:
                 self._outage(item, exc)
                 continue
             except ForkpointError as exc:  # e.g. the job's task is no longer registered
-                result = DocumentResult.failed(item.index, Document(item.name, item.text),
-                                               str(exc), seconds=0.0)  # fmt: skip
+                result = DocumentResult.failed(item.index, item.document, str(exc), seconds=0.0)
             self._store(item.job_id, result)
 
     def _outage(self, item: WorkItem, exc: RuntimeUnavailable) -> None:
@@ -198,8 +215,8 @@ class JobRunner:
         self._outages[key] = attempts = self._outages.get(key, 0) + 1
         if attempts >= self.settings.runtime_attempts:
             reason = f"the runtime was unavailable on {attempts} attempts: {exc.message}"
-            doc = Document(item.name, item.text)
-            self._store(item.job_id, DocumentResult.failed(item.index, doc, reason, seconds=0.0))
+            failed = DocumentResult.failed(item.index, item.document, reason, seconds=0.0)
+            self._store(item.job_id, failed)
             return
         self.metrics.runtime_outages.inc()
         with self._drivers_lock:

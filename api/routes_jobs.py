@@ -6,9 +6,9 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import HTTPException, Request
+from fastapi import Header, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
@@ -17,7 +17,7 @@ from forkpoint.api.deps import RunnerDep, checked, choose, v1_router
 from forkpoint.api.jobs import task_for
 from forkpoint.api.schemas import JobRequest, JobStatus, TaskChoice
 from forkpoint.api.store import FINAL_STATES, JobStore
-from forkpoint.programs.documents import Document, decode, from_text
+from forkpoint.programs.documents import Document, from_bytes, from_text
 from forkpoint.programs.eval_report import report
 from forkpoint.programs.evaluation import Evaluation, Label, check_labels
 from forkpoint.programs.results import BatchSummary, DocumentResult, Usage
@@ -40,6 +40,10 @@ v1 = v1_router()
                             "task": {"type": "string"},
                             "schema": {"type": "string", "description": "JSON text"},
                             "instructions": {"type": "string"},
+                            "json_field": {
+                                "type": "string",
+                                "description": "For .json/.jsonl files: the (dotted) text field",
+                            },
                             "files": {
                                 "type": "array",
                                 "items": {"type": "string", "format": "binary"},
@@ -52,8 +56,16 @@ v1 = v1_router()
         }
     },
 )
-async def submit_job(request: Request, runner: RunnerDep) -> dict[str, Any]:
-    """A batch job: task or schema, plus documents as inline JSON or multipart files."""
+async def submit_job(
+    request: Request,
+    runner: RunnerDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> dict[str, Any]:
+    """A batch job: task or schema, plus documents as inline JSON or multipart files (PDF, Word,
+    HTML, text, JSON/JSONL). With an `Idempotency-Key` header, submitting the same request again
+    returns the job it created (200) instead of a new one; the same key with a different request
+    is 409."""
     choice, documents = await _job_input(request)
     task, schema = choose(choice)
     labels = None
@@ -61,10 +73,12 @@ async def submit_job(request: Request, runner: RunnerDep) -> dict[str, Any]:
         records = [label.model_dump() for label in choice.labels]
         valid = check_labels(records, {doc.name for doc in documents}, task, where="labels")
         labels = {label.document: label.expected for label in valid}
-    job = await run_in_threadpool(
+    job, created = await run_in_threadpool(
         runner.submit, task, checked(runner, documents), schema_json=schema,
-        instructions=choice.instructions, labels=labels,
+        instructions=choice.instructions, labels=labels, idempotency_key=idempotency_key,
     )  # fmt: skip
+    if not created:
+        response.status_code = 200
     return _status(runner.store, job.id)
 
 
@@ -79,8 +93,14 @@ async def _job_input(request: Request) -> tuple[TaskChoice, list[Document]]:
                 instructions=form.get("instructions"),
             )
             files = [f for f in form.getlist("files") if hasattr(f, "read")]
+            field = form.get("json_field")
+            json_field = field if isinstance(field, str) and field else None
             documents = [
-                decode(f.filename or f"file-{i}", await f.read()) for i, f in enumerate(files)
+                doc
+                for i, f in enumerate(files)
+                for doc in from_bytes(
+                    f.filename or f"file-{i}", await f.read(), json_field=json_field
+                )  # fmt: skip
             ]
             if not documents:
                 raise HTTPException(422, "a multipart job needs at least one 'files' part")

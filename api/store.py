@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from forkpoint.programs.errors import ForkpointError
+
 JobState = Literal["queued", "running", "done", "cancelled"]
 FINAL_STATES = ("done", "cancelled")
 
@@ -30,6 +32,9 @@ CREATE TABLE IF NOT EXISTS documents (
     job_id TEXT NOT NULL, idx INTEGER NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL,
     PRIMARY KEY (job_id, idx)
 );
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY, job_id TEXT NOT NULL, fingerprint TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS labels (
     job_id TEXT NOT NULL, name TEXT NOT NULL, expected TEXT NOT NULL, PRIMARY KEY (job_id, name)
 );
@@ -40,6 +45,14 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (job_id, idx)
 );
 """
+
+
+ADDED_COLUMNS = {"documents": {"sha256": "TEXT"}}  # columns newer than the first release
+JOB_COLUMNS = "id, task, schema_json, instructions, state, total, created, finished"
+
+
+class IdempotencyConflict(ForkpointError):
+    """An idempotency key was reused for a different request."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +85,16 @@ class JobStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoint
         self._db.executescript(SCHEMA)
+        self._migrate()
         self._lock = threading.Lock()
+
+    def _migrate(self) -> None:
+        """Add columns a store written by an older forkpoint lacks (its data is kept)."""
+        for table, columns in ADDED_COLUMNS.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for column, kind in columns.items():
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -88,30 +110,51 @@ class JobStore:
     def create_job(
         self,
         task: str,
-        documents: list[tuple[str, str]],
+        documents: list[tuple[str, str]] | list[tuple[str, str, str | None]],
         *,
         schema_json: str | None = None,
         instructions: str | None = None,
         labels: dict[str, dict[str, Any]] | None = None,
-    ) -> JobRecord:
-        """Store a job, every document (and any labels) in one transaction."""
+        idempotency: tuple[str, str] | None = None,
+    ) -> tuple[JobRecord, bool]:
+        """Store a job, every document (and any labels) in one transaction; (job, created).
+
+        `idempotency` is (key, fingerprint of the request): a key seen before returns its job
+        (created False) when the fingerprint matches, and raises IdempotencyConflict if not.
+        """
         job = JobRecord(uuid.uuid4().hex, task, schema_json, instructions, "queued",
                         len(documents), time.time(), None)  # fmt: skip
         with self._tx() as db:
+            if idempotency is not None:
+                row = db.execute(
+                    "SELECT job_id, fingerprint FROM idempotency WHERE key = ?", (idempotency[0],)
+                ).fetchone()
+                if row is not None:
+                    if row[1] != idempotency[1]:
+                        raise IdempotencyConflict(
+                            f"Idempotency-Key {idempotency[0]!r} was used for a different request"
+                        )
+                    found = db.execute(
+                        f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (row[0],)
+                    ).fetchone()
+                    return JobRecord(*found), False
+                key, fingerprint = idempotency
+                db.execute("INSERT INTO idempotency VALUES (?, ?, ?)", (key, job.id, fingerprint))
             db.execute(
-                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (job.id, job.task, job.schema_json, job.instructions, job.state, job.total,
                  job.created, job.finished),
             )  # fmt: skip
             db.executemany(
-                "INSERT INTO documents VALUES (?, ?, ?, ?)",
-                [(job.id, i, name, text) for i, (name, text) in enumerate(documents)],
-            )
+                "INSERT INTO documents (job_id, idx, name, text, sha256) VALUES (?, ?, ?, ?, ?)",
+                [(job.id, i, *doc[:2], doc[2] if len(doc) > 2 else None)
+                 for i, doc in enumerate(documents)],
+            )  # fmt: skip
             db.executemany(
                 "INSERT INTO labels VALUES (?, ?, ?)",
                 [(job.id, name, json.dumps(expected)) for name, expected in (labels or {}).items()],
             )
-        return job
+        return job, True
 
     def labels(self, job_id: str) -> dict[str, dict[str, Any]]:
         """The job's expected objects by document name (empty if it was not an eval job)."""
@@ -123,20 +166,22 @@ class JobStore:
 
     def job(self, job_id: str) -> JobRecord | None:
         with self._lock:
-            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            query = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"
+            row = self._db.execute(query, (job_id,)).fetchone()
         return JobRecord(*row) if row else None
 
     def jobs(self, limit: int = 100) -> list[JobRecord]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM jobs ORDER BY created DESC LIMIT ?", (limit,)
+                f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY created DESC LIMIT ?", (limit,)
             ).fetchall()
         return [JobRecord(*row) for row in rows]
 
     def unfinished(self) -> list[JobRecord]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created"
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ('queued', 'running') "
+                "ORDER BY created"
             ).fetchall()
         return [JobRecord(*row) for row in rows]
 
@@ -149,11 +194,11 @@ class JobStore:
                 (state, finished, job_id),
             )
 
-    def pending(self, job_id: str) -> list[tuple[int, str, str]]:
-        """(index, name, text) of the job's documents without a result, in order."""
+    def pending(self, job_id: str) -> list[tuple[int, str, str, str | None]]:
+        """(index, name, text, sha256) of the job's documents without a result, in order."""
         with self._lock:
             return self._db.execute(
-                "SELECT d.idx, d.name, d.text FROM documents d LEFT JOIN results r "
+                "SELECT d.idx, d.name, d.text, d.sha256 FROM documents d LEFT JOIN results r "
                 "ON r.job_id = d.job_id AND r.idx = d.idx "
                 "WHERE d.job_id = ? AND r.idx IS NULL ORDER BY d.idx",
                 (job_id,),

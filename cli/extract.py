@@ -24,12 +24,13 @@ from forkpoint.cli.options import (
     console,
     runtime_url,
 )
-from forkpoint.programs.documents import folder_files, read_text
+from forkpoint.programs.documents import folder_files, read_path
 from forkpoint.programs.results import BatchSummary
+from forkpoint.programs.results_file import ResultsFile
 
 
 def extract(
-    folder: Annotated[Path, typer.Argument(help="Folder of .txt/.md documents.")],
+    folder: Annotated[Path, typer.Argument(help="Folder of documents.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write JSONL.")] = Path(
         "results.jsonl"
     ),
@@ -50,14 +51,22 @@ def extract(
     fail_on_error: Annotated[
         bool, typer.Option(help=f"Exit {EXIT_DOCUMENTS_FAILED} if any document failed.")
     ] = False,
+    json_field: Annotated[
+        str | None, typer.Option(help="For .json/.jsonl files: the (dotted) field with the text.")
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(help="Keep OUT's finished documents (same content hash); extract the rest."),
+    ] = False,
 ) -> None:
-    """Extract every document of FOLDER with one task; write JSONL and print a summary."""
+    """Extract every document of FOLDER (text, Markdown, HTML, PDF, Word, JSON/JSONL) with one
+    task; write JSONL and print a summary."""
     with reported():
         if server:
             from forkpoint.cli.remote import run_remote
 
             files = [] if job else folder_files(folder)
-            summary = run_remote(server, api_key, task, files, out, job)
+            summary = run_remote(server, api_key, task, files, out, job, json_field=json_field)
             _print_summary(summary, out)
             raise typer.Exit(EXIT_DOCUMENTS_FAILED if fail_on_error and summary.failed else 0)
         from forkpoint.runtime.profiles import get_profile
@@ -65,21 +74,23 @@ def extract(
         chosen = choose_task(task, task_module)
         launch = get_profile(profile)
         files = folder_files(folder)
+        results = ResultsFile(out, resume=resume)
         with runtime_url(launch, sglang_url) as url:
             summary = _run(
                 url,
                 chosen,
                 chat_format or launch.chat_format,
                 files,
-                out,
+                results,
                 concurrency or launch.client_concurrency,
+                json_field,
             )
     _print_summary(summary, out)
     if fail_on_error and summary.failed:
         raise typer.Exit(EXIT_DOCUMENTS_FAILED)
 
 
-def _run(url, task, chat_format, files, out: Path, concurrency: int) -> BatchSummary:
+def _run(url, task, chat_format, files, results: ResultsFile, concurrency: int, json_field):
     # Imported here: the SGLang frontend pulls in torch, which `forkpoint --help` must not pay.
     from forkpoint.programs.batch import BatchDriver, BatchOptions
     from forkpoint.programs.prompt import task_prompt
@@ -96,18 +107,32 @@ def _run(url, task, chat_format, files, out: Path, concurrency: int) -> BatchSum
         TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console) as progress, out.open("w") as sink:
-        bar = progress.add_task(f"{task.name}", total=len(files), status="")
+    skipped = 0
+
+    def to_extract():
+        nonlocal skipped
+        for path in files:
+            for doc in read_path(path, json_field=json_field):
+                if results.is_done(doc):
+                    skipped += 1
+                else:
+                    yield doc
+
+    total = None if any(p.suffix.lower() == ".jsonl" for p in files) else len(files)
+    with Progress(*columns, console=console) as progress, results.open() as sink:
+        bar = progress.add_task(f"{task.name}", total=total, status="")
 
         def tick(result) -> None:
             summary.add(result)
-            progress.update(bar, advance=1, status=f"ok {summary.ok} failed {summary.failed}")
+            status = f"ok {summary.ok} failed {summary.failed} already done {skipped}"
+            progress.update(bar, completed=summary.total + skipped, status=status)
 
-        documents = (read_text(path) for path in files)
-        for result in driver.run(documents, on_result=tick):
+        for result in driver.run(to_extract(), on_result=tick):
             sink.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
             sink.flush()  # every finished document is on disk before the next one
+    results.compact()
     summary.wall_seconds = time.perf_counter() - started
+    summary.skipped = skipped
     return summary
 
 

@@ -10,16 +10,35 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from forkpoint.api.client import GatewayClient
 from forkpoint.cli.options import console
+from forkpoint.programs.documents import content_hash
 from forkpoint.programs.results import BatchSummary, DocumentResult, Usage
 
 
 def run_remote(
-    server: str, api_key: str | None, task: str, files: list[Path], out: Path, job_id: str | None
+    server: str,
+    api_key: str | None,
+    task: str,
+    files: list[Path],
+    out: Path,
+    job_id: str | None,
+    *,
+    json_field: str | None = None,
 ) -> BatchSummary:
-    """Submit (or, with `job_id`, resume following) a job; write its results to `out`."""
+    """Submit (or, with `job_id`, resume following) a job; write its results to `out`.
+
+    The submission carries an idempotency key made from the task and the files' names and
+    contents: running the same command again (after a dropped connection, say) follows the job
+    the first run created instead of submitting the documents twice."""
     client = GatewayClient(server, api_key)
     started = time.perf_counter()
-    job = client.status(job_id) if job_id else client.submit_files(task, files)
+    if job_id:
+        job = client.status(job_id)
+    else:
+        parts = [task, json_field or ""] + [
+            f"{path.name}:{content_hash(path.read_bytes())}" for path in files
+        ]
+        key = "forkpoint-cli-" + content_hash("\n".join(parts))
+        job = client.submit_files(task, files, json_field=json_field, idempotency_key=key)
     console.print(f"job [bold]{job['id']}[/] on {server} (resume with --job {job['id']})")
     summary = BatchSummary()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

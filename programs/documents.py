@@ -1,14 +1,18 @@
-"""Documents in: a folder of .txt/.md files, each read as UTF-8 text or turned into an error."""
+"""Documents in: files of any supported format (see formats.py), each read or turned into an error.
+
+Every document carries the SHA-256 of its content, so results name exactly what they were
+extracted from and a re-run can skip what is already done.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from forkpoint.programs.errors import DocumentError
-
-TEXT_SUFFIXES = frozenset({".txt", ".md"})
+from forkpoint.programs.formats import to_texts
 
 
 @dataclass(frozen=True)
@@ -18,53 +22,74 @@ class Document:
     name: str
     text: str | None = None
     error: str | None = None
+    sha256: str | None = None  # of the file's bytes (of the line, for a JSONL document)
 
     def __post_init__(self) -> None:
         if (self.text is None) == (self.error is None):
             raise ValueError("a Document has either text or an error")
 
 
-def read_text(path: Path, name: str | None = None) -> Document:
-    """Read one file; binary, non-UTF-8 or empty content becomes a per-document error."""
+def content_hash(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def from_bytes(name: str, raw: bytes, *, json_field: str | None = None) -> list[Document]:
+    """A file's or an upload's bytes → its documents (one, or one per JSONL line)."""
+    digest = content_hash(raw)
+    try:
+        texts = to_texts(name, raw, json_field=json_field)
+    except DocumentError as exc:
+        return [Document(name, error=exc.message, sha256=digest)]
+    if len(texts) == 1 and isinstance(texts[0][1], str):
+        return [from_text(name, texts[0][1], sha256=digest)]
+    return [
+        Document(part, error=text.message, sha256=digest)
+        if isinstance(text, DocumentError)
+        else from_text(part, text, sha256=content_hash(text))
+        for part, text in texts
+    ]
+
+
+def decode(name: str, raw: bytes) -> Document:
+    """Bytes of a single-document file → a Document (the first, for a JSONL file)."""
+    return from_bytes(name, raw)[0]
+
+
+def from_text(name: str, text: str, *, sha256: str | None = None) -> Document:
+    """A document given as text (e.g. in a JSON request); empty text is an error."""
+    digest = sha256 or content_hash(text)
+    if not text.strip():
+        return Document(name, error=f"{name} is empty", sha256=digest)
+    return Document(name, text=text, sha256=digest)
+
+
+def read_path(path: Path, name: str | None = None, *, json_field: str | None = None):
+    """Read one file into its documents; an unreadable file is one error document."""
     name = name or path.name
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        return Document(name, error=f"cannot read {name}: {exc.strerror or exc}")
-    return decode(name, raw)
+        return [Document(name, error=f"cannot read {name}: {exc.strerror or exc}")]
+    return from_bytes(name, raw, json_field=json_field)
 
 
-def decode(name: str, raw: bytes) -> Document:
-    """Bytes of a file or an upload → a text Document, or one carrying the reason it is not."""
-    if b"\x00" in raw:
-        return Document(name, error=f"{name} is binary (it contains NUL bytes), not text")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return Document(
-            name, error=f"{name} is not UTF-8 text (byte {exc.start}: {raw[exc.start]:#04x})"
-        )
-    return from_text(name, text)
-
-
-def from_text(name: str, text: str) -> Document:
-    """A document given as text (e.g. in a JSON request); empty text is an error."""
-    if not text.strip():
-        return Document(name, error=f"{name} is empty")
-    return Document(name, text=text)
+def read_text(path: Path, name: str | None = None) -> Document:
+    """Read a single-document file."""
+    return read_path(path, name)[0]
 
 
 def folder_files(folder: Path) -> list[Path]:
-    """The folder's .txt and .md files, sorted by name (the order results come back in)."""
+    """The folder's files (hidden ones aside), sorted by name: the order results come back in.
+    Every file is tried; one that is not a readable document becomes an error line."""
     if not folder.is_dir():
-        raise DocumentError(f"{folder} is not a folder", hint="pass a folder of .txt/.md files")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
+        raise DocumentError(f"{folder} is not a folder", hint="pass a folder of documents")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     if not files:
-        raise DocumentError(f"{folder} holds no .txt or .md files")
+        raise DocumentError(f"{folder} holds no files")
     return files
 
 
-def read_folder(folder: Path) -> Iterator[Document]:
+def read_folder(folder: Path, *, json_field: str | None = None) -> Iterator[Document]:
     """Documents of a folder, read lazily in name order."""
     for path in folder_files(folder):
-        yield read_text(path)
+        yield from read_path(path, json_field=json_field)

@@ -48,6 +48,7 @@ class DocumentResult:
     usage: Usage = field(default_factory=Usage)
     seconds: float = 0.0
     raw: str | None = None  # the model's text when it did not validate, for inspection
+    sha256: str | None = None  # of the document's content: names exactly what was extracted
 
     @property
     def ok(self) -> bool:
@@ -55,20 +56,25 @@ class DocumentResult:
 
     @classmethod
     def succeeded(cls, index: int, doc: Document, data: Any, usage: Usage, seconds: float):
-        return cls(index, doc.name, "ok", data=data, usage=usage, seconds=seconds)
+        return cls(index, doc.name, "ok", data=data, usage=usage, seconds=seconds,
+                   sha256=doc.sha256)  # fmt: skip
 
     @classmethod
     def failed(cls, index: int, doc: Document, error: str, seconds: float, **extra: Any):
-        return cls(index, doc.name, "error", error=error, seconds=seconds, **extra)
+        return cls(index, doc.name, "error", error=error, seconds=seconds, sha256=doc.sha256,
+                   **extra)  # fmt: skip
 
     @classmethod
     def truncated(cls, index, doc, error: str, usage: Usage, seconds: float, raw: str):
-        return cls(index, doc.name, "truncated", error=error, usage=usage, seconds=seconds, raw=raw)
+        return cls(index, doc.name, "truncated", error=error, usage=usage, seconds=seconds, raw=raw,
+                   sha256=doc.sha256)  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         """The JSONL record: file, ok, status, data or error, usage."""
         data = self.data.model_dump(mode="json") if isinstance(self.data, BaseModel) else self.data
         record: dict[str, Any] = {"file": self.name, "ok": self.ok, "status": self.status}
+        if self.sha256 is not None:
+            record["sha256"] = self.sha256
         record["data" if self.ok else "error"] = data if self.ok else self.error
         record["usage"] = {
             "prompt_tokens": self.usage.prompt_tokens,
@@ -92,6 +98,7 @@ class BatchSummary:
     usage: Usage = field(default_factory=Usage)
     wall_seconds: float = 0.0
     prefix_tokens: int = 0
+    skipped: int = 0  # already done in an earlier run (--resume)
 
     def add(self, result: DocumentResult) -> None:
         self.total += 1
@@ -111,6 +118,7 @@ class BatchSummary:
     def to_json(self) -> dict[str, Any]:
         return {
             "documents": self.total,
+            **({"already_done": self.skipped} if self.skipped else {}),
             "ok": self.ok,
             "failed": self.failed,
             "truncated": self.truncated,

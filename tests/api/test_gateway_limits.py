@@ -108,6 +108,39 @@ def test_uploaded_files_that_are_not_text_fail_alone_at_submission(make_client):
     assert status["state"] == "running"
 
 
+def test_uploads_are_read_by_format_and_jsonl_lines_become_documents(make_client):
+    client = make_client()
+    files = [
+        ("files", ("page.html", b"<html><body><p>Ann Lee</p><script>x()</script></body></html>",
+                   "text/html")),
+        ("files", ("mails.jsonl", b'{"body": "Omar Haddad"}\n{"body": "Jana Novak"}\n',
+                   "application/jsonl")),
+        ("files", ("logo.png", b"\x89PNG\r\n\x1a\n", "image/png")),
+    ]  # fmt: skip
+    job = client.post("/v1/jobs", data={"task": "contacts", "json_field": "body"}, files=files)
+    assert job.status_code == 202
+    assert job.json()["total"] == 4 and job.json()["failed"] == 1
+    store = client.app.state.runner.store
+    pending = store.pending(job.json()["id"])
+    assert [(name, text) for _, name, text, _ in pending] == [
+        ("page.html", "Ann Lee"), ("mails.jsonl:1", "Omar Haddad"), ("mails.jsonl:2", "Jana Novak")
+    ]  # fmt: skip
+    assert all(len(sha256) == 64 for *_, sha256 in pending)
+
+
+def test_an_idempotency_key_makes_a_retried_submission_return_the_same_job(make_client):
+    client = make_client()
+    body = {"task": "contacts", "documents": DOCS}
+    first = client.post("/v1/jobs", json=body, headers={"Idempotency-Key": "batch-7"})
+    retry = client.post("/v1/jobs", json=body, headers={"Idempotency-Key": "batch-7"})
+    assert (first.status_code, retry.status_code) == (202, 200)
+    assert retry.json()["id"] == first.json()["id"]
+    assert len(client.get("/v1/jobs").json()) == 1
+    other = {"task": "contacts", "documents": [{"name": "a.txt", "text": "someone else"}]}
+    conflict = client.post("/v1/jobs", json=other, headers={"Idempotency-Key": "batch-7"})
+    assert conflict.status_code == 409 and "batch-7" in conflict.json()["error"]
+
+
 def test_cancel_marks_the_job_and_the_listing_shows_it(make_client):
     client = make_client()
     job = client.post("/v1/jobs", json={"task": "contacts", "documents": DOCS}).json()

@@ -58,7 +58,7 @@ def test_extract_writes_one_line_per_document_and_bad_files_become_error_lines(
     ]
     assert [line["ok"] for line in lines] == [True, False, False, False, True]
     assert "is empty" in lines[1]["error"]
-    assert "is binary" in lines[2]["error"]
+    assert "is an executable, not a document" in lines[2]["error"]
     assert "is not UTF-8" in lines[3]["error"]
     model = get_task("contacts").output_model
     for line in lines:
@@ -66,6 +66,34 @@ def test_extract_writes_one_line_per_document_and_bad_files_become_error_lines(
             model.model_validate(line["data"])
             assert line["usage"]["cached_tokens"] > 0
     assert "read tokens per second" in result.output
+
+
+def _extract(folder, out, url, *extra):
+    args = ["extract", str(folder), "--task", "contacts", "--out", str(out), "--sglang-url", url]
+    result = runner.invoke(app, [*args, "--concurrency", "4", *extra])
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in out.read_text().splitlines()], result.output
+
+
+@pytest.mark.slow
+def test_resume_extracts_only_new_changed_or_failed_documents_and_keeps_the_rest(
+    sglang_server, tmp_path
+):
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Ann Lee, CTO at Lumen Labs, ann@lumen.io")
+    (folder / "b.txt").write_text("Omar Haddad (CFO, Dunes Capital), omar@dunes.ae")
+    (folder / "c.txt").write_text("")  # fails: empty
+    out = tmp_path / "out.jsonl"
+    first, _ = _extract(folder, out, sglang_server.url)
+    assert [r["status"] for r in first] == ["ok", "ok", "error"]
+    (folder / "b.txt").write_text("Jana Novak, Procurement Lead, jana@brightwater.co.uk")
+    (folder / "d.txt").write_text("Li Wei, li.wei@example.cn")
+    second, output = _extract(folder, out, sglang_server.url, "--resume")
+    assert [r["file"] for r in second] == ["a.txt", "b.txt", "c.txt", "d.txt"]
+    assert second[0] == first[0]  # kept as it was: not sent again
+    assert second[1]["sha256"] != first[1]["sha256"]  # changed content: extracted again
+    assert "already done" in output
 
 
 def test_fail_on_error_and_unknown_task_have_their_own_exit_codes(tmp_path):
