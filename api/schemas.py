@@ -49,17 +49,21 @@ class Usage(BaseModel):
     prompt_tokens: int = 0
     cached_tokens: int = 0
     completion_tokens: int = 0
+    attempts: int = 1
     seconds: float = 0.0
 
 
 class ExtractResponse(BaseModel):
-    """The DocumentResult record: data when ok, else error."""
+    """The DocumentResult record: data when ok or needs_review, else error."""
 
     file: str
     ok: bool
-    status: Literal["ok", "error", "truncated"]
+    status: Literal["ok", "needs_review", "invalid", "error", "truncated"]
+    sha256: str | None = None
     data: Any = None
     error: str | None = None
+    review: list[str] | None = None
+    grounding: list[dict[str, Any]] | None = None
     usage: Usage
     raw: str | None = None
 

@@ -215,12 +215,13 @@ class JobStore:
         return count
 
     def record(self, job_id: str, index: int, record: dict[str, Any]) -> bool:
-        """Record one document's result; False if it was already recorded (never twice)."""
+        """Record one document's result; False if it was already recorded (never twice).
+        A result without data (error, invalid, truncated) counts as failed."""
         usage = record.get("usage", {})
         with self._tx() as db:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, index, int(bool(record.get("ok"))), json.dumps(record, ensure_ascii=False),
+                (job_id, index, int("data" in record), json.dumps(record, ensure_ascii=False),
                  usage.get("prompt_tokens", 0), usage.get("cached_tokens", 0),
                  usage.get("completion_tokens", 0), time.time()),
             )  # fmt: skip

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from forkpoint.programs import program
 from forkpoint.programs.documents import Document
 from forkpoint.programs.errors import ForkpointError, OutputError, RuntimeUnavailable
+from forkpoint.programs.grounding import ground, ungrounded_required
 from forkpoint.programs.prompt import TaskPrompt
 from forkpoint.programs.results import DocumentResult, Usage
 
@@ -92,43 +93,62 @@ class BatchDriver:
 
     def extract_one(self, index: int, doc: Document) -> DocumentResult:
         """Extract one document (blocking, thread-safe). Never raises for a document's fault;
-        raises RuntimeUnavailable only when the server stays unreachable through the retries."""
+        raises RuntimeUnavailable only when the server stays unreachable through the retries.
+
+        An answer that fails validation (the output model's own validators, which no grammar
+        can express) is re-asked up to the task's `max_reasks` times, each time with the
+        earlier answers and their errors after the fork point; the prefix stays shared."""
         started = time.perf_counter()
         if doc.error is not None:
             return DocumentResult.failed(index, doc, doc.error, seconds=0.0)
-        max_tokens = self.options.max_output_tokens or self.prompt.task.max_output_tokens
-        try:
-            text, meta = self._with_retries(
-                lambda: program.run_extract(
-                    self.endpoint,
-                    prefix=self.prompt.prefix,
-                    turn=self.prompt.document_turn(doc.text or ""),
-                    json_schema=self.prompt.task.constraint.schema_json,
-                    max_tokens=max_tokens,
-                    temperature=self.options.temperature,
+        task = self.prompt.task
+        max_tokens = self.options.max_output_tokens or task.max_output_tokens
+        usage = Usage()
+        attempts: list[tuple[str, str]] = []  # (answer, validation error) so far
+        while True:
+            try:
+                text, meta = self._with_retries(
+                    lambda: program.run_extract(
+                        self.endpoint,
+                        prefix=self.prompt.prefix,
+                        turn=self.prompt.reask(doc.text or "", attempts),
+                        json_schema=task.constraint.schema_json,
+                        max_tokens=max_tokens,
+                        temperature=self.options.temperature,
+                    )
                 )
-            )
-        except RuntimeUnavailable:
-            raise  # not this document's fault: the caller decides (abort, or retry later)
-        except ForkpointError as exc:
-            return DocumentResult.failed(index, doc, str(exc), time.perf_counter() - started)
-        except RuntimeError as exc:  # the frontend's error for a non-200 answer (e.g. too long)
-            reason = f"the runtime rejected the document: {exc}"
-            return DocumentResult.failed(index, doc, reason, time.perf_counter() - started)
-        usage = Usage.from_meta(meta)
-        seconds = time.perf_counter() - started
-        finish = meta.get("finish_reason") or {}
-        if finish.get("type") == "length":
-            reason = (
-                f"output stopped at the {max_tokens}-token limit before the JSON was complete "
-                "(finish_reason=length); bound the task's lists and strings, or raise its limit"
-            )
-            return DocumentResult.truncated(index, doc, reason, usage, seconds, text)
-        try:
-            data = self.prompt.task.constraint.validate(text)
-        except OutputError as exc:
-            return DocumentResult.failed(index, doc, str(exc), seconds, usage=usage, raw=text)
-        return DocumentResult.succeeded(index, doc, data, usage, seconds)
+            except RuntimeUnavailable:
+                raise  # not this document's fault: the caller decides (abort, or retry later)
+            except ForkpointError as exc:
+                return DocumentResult.failed(index, doc, str(exc), time.perf_counter() - started)
+            except RuntimeError as exc:  # the frontend's error for a non-200 answer (too long)
+                reason = f"the runtime rejected the document: {exc}"
+                return DocumentResult.failed(index, doc, reason, time.perf_counter() - started)
+            usage = usage + Usage.from_meta(meta)
+            seconds = time.perf_counter() - started
+            tried = len(attempts) + 1
+            finish = meta.get("finish_reason") or {}
+            if finish.get("type") == "length":
+                reason = (
+                    f"output stopped at the {max_tokens}-token limit before the JSON was complete "
+                    "(finish_reason=length); bound the task's lists and strings, or raise its limit"
+                )
+                return DocumentResult.truncated(index, doc, reason, usage, seconds, text)
+            try:
+                data = task.constraint.validate(text)
+            except OutputError as exc:
+                if len(attempts) < task.max_reasks:
+                    attempts.append((text, exc.message))
+                    continue
+                reason = f"{exc.message} (after {tried} attempt{'s' * (tried > 1)})"
+                return DocumentResult(index, doc.name, "invalid", error=reason, usage=usage,
+                                      seconds=seconds, raw=text, sha256=doc.sha256,
+                                      attempts=tried)  # fmt: skip
+            found = ground(_plain(data), doc.text or "")
+            review = ungrounded_required(found, task.grounded_fields)
+            return DocumentResult.succeeded(index, doc, data, usage, seconds,
+                                            grounding=tuple(found), review=tuple(review),
+                                            attempts=tried)  # fmt: skip
 
     def _with_retries(self, call):
         for delay in (*RETRY_DELAYS, None):
@@ -139,3 +159,7 @@ class BatchDriver:
                     raise RuntimeUnavailable(f"the SGLang server stopped answering: {exc}") from exc
                 time.sleep(delay)
         raise AssertionError("unreachable")
+
+
+def _plain(data):
+    return data.model_dump(mode="json") if hasattr(data, "model_dump") else data

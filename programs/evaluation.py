@@ -96,7 +96,8 @@ class Evaluation:
 
     @property
     def valid_rate(self) -> float:
-        return self.summary.ok / self.summary.total if self.summary.total else 0.0
+        valid = self.summary.ok + self.summary.needs_review
+        return valid / self.summary.total if self.summary.total else 0.0
 
     @property
     def truncated_rate(self) -> float:
@@ -141,7 +142,4 @@ def run_evaluation(driver, task: ExtractionTask, folder: Path, labels: list[Labe
 
 
 def _data(result: DocumentResult) -> dict[str, Any] | None:
-    if not result.ok:
-        return None
-    data = result.data
-    return data.model_dump(mode="json") if isinstance(data, BaseModel) else data
+    return result.json_data() if result.has_data else None

@@ -21,6 +21,14 @@ ANSWER_RULE = (
 )
 
 
+def reask_turn(error: str) -> str:
+    """The user turn after an answer that failed validation (Instructor-style)."""
+    return (
+        f"That JSON object fails validation: {error}\n"
+        "Answer again with a corrected JSON object for the same document."
+    )
+
+
 def user_turn(document: str) -> str:
     """How a document is presented to the model (the same for few-shot and real documents)."""
     return f"Document:\n{document}"
@@ -47,6 +55,13 @@ class TaskPrompt:
     def document_turn(self, document: str) -> str:
         """Everything after the fork point, up to where generation starts."""
         return self.chat_format.turn(user_turn(document), after_shots=bool(self.task.examples))
+
+    def reask(self, document: str, attempts: list[tuple[str, str]]) -> str:
+        """The document turn followed by each (answer, validation error) so far."""
+        text = self.document_turn(document)
+        for answer, error in attempts:
+            text += self.chat_format.followup(answer, reask_turn(error))
+        return text
 
     def full(self, document: str) -> str:
         return self.prefix + self.document_turn(document)

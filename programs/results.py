@@ -8,8 +8,13 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from forkpoint.programs.documents import Document
+from forkpoint.programs.grounding import Grounding
 
-Status = Literal["ok", "error", "truncated"]
+# ok: validated data. needs_review: validated data, but a field that must occur in the document
+# does not. invalid: still failing the model's validators after the re-asks. truncated: stopped
+# at the output token limit. error: anything else (unreadable document, runtime refusal...).
+Status = Literal["ok", "needs_review", "invalid", "error", "truncated"]
+WITH_DATA = ("ok", "needs_review")
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,7 @@ class Usage:
 
 @dataclass(frozen=True)
 class DocumentResult:
-    """One document's outcome. `data` is set only when `status == "ok"`."""
+    """One document's outcome. `data` is set when the status is ok or needs_review."""
 
     index: int
     name: str
@@ -49,15 +54,25 @@ class DocumentResult:
     seconds: float = 0.0
     raw: str | None = None  # the model's text when it did not validate, for inspection
     sha256: str | None = None  # of the document's content: names exactly what was extracted
+    grounding: tuple[Grounding, ...] | None = None  # every string value: found where, or not
+    review: tuple[str, ...] = ()  # why a needs_review result needs one
+    attempts: int = 1  # 1 + re-asks after validation failures
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
 
+    @property
+    def has_data(self) -> bool:
+        return self.status in WITH_DATA
+
     @classmethod
-    def succeeded(cls, index: int, doc: Document, data: Any, usage: Usage, seconds: float):
-        return cls(index, doc.name, "ok", data=data, usage=usage, seconds=seconds,
-                   sha256=doc.sha256)  # fmt: skip
+    def succeeded(
+        cls, index: int, doc: Document, data: Any, usage: Usage, seconds: float, **extra: Any
+    ):
+        status = "needs_review" if extra.get("review") else "ok"
+        return cls(index, doc.name, status, data=data, usage=usage, seconds=seconds,
+                   sha256=doc.sha256, **extra)  # fmt: skip
 
     @classmethod
     def failed(cls, index: int, doc: Document, error: str, seconds: float, **extra: Any):
@@ -69,17 +84,28 @@ class DocumentResult:
         return cls(index, doc.name, "truncated", error=error, usage=usage, seconds=seconds, raw=raw,
                    sha256=doc.sha256)  # fmt: skip
 
+    def json_data(self) -> Any:
+        return self.data.model_dump(mode="json") if isinstance(self.data, BaseModel) else self.data
+
     def to_json(self) -> dict[str, Any]:
-        """The JSONL record: file, ok, status, data or error, usage."""
-        data = self.data.model_dump(mode="json") if isinstance(self.data, BaseModel) else self.data
+        """The JSONL record: file, ok, status, sha256, data and/or error, review, grounding,
+        usage."""
         record: dict[str, Any] = {"file": self.name, "ok": self.ok, "status": self.status}
         if self.sha256 is not None:
             record["sha256"] = self.sha256
-        record["data" if self.ok else "error"] = data if self.ok else self.error
+        if self.has_data:
+            record["data"] = self.json_data()
+        if self.error is not None:
+            record["error"] = self.error
+        if self.review:
+            record["review"] = list(self.review)
+        if self.grounding is not None:
+            record["grounding"] = [item.to_json() for item in self.grounding]
         record["usage"] = {
             "prompt_tokens": self.usage.prompt_tokens,
             "cached_tokens": self.usage.cached_tokens,
             "completion_tokens": self.usage.completion_tokens,
+            "attempts": self.attempts,
             "seconds": round(self.seconds, 3),
         }
         if self.raw is not None:
@@ -93,7 +119,8 @@ class BatchSummary:
 
     total: int = 0
     ok: int = 0
-    failed: int = 0
+    needs_review: int = 0
+    failed: int = 0  # documents without data: error, invalid or truncated
     truncated: int = 0
     usage: Usage = field(default_factory=Usage)
     wall_seconds: float = 0.0
@@ -103,8 +130,9 @@ class BatchSummary:
     def add(self, result: DocumentResult) -> None:
         self.total += 1
         self.ok += result.ok
+        self.needs_review += result.status == "needs_review"
         self.truncated += result.status == "truncated"
-        self.failed += not result.ok
+        self.failed += not result.has_data
         self.usage = self.usage + result.usage
 
     @property
@@ -120,6 +148,7 @@ class BatchSummary:
             "documents": self.total,
             **({"already_done": self.skipped} if self.skipped else {}),
             "ok": self.ok,
+            "needs_review": self.needs_review,
             "failed": self.failed,
             "truncated": self.truncated,
             "prefix_tokens": self.prefix_tokens,

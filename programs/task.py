@@ -41,6 +41,12 @@ class ExtractionTask:
     max_output_tokens: int = 512
     description: str = ""
     json_schema: dict[str, Any] | str | None = None  # instead of output_model: an inline schema
+    # Fields whose values must occur in the document ("vendor", "line_items[].description");
+    # a result where one does not is `needs_review`.
+    grounded_fields: tuple[str, ...] = ()
+    # How often a result that fails the model's own validators (e.g. a total that is not the
+    # sum of its lines) is re-asked, with the validation error, before it is recorded `invalid`.
+    max_reasks: int = 1
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -60,6 +66,9 @@ class ExtractionTask:
             raise TaskError(f"task {self.name!r}: instructions are empty")
         if self.max_output_tokens < 1:
             raise TaskError(f"task {self.name!r}: max_output_tokens must be positive")
+        if not 0 <= self.max_reasks <= 3:
+            raise TaskError(f"task {self.name!r}: max_reasks must be between 0 and 3")
+        object.__setattr__(self, "grounded_fields", tuple(self.grounded_fields))
         object.__setattr__(self, "examples", tuple(self.examples))
         for i, example in enumerate(self.examples):
             if not isinstance(example.output, self.output_model):

@@ -32,6 +32,10 @@ class ChatFormat(ABC):
     def turn(self, user: str, *, after_shots: bool) -> str:
         """One user turn and the generation prompt; `after_shots` is False when there are none."""
 
+    @abstractmethod
+    def followup(self, answer: str, user: str) -> str:
+        """After a turn: close the assistant's `answer`, add a user turn, prompt again."""
+
     def render(self, system: str, shots: Sequence[Shot], user: str) -> str:
         return self.prefix(system, shots) + self.turn(user, after_shots=bool(shots))
 
@@ -50,6 +54,9 @@ class ChatML(ChatFormat):
 
     def turn(self, user: str, *, after_shots: bool) -> str:
         return f"<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
+
+    def followup(self, answer: str, user: str) -> str:
+        return f"{answer}<|im_end|>\n" + self.turn(user, after_shots=True)
 
 
 class MixtralV1(ChatFormat):
@@ -78,6 +85,9 @@ class MixtralV1(ChatFormat):
 
     def turn(self, user: str, *, after_shots: bool) -> str:
         return f"[INST] {user} [/INST]" if after_shots else f"{user} [/INST]"
+
+    def followup(self, answer: str, user: str) -> str:
+        return f" {answer}</s>" + self.turn(user, after_shots=True)
 
 
 CHAT_FORMATS: dict[str, ChatFormat] = {f.name: f for f in (ChatML(), MixtralV1())}

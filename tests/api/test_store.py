@@ -32,7 +32,9 @@ def test_results_stream_in_document_order_up_to_the_first_gap(tmp_path):
     store = JobStore(tmp_path / "jobs.db")
     job, _ = store.create_job("t", [(f"{i}.txt", "x") for i in range(4)])
     for index in (0, 1, 3):
-        store.record(job.id, index, {"file": f"{index}.txt", "ok": index != 1})
+        store.record(
+            job.id, index, {"file": f"{index}.txt", **({"data": {}} if index != 1 else {})}
+        )
     assert [r["file"] for r in store.results(job.id)] == ["0.txt", "1.txt"]
     assert [r["file"] for r in store.results(job.id, start=2)] == []
     counts = store.counts(job.id)
@@ -45,8 +47,8 @@ def test_a_cancelled_job_stays_cancelled(tmp_path):
     store = JobStore(tmp_path / "jobs.db")
     job, _ = store.create_job("t", [("a", "x"), ("b", "y")])
     store.set_state(job.id, "cancelled")
-    store.record(job.id, 0, {"ok": True})
-    store.record(job.id, 1, {"ok": True})
+    store.record(job.id, 0, {"ok": True, "data": {}})
+    store.record(job.id, 1, {"ok": True, "data": {}})
     store.set_state(job.id, "running")
     assert store.job(job.id).state == "cancelled"
     assert store.unfinished() == []

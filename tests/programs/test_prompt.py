@@ -34,3 +34,15 @@ def test_few_shot_answers_are_compact_json_of_the_example_objects():
     prompt = task_prompt(task, "mixtral-v1")
     for example in task.examples:
         assert f"[/INST] {example.output.model_dump_json()}</s>" in prompt.prefix
+
+
+def test_a_re_ask_continues_the_document_turn_with_the_answer_and_the_error():
+    for chat_format, closes in (("chatml", "<|im_end|>\n"), ("mixtral-v1", "</s>")):
+        prompt = task_prompt(get_task("contacts"), chat_format)
+        turn = prompt.document_turn("Ann Lee")
+        reask = prompt.reask("Ann Lee", [('{"name":"Ann"}', "name too short")])
+        assert reask.startswith(turn)  # after the fork point, the first attempt is a prefix
+        rest = reask[len(turn) :]
+        assert rest.startswith(('{"name":"Ann"}', ' {"name":"Ann"}'))
+        assert closes in rest and "fails validation: name too short" in rest
+        assert rest.endswith(prompt.chat_format.turn("x", after_shots=True).split("x")[-1])

@@ -1,0 +1,102 @@
+"""Grounding: does each extracted string occur in the document, and where?
+
+Every string value of a result (at any depth) is looked up in the document's text: first as it
+is, then with case and runs of whitespace normalized. A hit gives the character span in the
+original text, so a reviewer can jump to it; a miss means the model wrote something the
+document does not say (a paraphrase, a reformatted value, or a hallucination). A task names
+the fields that must be grounded (`grounded_fields`, e.g. "vendor" or "line_items[].description");
+one that is not makes the document `needs_review`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Match = Literal["exact", "normalized"]
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Grounding:
+    path: str  # e.g. "line_items[2].description"
+    value: str
+    match: Match | None  # None: not found in the document
+    span: tuple[int, int] | None  # [start, end) in the document's text
+
+    @property
+    def grounded(self) -> bool:
+        return self.match is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "value": self.value, "match": self.match,
+                "span": list(self.span) if self.span else None}  # fmt: skip
+
+
+class NormalizedText:
+    """The document casefolded with whitespace runs collapsed, mapped back to original offsets."""
+
+    def __init__(self, text: str) -> None:
+        chars: list[str] = []
+        origin: list[int] = []
+        for match in re.finditer(r"\s+|\S", text):
+            piece = match.group()
+            if piece.isspace():
+                if chars and chars[-1] != " ":
+                    chars.append(" ")
+                    origin.append(match.start())
+                continue
+            for folded in piece.casefold():
+                chars.append(folded)
+                origin.append(match.start())
+        self.text = "".join(chars)
+        self.origin = origin + [len(text)]
+        self.source = text
+
+    def find(self, value: str) -> tuple[int, int] | None:
+        needle = _SPACE.sub(" ", value.casefold()).strip()
+        if not needle:
+            return None
+        at = self.text.find(needle)
+        if at < 0:
+            return None
+        end = self.origin[at + len(needle) - 1] + 1
+        return self.origin[at], end
+
+
+def ground(data: Any, text: str) -> list[Grounding]:
+    """Look up every string value of `data` (JSON-like) in `text`."""
+    normalized = NormalizedText(text)
+    found = []
+    for path, value in _strings(data, ""):
+        if not value.strip():
+            continue
+        at = text.find(value)
+        if at >= 0:
+            found.append(Grounding(path, value, "exact", (at, at + len(value))))
+            continue
+        span = normalized.find(value)
+        found.append(Grounding(path, value, "normalized" if span else None, span))
+    return found
+
+
+def ungrounded_required(found: list[Grounding], required: tuple[str, ...]) -> list[str]:
+    """Reasons, one per required field whose value is not in the document."""
+    reasons = []
+    for item in found:
+        pattern = re.sub(r"\[\d+\]", "[]", item.path)
+        if not item.grounded and pattern in required:
+            reasons.append(f"{item.path} = {item.value!r} does not occur in the document")
+    return reasons
+
+
+def _strings(node: Any, path: str):
+    if isinstance(node, str):
+        yield path, node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _strings(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _strings(value, f"{path}[{i}]")

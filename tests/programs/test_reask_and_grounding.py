@@ -1,0 +1,87 @@
+"""After decoding, on a real server: validators that no grammar can express are re-asked, and
+every extracted string is grounded in the document (or the document needs review)."""
+
+from typing import Literal
+
+import pytest
+from pydantic import BaseModel, Field, model_validator
+
+from forkpoint.programs.batch import BatchDriver, BatchOptions
+from forkpoint.programs.documents import from_text
+from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.task import ExtractionTask
+
+pytestmark = pytest.mark.slow
+SIGNATURE = "Best regards,\nMaria Lopez\nHead of Sales, Norvik AB\nmaria.lopez@norvik.se"
+VERDICTS: list[bool] = []  # what the validator answers next: False fails, True passes
+
+
+class Person(BaseModel):
+    name: str = Field(max_length=40, description="The person's full name.")
+    email: str | None = Field(None, max_length=60, description="Their e-mail address.")
+
+    @model_validator(mode="after")
+    def _scripted(self):
+        if VERDICTS and not VERDICTS.pop(0):
+            raise ValueError("the name must include the family name")
+        return self
+
+
+def person_task(**options) -> ExtractionTask:
+    return ExtractionTask(name="person", instructions="Extract the person who signs.",
+                          output_model=Person, max_output_tokens=80, **options)  # fmt: skip
+
+
+def driver_for(server, task) -> BatchDriver:
+    driver = BatchDriver(server.url, task_prompt(task, server.profile.chat_format),
+                         BatchOptions(concurrency=2))  # fmt: skip
+    driver.warm()
+    return driver
+
+
+def test_a_validator_failure_is_re_asked_with_the_error_and_then_succeeds(sglang_server):
+    driver = driver_for(sglang_server, person_task(max_reasks=1))
+    VERDICTS[:] = [False]  # the first answer fails the model's validator; the second passes
+    result = driver.extract_one(0, from_text("sig.txt", SIGNATURE))
+    assert VERDICTS == []
+    assert result.status == "ok" and result.attempts == 2
+    assert result.to_json()["usage"]["attempts"] == 2
+    # Both attempts read the task prefix from the cache; the re-ask also re-read the document
+    # turn and the first answer, which the first attempt had just put in the radix cache.
+    assert result.usage.cached_tokens >= 2 * driver.prefix_tokens
+
+
+def test_a_result_still_failing_after_the_re_asks_is_recorded_invalid_with_its_attempts(
+    sglang_server,
+):
+    driver = driver_for(sglang_server, person_task(max_reasks=2))
+    VERDICTS[:] = [False, False, False]
+    result = driver.extract_one(0, from_text("sig.txt", SIGNATURE))
+    assert result.status == "invalid" and result.attempts == 3
+    assert result.error.endswith("(after 3 attempts)")
+    assert "the name must include the family name" in result.error
+    assert result.raw  # the last answer, for inspection
+    assert not result.has_data
+
+
+class Located(BaseModel):
+    name: str = Field(max_length=40, description="The person's full name.")
+    country: Literal["Norway"] = Field(description="The country.")  # never in the document
+
+
+def test_a_value_that_is_not_in_the_document_makes_it_need_review_with_spans_for_the_rest(
+    sglang_server,
+):
+    task = ExtractionTask(name="located", instructions="Extract the person who signs.",
+                          output_model=Located, max_output_tokens=60,
+                          grounded_fields=("name", "country"))  # fmt: skip
+    result = driver_for(sglang_server, task).extract_one(0, from_text("sig.txt", SIGNATURE))
+    assert result.status == "needs_review" and result.has_data
+    assert "country = 'Norway' does not occur in the document" in result.review
+    record = result.to_json()
+    country = next(g for g in record["grounding"] if g["path"] == "country")
+    assert country == {"path": "country", "value": "Norway", "match": None, "span": None}
+    name = next(g for g in record["grounding"] if g["path"] == "name")
+    if name["match"]:  # wherever the model copied the name from, the span points at it
+        start, end = name["span"]
+        assert SIGNATURE[start:end].casefold().split() == name["value"].casefold().split()
