@@ -16,14 +16,17 @@ from forkpoint.api.settings import Settings
 from forkpoint.api.store import JobStore
 
 
-def create_app(settings: Settings | None = None, *, start_workers: bool = True) -> FastAPI:
-    """The gateway. `start_workers=False` accepts and stores jobs without running them."""
+def create_app(
+    settings: Settings | None = None, *, start_workers: bool = True, supervisor=None
+) -> FastAPI:
+    """The gateway. `start_workers=False` accepts and stores jobs without running them;
+    `supervisor` (a RuntimeSupervisor) is the runtime this gateway owns and restarts."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = JobStore(settings.db_path)
-        runner = JobRunner(store, settings, Metrics())
+        runner = JobRunner(store, settings, Metrics(), supervisor=supervisor)
         app.state.settings, app.state.store, app.state.runner = settings, store, runner
         if start_workers:
             runner.start()

@@ -67,10 +67,17 @@ def task_for(name: str | None, schema_json: str | None, instructions: str | None
 class JobRunner:
     """Runs stored jobs against one runtime URL (an SGLang server or an sglang-router)."""
 
-    def __init__(self, store: JobStore, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self, store: JobStore, settings: Settings, metrics: Metrics, supervisor=None
+    ) -> None:
         self.store = store
         self.settings = settings
         self.metrics = metrics
+        # The runtime this gateway started and restarts (forkpoint serve without --sglang-url);
+        # None when it uses a runtime someone else runs.
+        self.supervisor = supervisor
+        if supervisor is not None:
+            supervisor.on_restart = self._runtime_restarted
         self.url = settings.runtime_url
         self.chat_format = settings.chat_format or settings.launch_profile.chat_format
         self.concurrency = settings.concurrency or settings.launch_profile.client_concurrency
@@ -210,7 +217,21 @@ class JobRunner:
                 result = DocumentResult.failed(item.index, item.document, str(exc), seconds=0.0)
             self._store(item.job_id, result)
 
+    def _runtime_restarted(self) -> None:
+        self.metrics.runtime_restarts.inc()
+        with self._drivers_lock:
+            self._drivers.clear()  # the new server's cache is empty: warm the prefixes again
+
     def _outage(self, item: WorkItem, exc: RuntimeUnavailable) -> None:
+        supervisor = self.supervisor
+        if supervisor is not None and not supervisor.gave_up:
+            time.sleep(1.0)  # the supervisor checks the process every second
+            if not supervisor.ready.is_set():
+                # Our runtime died and is being restarted: not this document's failure.
+                self.metrics.runtime_outages.inc()
+                supervisor.wait_ready(timeout=supervisor.server.startup_timeout)
+                self._requeue(item)
+                return
         key = (item.job_id, item.index)
         self._outages[key] = attempts = self._outages.get(key, 0) + 1
         if attempts >= self.settings.runtime_attempts:

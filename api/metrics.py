@@ -27,6 +27,11 @@ class Metrics:
         self.runtime_outages = Counter(
             "forkpoint_runtime_outages", "Runtime outages met by workers.", registry=self.registry
         )
+        self.runtime_restarts = Counter(
+            "forkpoint_runtime_restarts",
+            "Restarts of the runtime this gateway owns, after it died.",
+            registry=self.registry,
+        )
 
     def observe(self, result: DocumentResult) -> None:
         self.documents.labels(result.status).inc()

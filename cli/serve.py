@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from forkpoint.cli.errors import reported
-from forkpoint.cli.options import ProfileOption, SglangUrlOption, runtime_url
+from forkpoint.cli.options import ProfileOption, SglangUrlOption
 
 
 def serve(
@@ -33,7 +33,21 @@ def serve(
             settings = Settings(host=host, port=port, profile=profile, sglang_url=sglang_url)
         except ValidationError as exc:
             raise ProfileError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
-        with runtime_url(get_profile(profile), sglang_url) as url:
-            settings = settings.model_copy(update={"sglang_url": url})
-            Console(stderr=True).print(f"gateway on http://{host}:{port} → runtime {url}")
+        if sglang_url:
+            Console(stderr=True).print(f"gateway on http://{host}:{port} → runtime {sglang_url}")
             uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+            return
+        from forkpoint.runtime.launcher import RuntimeServer
+        from forkpoint.runtime.supervisor import RuntimeSupervisor
+
+        server = RuntimeServer(get_profile(profile))
+        Console(stderr=True).print(f"starting the {profile} runtime (log: {server.log_path})")
+        supervisor = RuntimeSupervisor(server).start()
+        try:
+            settings = settings.model_copy(update={"sglang_url": supervisor.url})
+            Console(stderr=True).print(f"gateway on http://{host}:{port} → runtime {server.url}"
+                                       " (restarted if it dies)")  # fmt: skip
+            app = create_app(settings, supervisor=supervisor)
+            uvicorn.run(app, host=host, port=port, log_level="info")
+        finally:
+            supervisor.stop()

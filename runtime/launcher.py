@@ -41,7 +41,7 @@ class ManagedProcess:
     def _spawn(self, argv: list[str], env: dict[str, str], health_path: str, what: str) -> None:
         """Start `argv` and block until GET `health_path` answers 200; else stop it and fail."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("wb") as log:
+        with self.log_path.open("ab") as log:  # append: a restart keeps the crash's log
             self.process = subprocess.Popen(
                 argv,
                 stdout=log,

@@ -23,10 +23,13 @@ def sglang_server():
 
 
 class Gateway:
-    """`forkpoint serve --sglang-url ...` as a child process; kill() is a SIGKILL."""
+    """`forkpoint serve` as a child process; kill() is a SIGKILL.
 
-    def __init__(self, runtime_url: str, db_path: Path, log_path: Path, **env: str) -> None:
-        self.runtime_url, self.db_path, self.log_path = runtime_url, db_path, log_path
+    `runtime` is a URL (`--sglang-url`: someone else's runtime) or a profile (`--profile`: the
+    gateway starts its own runtime and restarts it if it dies)."""
+
+    def __init__(self, runtime: str, db_path: Path, log_path: Path, **env: str) -> None:
+        self.runtime, self.db_path, self.log_path = runtime, db_path, log_path
         self.env = env
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -35,11 +38,12 @@ class Gateway:
     def start(self) -> "Gateway":
         env = {**os.environ, "FORKPOINT_DB_PATH": str(self.db_path), "FORKPOINT_CONCURRENCY": "16",
                **self.env}  # fmt: skip
-        command = [sys.executable, "-m", "forkpoint.cli", "serve", "--sglang-url",
-                   self.runtime_url, "--port", str(self.port)]  # fmt: skip
+        flag = "--sglang-url" if self.runtime.startswith("http") else "--profile"
+        command = [sys.executable, "-m", "forkpoint.cli", "serve", flag, self.runtime,
+                   "--port", str(self.port)]  # fmt: skip
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # with its own runtime: model load first
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
@@ -55,17 +59,17 @@ class Gateway:
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(timeout=30)
+            self.process.wait(timeout=60)
 
 
 @pytest.fixture
 def start_gateway(tmp_path):
-    """start_gateway(runtime_url, **env) -> a started Gateway process, stopped after the test."""
+    """start_gateway(url_or_profile, **env) -> a started Gateway process, stopped after it."""
     started = []
 
-    def start(runtime_url: str, **env: str) -> Gateway:
+    def start(runtime: str, **env: str) -> Gateway:
         n = len(started)
-        gateway = Gateway(runtime_url, tmp_path / f"gateway-{n}.db", tmp_path / f"gateway-{n}.log",
+        gateway = Gateway(runtime, tmp_path / f"gateway-{n}.db", tmp_path / f"gateway-{n}.log",
                           **env)  # fmt: skip
         started.append(gateway)
         return gateway.start()
