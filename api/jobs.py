@@ -3,9 +3,11 @@
 A fixed pool of `concurrency` workers keeps the runtime full. Workers take documents round-robin
 over the jobs that have work (one document per job per turn), so a small job submitted behind a
 large one is not starved. Each task's prefix is warmed once per runtime (one BatchDriver per task,
-reused). A runtime outage puts the document back and backs off; only after `runtime_attempts`
-outages is it recorded as failed, with the reason. On start-up, unfinished jobs resume from the
-store: every document without a result is queued again, and a result can be stored only once.
+reused). When the runtime is down (crashed, restarting) workers wait for it — up to
+`runtime_down_wait_seconds` — and re-send; a document that meets outages while the runtime is up
+is retried with backoff and, after `runtime_attempts`, recorded as failed with the reason. On
+start-up, unfinished jobs resume from the store: every document without a result is queued
+again, and a result can be stored only once.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.registry import get_task
 from forkpoint.programs.results import DocumentResult
 from forkpoint.programs.task import ExtractionTask, schema_task
+from forkpoint.runtime.launcher import is_ready
 
 INLINE = "inline-schema"
 DEFAULT_INSTRUCTIONS = "Extract the information the JSON schema asks for from the document."
@@ -223,15 +226,15 @@ class JobRunner:
             self._drivers.clear()  # the new server's cache is empty: warm the prefixes again
 
     def _outage(self, item: WorkItem, exc: RuntimeUnavailable) -> None:
-        supervisor = self.supervisor
-        if supervisor is not None and not supervisor.gave_up:
-            time.sleep(1.0)  # the supervisor checks the process every second
-            if not supervisor.ready.is_set():
-                # Our runtime died and is being restarted: not this document's failure.
-                self.metrics.runtime_outages.inc()
-                supervisor.wait_ready(timeout=supervisor.server.startup_timeout)
-                self._requeue(item)
-                return
+        """A document met a runtime outage. If the runtime itself is down (dead, restarting, or
+        being restarted by systemd), wait for it and re-send: not the document's failure. Only
+        outages while the runtime answers its health check count toward `runtime_attempts`."""
+        self.metrics.runtime_outages.inc()
+        with self._drivers_lock:
+            self._drivers.clear()  # a restarted runtime has an empty cache: warm again
+        if self._waited_for_runtime():
+            self._requeue(item)
+            return
         key = (item.job_id, item.index)
         self._outages[key] = attempts = self._outages.get(key, 0) + 1
         if attempts >= self.settings.runtime_attempts:
@@ -239,11 +242,27 @@ class JobRunner:
             failed = DocumentResult.failed(item.index, item.document, reason, seconds=0.0)
             self._store(item.job_id, failed)
             return
-        self.metrics.runtime_outages.inc()
-        with self._drivers_lock:
-            self._drivers.clear()  # a restarted runtime has an empty cache: warm again
         time.sleep(min(30.0, 2.0**attempts))
         self._requeue(item)
+
+    def _waited_for_runtime(self) -> bool:
+        """True if the runtime was down and is back; False if it is up (or never came back)."""
+        supervisor = self.supervisor
+        if supervisor is not None:
+            if supervisor.gave_up:
+                return False
+            time.sleep(1.0)  # the supervisor looks at the process every second
+            if supervisor.ready.is_set():
+                return False
+            return supervisor.wait_ready(timeout=self.settings.runtime_down_wait_seconds)
+        if is_ready(self.url, "/health"):
+            return False
+        deadline = time.monotonic() + self.settings.runtime_down_wait_seconds
+        while time.monotonic() < deadline and not self._stopping:
+            time.sleep(2.0)
+            if is_ready(self.url, "/health"):
+                return True
+        return False
 
     def _store(self, job_id: str, result: DocumentResult) -> None:
         if self.store.record(job_id, result.index, result.to_json()):

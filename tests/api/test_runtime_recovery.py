@@ -54,3 +54,26 @@ def test_a_sigkilled_runtime_is_restarted_and_the_job_finishes_exactly_once(
     assert "forkpoint_runtime_restarts_total 1.0" in metrics
     # Documents re-sent after the restart found the task prefix warm on the new server.
     assert records[-1]["usage"]["cached_tokens"] > 0
+
+
+def test_a_runtime_restarted_by_someone_else_is_waited_for_and_no_document_fails(start_gateway):
+    """The systemd deployment: the gateway uses --sglang-url and systemd restarts the runtime."""
+    from forkpoint.runtime.launcher import RuntimeServer
+    from forkpoint.runtime.profiles import get_profile
+
+    profile = get_profile("cpu-small").model_copy(update={"port": 0, "max_total_tokens": 16384})
+    with RuntimeServer(profile) as runtime:
+        gateway = start_gateway(runtime.url, FORKPOINT_RUNTIME_ATTEMPTS="1")
+        client = GatewayClient(gateway.url)
+        texts = [p.read_text() for p in sorted(SAMPLES.glob("*.txt"))]
+        job = client.submit("contacts", [(f"d{i}.txt", texts[i % len(texts)]) for i in range(8)])
+        deadline = time.monotonic() + 300
+        while client.status(job["id"])["done"] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        runtime.stop()  # down for a while (a unit restart), then back on the same port
+        time.sleep(5)
+        runtime.start()
+        records = list(client.results(job["id"]))
+    assert len(records) == 8
+    assert all("data" in r for r in records), [r.get("error") for r in records]
