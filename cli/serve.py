@@ -10,6 +10,10 @@ from rich.console import Console
 from forkpoint.cli.errors import reported
 from forkpoint.cli.options import ProfileOption, SglangUrlOption
 
+# On SIGTERM, clients following a job's results hold their streams open: give them this long,
+# then close them (they resume; nothing accepted is lost) so a stop never hangs.
+GRACEFUL_SECONDS = 10
+
 
 def serve(
     profile: ProfileOption = "cpu-small",
@@ -35,7 +39,8 @@ def serve(
             raise ProfileError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
         if sglang_url:
             Console(stderr=True).print(f"gateway on http://{host}:{port} → runtime {sglang_url}")
-            uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
+                        timeout_graceful_shutdown=GRACEFUL_SECONDS)  # fmt: skip
             return
         from forkpoint.runtime.launcher import RuntimeServer
         from forkpoint.runtime.supervisor import RuntimeSupervisor
@@ -48,6 +53,7 @@ def serve(
             Console(stderr=True).print(f"gateway on http://{host}:{port} → runtime {server.url}"
                                        " (restarted if it dies)")  # fmt: skip
             app = create_app(settings, supervisor=supervisor)
-            uvicorn.run(app, host=host, port=port, log_level="info")
+            uvicorn.run(app, host=host, port=port, log_level="info",
+                        timeout_graceful_shutdown=GRACEFUL_SECONDS)  # fmt: skip
         finally:
             supervisor.stop()

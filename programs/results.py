@@ -56,7 +56,8 @@ class DocumentResult:
     sha256: str | None = None  # of the document's content: names exactly what was extracted
     grounding: tuple[Grounding, ...] | None = None  # every string value: found where, or not
     review: tuple[str, ...] = ()  # why a needs_review result needs one
-    attempts: int = 1  # 1 + re-asks after validation failures
+    attempts: int = 1  # 1 + re-asks after validation failures (the most any chunk needed)
+    chunks: int = 1  # > 1: a long document extracted in chunks, answers merged
 
     @property
     def ok(self) -> bool:
@@ -106,6 +107,7 @@ class DocumentResult:
             "cached_tokens": self.usage.cached_tokens,
             "completion_tokens": self.usage.completion_tokens,
             "attempts": self.attempts,
+            **({"chunks": self.chunks} if self.chunks > 1 else {}),
             "seconds": round(self.seconds, 3),
         }
         if self.raw is not None:

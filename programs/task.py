@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
@@ -47,6 +47,10 @@ class ExtractionTask:
     # How often a result that fails the model's own validators (e.g. a total that is not the
     # sum of its lines) is re-asked, with the validation error, before it is recorded `invalid`.
     max_reasks: int = 1
+    # A document longer than the runtime's context: an error naming the sizes, or extracted in
+    # overlapping chunks whose answers are merged (see long_documents.py).
+    long_documents: Literal["error", "chunk"] = "error"
+    chunk_overlap_tokens: int = 100
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -40,6 +41,7 @@ class ManagedProcess:
 
     def _spawn(self, argv: list[str], env: dict[str, str], health_path: str, what: str) -> None:
         """Start `argv` and block until GET `health_path` answers 200; else stop it and fail."""
+        _exit_cleanly_on_sigterm()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:  # append: a restart keeps the crash's log
             self.process = subprocess.Popen(
@@ -171,6 +173,19 @@ def log_tail(path: Path, lines: int = 40) -> str:
             return "".join(deque(log, maxlen=lines)).rstrip()
     except OSError:
         return "(no log)"
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """Make SIGTERM (kill, systemd, a CI timeout) unwind like Ctrl-C, so `with` blocks and
+    atexit stop our servers; by default Python dies on SIGTERM and leaves them running."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _raise_system_exit)
+
+
+def _raise_system_exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _with_libcuda_stub(ld_library_path: str) -> str:
