@@ -95,7 +95,8 @@ def _print(data: dict) -> None:
             "R",
             "F1",
             title=f"{variant['task']}: valid {variant['valid_rate']:.0%}, "
-            f"truncated {variant['truncated_rate']:.0%}",
+            f"truncated {variant['truncated_rate']:.0%}, grounded "
+            + ("n/a" if variant["grounded_rate"] is None else f"{variant['grounded_rate']:.0%}"),
         )
         for name, row in variant["fields"].items():
             prf = (

@@ -36,6 +36,9 @@ def _variant(evaluation: Evaluation) -> dict[str, Any]:
         "documents": evaluation.summary.total,
         "valid_rate": round(evaluation.valid_rate, 4),
         "truncated_rate": round(evaluation.truncated_rate, 4),
+        "grounded_rate": None
+        if evaluation.grounded_rate is None
+        else round(evaluation.grounded_rate, 4),
         "fields": fields,
         "run": evaluation.summary.to_json(),
     }
@@ -71,7 +74,8 @@ def markdown(data: dict[str, Any]) -> str:
             f"## {variant['task']}",
             "",
             f"{variant['documents']} documents · valid {variant['valid_rate']:.0%} · "
-            f"truncated {variant['truncated_rate']:.0%} · read {run['read_tokens_per_second']} "
+            f"truncated {variant['truncated_rate']:.0%} · grounded "
+            f"{_percent(variant['grounded_rate'])} · read {run['read_tokens_per_second']} "
             f"tok/s · write {run['write_tokens_per_second']} tok/s · {run['wall_seconds']} s",
             "",
             "| field | exact | normalized | precision | recall | F1 |",
@@ -103,3 +107,7 @@ def markdown(data: dict[str, Any]) -> str:
                 f"{row['b_only']} | {row['note']} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _percent(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate:.0%}"

@@ -100,6 +100,12 @@ class Evaluation:
         return valid / self.summary.total if self.summary.total else 0.0
 
     @property
+    def grounded_rate(self) -> float | None:
+        """Share of extracted string values found in their document (None: nothing to ground)."""
+        found = [g for r in self.results if r.grounding for g in r.grounding]
+        return sum(g.grounded for g in found) / len(found) if found else None
+
+    @property
     def truncated_rate(self) -> float:
         return self.summary.truncated / self.summary.total if self.summary.total else 0.0
 

@@ -1,0 +1,140 @@
+"""Runaway outputs, measured: the same list-field task with and without bounds, same documents.
+
+    ./dev python perf/truncation.py                     # 24 changelogs on the embedded runtime
+    ./dev python perf/truncation.py --docs 100 --sglang-url http://127.0.0.1:30000
+
+A small model asked for a list keeps adding items (or one string keeps growing) until the output
+token limit, leaving truncated JSON; the grammar keeps it schema-valid but cannot make it stop.
+`maxItems`/`maxLength` (Pydantic `max_length` on the list and on its strings) let the grammar
+close the JSON. Reports per variant: ok / truncated / invalid / error, the truncated rate, output
+tokens, wall time and write tokens/s. Saves perf/results/truncation-<date>-<commit>.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+sys.path.insert(0, str(Path(__file__).parent))
+from machine import describe  # noqa: E402
+
+from forkpoint.programs.batch import BatchDriver, BatchOptions  # noqa: E402
+from forkpoint.programs.documents import from_text  # noqa: E402
+from forkpoint.programs.prompt import task_prompt  # noqa: E402
+from forkpoint.programs.results import BatchSummary  # noqa: E402
+from forkpoint.programs.task import ExtractionTask  # noqa: E402
+from forkpoint.runtime.launcher import RuntimeServer  # noqa: E402
+from forkpoint.runtime.profiles import get_profile  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+INSTRUCTIONS = "Extract the release's version and its list of changes, one item per change."
+AREAS = "parser cache scheduler exporter login search billing sync upload dashboard".split()
+VERBS = "Fix Add Improve Remove Speed up Document Refactor Harden".split()
+
+
+class Unbounded(BaseModel):
+    version: str = Field(description="The release version, e.g. 2.4.1.")
+    changes: list[str] = Field(description="Each change, as written.")
+
+
+class Bounded(BaseModel):
+    version: str = Field(max_length=20, description="The release version, e.g. 2.4.1.")
+    changes: list[Annotated[str, Field(max_length=80)]] = Field(
+        max_length=8, description="Each change, as written (at most 8)."
+    )
+
+
+def changelogs(count: int, seed: int = 7) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    docs = []
+    for i in range(count):
+        version = f"{rng.randint(1, 9)}.{rng.randint(0, 30)}.{i}"
+        lines = [f"Release {version} ({rng.choice(['stable', 'beta'])})", ""]
+        for _ in range(rng.randint(3, 12)):
+            what = f"{rng.choice(VERBS)} {rng.choice(AREAS)} {rng.choice(AREAS)} handling"
+            lines.append(f"* {what} (#{rng.randint(100, 9999)})")
+        docs.append((f"changelog-{i:03d}.md", "\n".join(lines) + "\n"))
+    return docs
+
+
+def run(url: str, model: type[BaseModel], docs, max_tokens: int, concurrency: int) -> dict:
+    task = ExtractionTask(name=model.__name__.lower(), instructions=INSTRUCTIONS,
+                          output_model=model, max_output_tokens=max_tokens)  # fmt: skip
+    driver = BatchDriver(url, task_prompt(task, "chatml"), BatchOptions(concurrency=concurrency))
+    summary = BatchSummary(prefix_tokens=driver.warm())
+    statuses: dict[str, int] = {}
+    started = time.perf_counter()
+    for result in driver.run([from_text(name, text) for name, text in docs]):
+        summary.add(result)
+        statuses[result.status] = statuses.get(result.status, 0) + 1
+    summary.wall_seconds = time.perf_counter() - started
+    figures = summary.to_json()
+    return {
+        "variant": model.__name__.lower(),
+        "schema_bounds": "maxItems 8, maxLength 80/20" if model is Bounded else "none",
+        "statuses": statuses,
+        "truncated_rate": round(statuses.get("truncated", 0) / len(docs), 3),
+        "valid_rate": round(
+            (statuses.get("ok", 0) + statuses.get("needs_review", 0)) / len(docs), 3
+        ),  # fmt: skip
+        **{k: figures[k] for k in ("output_tokens", "wall_seconds", "write_tokens_per_second")},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=24)
+    parser.add_argument("--max-output-tokens", type=int, default=256)
+    parser.add_argument("--concurrency", type=int, default=24)
+    parser.add_argument("--sglang-url")
+    args = parser.parse_args()
+    docs = changelogs(args.docs)
+    with contextlib.ExitStack() as stack:
+        url = args.sglang_url
+        if url is None:
+            profile = get_profile("cpu-small").model_copy(update={"port": 0})
+            url = stack.enter_context(RuntimeServer(profile)).url
+        runs = [run(url, model, docs, args.max_output_tokens, args.concurrency)
+                for model in (Unbounded, Bounded)]  # fmt: skip
+    report = {**describe(), "runtime": args.sglang_url or "cpu-small (embedded)",
+              "documents": args.docs, "max_output_tokens": args.max_output_tokens,
+              "concurrency": args.concurrency, "runs": runs}  # fmt: skip
+    save(report)
+
+
+def save(report: dict) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    stem = RESULTS / f"truncation-{report['date'][:10]}-{report['commit'][:7]}"
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    lines = [
+        f"# Runaway outputs — {report['date']} — commit {report['commit'][:7]}", "",
+        f"Machine: {report['machine']}. Runtime: {report['runtime']}. {report['documents']} "
+        f"changelogs (3–12 changes each), max {report['max_output_tokens']} output tokens. "
+        "MEASURED.", "",
+        "| variant | bounds | ok | truncated | invalid | truncated rate | valid rate | output tok "
+        "| wall s | write tok/s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]  # fmt: skip
+    for r in report["runs"]:
+        s = r["statuses"]
+        lines.append(
+            f"| {r['variant']} | {r['schema_bounds']} | {s.get('ok', 0)} | "
+            f"{s.get('truncated', 0)} | {s.get('invalid', 0)} | {r['truncated_rate']} | "
+            f"{r['valid_rate']} | {r['output_tokens']:,} | {r['wall_seconds']} | "
+            f"{r['write_tokens_per_second']} |"
+        )
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"saved {stem}.json and .md")
+
+
+if __name__ == "__main__":
+    main()
