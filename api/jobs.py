@@ -17,9 +17,10 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from forkpoint.api.corpora import JobCorpora
 from forkpoint.api.metrics import Metrics
 from forkpoint.api.settings import Settings
-from forkpoint.api.store import JobRecord, JobStore
+from forkpoint.api.store import FINAL_STATES, JobRecord, JobStore
 from forkpoint.programs.batch import BatchDriver, BatchOptions
 from forkpoint.programs.documents import Document, content_hash
 from forkpoint.programs.errors import ForkpointError, RuntimeUnavailable
@@ -71,7 +72,12 @@ class JobRunner:
     """Runs stored jobs against one runtime URL (an SGLang server or an sglang-router)."""
 
     def __init__(
-        self, store: JobStore, settings: Settings, metrics: Metrics, supervisor=None
+        self,
+        store: JobStore,
+        settings: Settings,
+        metrics: Metrics,
+        supervisor=None,
+        corpora: JobCorpora | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -82,6 +88,9 @@ class JobRunner:
         if supervisor is not None:
             supervisor.on_restart = self._runtime_restarted
         self.url = settings.runtime_url
+        self.corpora = corpora or JobCorpora(self.url, settings.launch_profile.speculation)
+        self._corpus_lock = threading.Lock()
+        self._corpus_jobs: set[str] = set()  # jobs whose corpus is (being) loaded
         self.chat_format = settings.chat_format or settings.launch_profile.chat_format
         self.concurrency = settings.concurrency or settings.launch_profile.client_concurrency
         self._work = threading.Condition()
@@ -95,8 +104,10 @@ class JobRunner:
         self._stopping = False
 
     def start(self) -> None:
-        """Resume unfinished jobs, then start the workers."""
-        for job in self.store.unfinished():
+        """Remove corpora a crash left behind, resume unfinished jobs, start the workers."""
+        unfinished = self.store.unfinished()
+        self.corpora.sweep({job.id for job in unfinished})
+        for job in unfinished:
             self._enqueue(job)
         for n in range(self.concurrency):
             thread = threading.Thread(target=self._worker, name=f"fp-worker-{n}", daemon=True)
@@ -155,6 +166,7 @@ class JobRunner:
             if job_id in self._turns:
                 self._turns.remove(job_id)
         self.metrics.jobs.labels("cancelled").inc()
+        self._drop_corpus(job_id)
 
     def driver(self, task: ExtractionTask) -> BatchDriver:
         """One warmed driver per task (and schema): the prefix is computed once per runtime."""
@@ -173,11 +185,42 @@ class JobRunner:
         if not items:
             self.store.set_state(job.id, "done")
             return
-        self.store.set_state(job.id, "running")
+        if not self.corpora.enabled:
+            self._queue(job.id, items)
+            return
+
+        # The corpus goes in before the documents are decoded; the request may take a while
+        # (the runtime tokenizes it), so not on the submitting request's thread.
+        def load_then_queue() -> None:
+            self._load_corpus(job.id, [item.text for item in items])
+            self._queue(job.id, items)
+
+        threading.Thread(target=load_then_queue, name=f"fp-corpus-{job.id[:8]}").start()
+
+    def _queue(self, job_id: str, items: deque[WorkItem]) -> None:
+        self.store.set_state(job_id, "running")
         with self._work:
-            self._queues[job.id] = items
-            self._turns.append(job.id)
+            if self.store.job(job_id).state == "cancelled":
+                return
+            self._queues[job_id] = items
+            self._turns.append(job_id)
             self._work.notify_all()
+
+    def _load_corpus(self, job_id: str, texts: list[str]) -> None:
+        with self._corpus_lock:
+            self._corpus_jobs.add(job_id)
+        stats = self.corpora.register(job_id, texts)
+        if stats is not None:
+            self.store.set_corpus(job_id, stats)
+        if self.store.job(job_id).state in FINAL_STATES:  # cancelled while it loaded
+            self._drop_corpus(job_id)
+
+    def _drop_corpus(self, job_id: str) -> None:
+        with self._corpus_lock:
+            if job_id not in self._corpus_jobs:
+                return
+            self._corpus_jobs.discard(job_id)
+        self.corpora.remove(job_id)
 
     def _next(self) -> WorkItem | None:
         with self._work:
@@ -224,6 +267,9 @@ class JobRunner:
         self.metrics.runtime_restarts.inc()
         with self._drivers_lock:
             self._drivers.clear()  # the new server's cache is empty: warm the prefixes again
+        for job in self.store.unfinished():  # and it has no corpora: load them again
+            if self.corpora.enabled:
+                self._load_corpus(job.id, [row[2] for row in self.store.pending(job.id)])
 
     def _outage(self, item: WorkItem, exc: RuntimeUnavailable) -> None:
         """A document met a runtime outage. If the runtime itself is down (dead, restarting, or
@@ -267,4 +313,6 @@ class JobRunner:
     def _store(self, job_id: str, result: DocumentResult) -> None:
         if self.store.record(job_id, result.index, result.to_json()):
             self.metrics.observe(result)
+            if job_id in self._corpus_jobs and self.store.job(job_id).state in FINAL_STATES:
+                self._drop_corpus(job_id)  # the job's last document: its corpus goes
         self._outages.pop((job_id, result.index), None)

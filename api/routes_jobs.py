@@ -186,4 +186,5 @@ def _status(store: JobStore, job_id: str) -> dict[str, Any]:
         "elapsed_seconds": round(elapsed, 3),
         "read_tokens_per_second": round(counts.prompt_tokens / elapsed, 1) if elapsed else 0.0,
         "write_tokens_per_second": round(counts.completion_tokens / elapsed, 1) if elapsed else 0.0,
+        "speculation_corpus": store.corpus(job_id),
     }  # fmt: skip

@@ -81,6 +81,9 @@ class JobStatus(BaseModel):
     elapsed_seconds: float
     read_tokens_per_second: float
     write_tokens_per_second: float
+    # NGRAM speculation: how much of the job's text the runtime holds as its draft corpus
+    # (corpus_id, documents, documents_sent, tokens_loaded, note); null when speculation is off.
+    speculation_corpus: dict[str, Any] | None = None
 
 
 class TaskInfo(BaseModel):

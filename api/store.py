@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS documents (
     job_id TEXT NOT NULL, idx INTEGER NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL,
     PRIMARY KEY (job_id, idx)
 );
+CREATE TABLE IF NOT EXISTS corpora (
+    job_id TEXT PRIMARY KEY, stats TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS idempotency (
     key TEXT PRIMARY KEY, job_id TEXT NOT NULL, fingerprint TEXT NOT NULL
 );
@@ -155,6 +158,18 @@ class JobStore:
                 [(job.id, name, json.dumps(expected)) for name, expected in (labels or {}).items()],
             )
         return job, True
+
+    def set_corpus(self, job_id: str, stats: dict[str, Any]) -> None:
+        """What of the job's text is loaded as its NGRAM corpus (shown with the job)."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO corpora VALUES (?, ?)", (job_id, json.dumps(stats)))
+
+    def corpus(self, job_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT stats FROM corpora WHERE job_id = ?", (job_id,)
+            ).fetchone()
+        return json.loads(row[0]) if row else None
 
     def labels(self, job_id: str) -> dict[str, dict[str, Any]]:
         """The job's expected objects by document name (empty if it was not an eval job)."""

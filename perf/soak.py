@@ -89,8 +89,8 @@ def main() -> None:
         round_ = 0
         while time.monotonic() - started < args.seconds:
             with ThreadPoolExecutor(args.jobs_per_round) as pool:
-                ids = [client.http.post("/v1/jobs", json=job(round_, n, args.docs_per_job))
-                       .json()["id"] for n in range(args.jobs_per_round)]  # fmt: skip
+                bodies = [job(round_, n, args.docs_per_job) for n in range(args.jobs_per_round)]
+                ids = [client._json(client.http.post("/v1/jobs", json=b))["id"] for b in bodies]
                 for records in pool.map(lambda i: list(client.results(i)), ids):
                     documents += len(records)
                     failed += sum(1 for r in records if "data" not in r)
