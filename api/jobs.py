@@ -166,6 +166,7 @@ class JobRunner:
             if job_id in self._turns:
                 self._turns.remove(job_id)
         self.metrics.jobs.labels("cancelled").inc()
+        self._tasks.pop(job_id, None)
         self._drop_corpus(job_id)
 
     def driver(self, task: ExtractionTask) -> BatchDriver:
@@ -313,6 +314,7 @@ class JobRunner:
     def _store(self, job_id: str, result: DocumentResult) -> None:
         if self.store.record(job_id, result.index, result.to_json()):
             self.metrics.observe(result)
-            if job_id in self._corpus_jobs and self.store.job(job_id).state in FINAL_STATES:
-                self._drop_corpus(job_id)  # the job's last document: its corpus goes
+            if self.store.job(job_id).state in FINAL_STATES:  # the job's last document
+                self._tasks.pop(job_id, None)
+                self._drop_corpus(job_id)
         self._outages.pop((job_id, result.index), None)
