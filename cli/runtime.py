@@ -54,13 +54,7 @@ def up(profile: ProfileOption = "cpu-small") -> None:
     with reported():
         server = RuntimeServer(get_profile(profile))
         console.print(f"starting {profile} (log: {server.log_path})")
-        with server:
-            console.print(f"[green]ready[/] at {server.url} — Ctrl-C stops it")
-            try:
-                while server.running:
-                    time.sleep(1)
-            except KeyboardInterrupt:
-                console.print("stopping")
+        _run_until_interrupted(server, f"{server.url} — Ctrl-C stops it")
 
 
 @app.command()
@@ -93,10 +87,15 @@ def router(
             raise ProfileError(f"router: {first['loc'][0]}: {first['msg']}") from None
         server = RouterServer(profile)
         console.print(f"starting sglang-router (log: {server.log_path})")
-        with server:
-            console.print(f"[green]ready[/] at {server.url} → {', '.join(profile.worker_urls)}")
-            try:
-                while server.running:
-                    time.sleep(1)
-            except KeyboardInterrupt:
-                console.print("stopping")
+        _run_until_interrupted(server, f"{server.url} → {', '.join(profile.worker_urls)}")
+
+
+def _run_until_interrupted(server, where: str) -> None:
+    """Start `server`, say where it is, and keep it up until it exits or Ctrl-C."""
+    with server:
+        console.print(f"[green]ready[/] at {where}")
+        try:
+            while server.running:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            console.print("stopping")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -27,13 +26,13 @@ import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
-from machine import describe  # noqa: E402
+from machine import describe, heading  # noqa: E402
+from machine import save as save_results  # noqa: E402
 
 from forkpoint.api.client import GatewayClient  # noqa: E402
 from forkpoint.runtime.launcher import RuntimeServer, free_port  # noqa: E402
 from forkpoint.runtime.profiles import get_profile  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 SCHEMA = {"type": "object", "required": ["urgent"],
           "properties": {"urgent": {"type": "boolean"}}}  # fmt: skip
 
@@ -111,13 +110,9 @@ def main() -> None:
 
 
 def save(report: dict) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / f"soak-{report['date'][:10]}-{report['commit'][:7]}"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = [
-        f"# Gateway soak — {report['date']} — commit {report['commit'][:7]}", "",
-        f"Machine: {report['machine']}. Runtime: {report['runtime']}. Flags: {report['flags']}. "
-        "MEASURED.", "",
+    lines = heading(
+        "Gateway soak", report, f"Runtime: {report['runtime']}. Flags: {report['flags']}."
+    ) + [
         "| seconds | rounds | documents | failed | docs/s | RSS start MiB | RSS end MiB "
         "| RSS peak MiB | growth MiB |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -125,9 +120,7 @@ def save(report: dict) -> None:
         f"| {report['documents_per_second']} | {report['rss_start_mib']} | {report['rss_end_mib']}"
         f" | {report['rss_peak_mib']} | {report['rss_growth_mib']} |",
     ]  # fmt: skip
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"saved {stem}.json and .md")
+    save_results("soak", report, lines)
 
 
 if __name__ == "__main__":

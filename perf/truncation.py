@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import random
 import sys
 import time
@@ -24,7 +23,8 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 sys.path.insert(0, str(Path(__file__).parent))
-from machine import describe  # noqa: E402
+from machine import describe, heading  # noqa: E402
+from machine import save as save_results  # noqa: E402
 
 from forkpoint.programs.batch import BatchDriver, BatchOptions  # noqa: E402
 from forkpoint.programs.documents import from_text  # noqa: E402
@@ -34,7 +34,6 @@ from forkpoint.programs.task import ExtractionTask  # noqa: E402
 from forkpoint.runtime.launcher import RuntimeServer  # noqa: E402
 from forkpoint.runtime.profiles import get_profile  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 INSTRUCTIONS = "Extract the release's version and its list of changes, one item per change."
 AREAS = "parser cache scheduler exporter login search billing sync upload dashboard".split()
 VERBS = "Fix Add Improve Remove Speed up Document Refactor Harden".split()
@@ -111,14 +110,11 @@ def main() -> None:
 
 
 def save(report: dict) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / f"truncation-{report['date'][:10]}-{report['commit'][:7]}"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = [
-        f"# Runaway outputs — {report['date']} — commit {report['commit'][:7]}", "",
-        f"Machine: {report['machine']}. Runtime: {report['runtime']}. {report['documents']} "
-        f"changelogs (3–12 changes each), max {report['max_output_tokens']} output tokens. "
-        "MEASURED.", "",
+    lines = heading(
+        "Runaway outputs", report,
+        f"Runtime: {report['runtime']}. {report['documents']} changelogs (3–12 changes each), "
+        f"max {report['max_output_tokens']} output tokens.",
+    ) + [
         "| variant | bounds | ok | truncated | invalid | truncated rate | valid rate | output tok "
         "| wall s | write tok/s |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -131,9 +127,7 @@ def save(report: dict) -> None:
             f"{r['valid_rate']} | {r['output_tokens']:,} | {r['wall_seconds']} | "
             f"{r['write_tokens_per_second']} |"
         )
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"saved {stem}.json and .md")
+    save_results("truncation", report, lines)
 
 
 if __name__ == "__main__":

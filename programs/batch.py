@@ -159,9 +159,10 @@ class BatchDriver:
                 return DocumentResult(index, doc.name, answer.status, error=error, usage=usage,
                                       seconds=seconds, raw=answer.raw, sha256=doc.sha256,
                                       attempts=attempts, chunks=len(answers))  # fmt: skip
-        data = answers[0].data
+        data, notes = answers[0].data, []
         if len(answers) > 1:
-            merged = long_documents.merge([_plain(a.data) for a in answers])
+            merged, notes = long_documents.merge([_plain(a.data) for a in answers],
+                                                 task.constraint.schema)  # fmt: skip
             try:
                 data = task.constraint.validate(json.dumps(merged))
             except OutputError as exc:
@@ -170,7 +171,7 @@ class BatchDriver:
                                       seconds=seconds, raw=json.dumps(merged), sha256=doc.sha256,
                                       attempts=attempts, chunks=len(answers))  # fmt: skip
         found = ground(_plain(data), doc.text or "")
-        review = ungrounded_required(found, task.grounded_fields)
+        review = notes + ungrounded_required(found, task.grounded_fields)
         return DocumentResult.succeeded(index, doc, data, usage, seconds,
                                         grounding=tuple(found), review=tuple(review),
                                         attempts=attempts, chunks=len(answers))  # fmt: skip

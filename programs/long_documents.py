@@ -7,7 +7,8 @@ policy, either an error naming the sizes (`error`, the default) or split into ch
 chunk as large as fits, consecutive chunks overlapping by about `chunk_overlap_tokens` of
 trailing paragraphs. Each chunk is extracted like a document; the answers are merged:
 
-- a list field: the items of every chunk, in order, duplicates (equal JSON) dropped;
+- a list field: the items of every chunk, in order, duplicates (equal JSON) dropped; beyond the
+  field's `maxItems`, the first ones are kept and the document is marked needs_review, saying so;
 - any other field: the value of the first chunk that has one (not null, not empty).
 
 Counting uses SGLang's /tokenize, and only for documents whose UTF-8 size could exceed the
@@ -124,8 +125,12 @@ def _pieces(text: str, counter: TokenCounter, room: int) -> list[tuple[str, int]
     return pieces
 
 
-def merge(answers: list[dict[str, Any]]) -> dict[str, Any]:
-    """One object from the chunks' answers (lists joined and de-duplicated, else first found)."""
+def merge(answers: list[dict[str, Any]], schema: dict[str, Any] | None = None):
+    """One object from the chunks' answers: (merged, notes).
+
+    Lists are joined and de-duplicated; where that passes the field's `maxItems`, the first
+    items are kept and a note says what was dropped (the document then needs review). Any other
+    field takes the value of the first chunk that has one (not null, not empty)."""
     merged: dict[str, Any] = {}
     for answer in answers:
         for key, value in answer.items():
@@ -138,4 +143,13 @@ def merge(answers: list[dict[str, Any]]) -> dict[str, Any]:
                         items.append(item)
             elif key not in merged or merged[key] in (None, "", {}):
                 merged[key] = value
-    return merged
+    notes = []
+    for key, field in ((schema or {}).get("properties") or {}).items():
+        limit = field.get("maxItems")
+        if limit is not None and isinstance(merged.get(key), list) and len(merged[key]) > limit:
+            notes.append(
+                f"{key}: the chunks found {len(merged[key])} items; the task keeps at "
+                f"most {limit}, so the last {len(merged[key]) - limit} were dropped"
+            )
+            merged[key] = merged[key][:limit]
+    return merged, notes

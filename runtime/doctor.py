@@ -101,6 +101,7 @@ class Doctor:
         self.env = dict(os.environ if env is None else env)
         self.gateway_port = gateway_port
         self.disk_path = disk_path or cache_dir()
+        self.found_gpus: list[Gpu] = []  # what gpus() saw, for the model's memory budget
 
     def run(self) -> list[Check]:
         checks = [*self.gpus(), self.nccl_env(), self.libcuda(), self.disk()]
@@ -121,7 +122,7 @@ class Doctor:
                 return [passed("gpus", f"{detail}; {self.profile.name} runs on the CPU")]
             return [failed("gpus", detail, f"{self.profile.name} needs {wanted} NVIDIA GPU(s): "
                            "install the driver (>= 580) and check `nvidia-smi`")]  # fmt: skip
-        gpus = parse_gpus(out.stdout)
+        gpus = self.found_gpus = parse_gpus(out.stdout)
         names = "; ".join(f"{g.index}: {g.name} {g.memory_mib} MiB" for g in gpus)
         checks = []
         if len(gpus) < wanted:
@@ -224,6 +225,10 @@ class Doctor:
                 return [passed("model folder", f"embedded SmolLM2 at {folder}")]
             return [passed("model folder", "embedded SmolLM2: downloaded from PyPI on first "
                            "start (~100 MB)")]  # fmt: skip
+        if self.found_gpus:  # budget the model against the memory these GPUs really have
+            memory = min(gpu.memory_mib for gpu in self.found_gpus) * 1024**2
+            return check_source(source, self.profile, gpus=min(len(self.found_gpus),
+                                self.profile.tp), gpu_memory_bytes=memory)  # fmt: skip
         return check_source(source, self.profile)
 
     def packages(self) -> Check:

@@ -104,3 +104,26 @@ def test_doctor_runs_on_this_machine_and_reports_no_gpu_cleanly():
     assert "no GPU (nvidia-smi not found)" in mixtral.output
     assert "install the driver" in mixtral.output
     assert "Traceback" not in mixtral.output
+
+
+def test_the_model_budget_uses_the_memory_of_the_gpus_found(tmp_path):
+    import json
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    config = {
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "hidden_size": 4096,
+        "quantization_config": {"quant_method": "awq", "bits": 4, "version": "gemm"},
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "tokenizer.json").write_text("{}")
+    with open(folder / "model.safetensors", "wb") as weights:
+        weights.truncate(24_700_000_000)
+    profile = MIXTRAL.model_copy(update={"model_path": str(folder)})
+    doctor = Doctor(profile, runner=replay("query-2x4090.csv", "topo-p2p-2x4090.txt"), env={})
+    doctor.gpus()
+    memory = {c.name: c for c in doctor.model()}["memory"]
+    assert memory.status == "pass" and "2×24.0 GiB" in memory.detail
