@@ -149,9 +149,9 @@ class BatchDriver:
         usage = sum((a.usage for a in answers), Usage())
         seconds = time.perf_counter() - started
         attempts = max(a.attempts for a in answers)
-        where = (lambda i: f"chunk {i + 1} of {len(answers)}: ") if len(answers) > 1 else None
         for i, answer in enumerate(answers):
-            error = (where(i) if where else "") + (answer.error or "")
+            where = f"chunk {i + 1} of {len(answers)}: " if len(answers) > 1 else ""
+            error = where + (answer.error or "")
             if answer.status == "failed":
                 return DocumentResult.failed(index, doc, error, seconds, usage=usage,
                                              chunks=len(answers))  # fmt: skip
