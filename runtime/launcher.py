@@ -113,6 +113,7 @@ class RuntimeServer(ManagedProcess):
         env = {**os.environ, **self.profile.env}
         if self.profile.device == "cpu":
             env["LD_LIBRARY_PATH"] = _with_libcuda_stub(env.get("LD_LIBRARY_PATH", ""))
+            env["PYTHONPATH"] = _with_cpu_speculation(env.get("PYTHONPATH", ""))
         self._spawn(self.profile.argv(), env, "/health_generate", "the SGLang server")
         return self
 
@@ -194,6 +195,13 @@ def _with_libcuda_stub(ld_library_path: str) -> str:
     if has_real_libcuda():
         return ld_library_path
     return os.pathsep.join(p for p in (str(stub_dir()), ld_library_path) if p)
+
+
+def _with_cpu_speculation(pythonpath: str) -> str:
+    """Every SGLang process on the CPU loads forkpoint's speculative kernels at start-up."""
+    from forkpoint.runtime.cpu_speculation import site_dir
+
+    return os.pathsep.join(p for p in (str(site_dir()), pythonpath) if p)
 
 
 def _wait_group_gone(pgid: int, timeout: float) -> None:
