@@ -69,7 +69,8 @@ def assign_extend_cache_locs_cpu(
     pool_len: int,
 ) -> None:
     """The reverse: read each request's [start, end) of its token-pool row into its packed
-    slice of `out_cache_loc` (`assign_extend_cache_locs` in kernels/ops/speculative/cache_locs.py)."""
+    slice of `out_cache_loc` (`assign_extend_cache_locs` in kernels/ops/speculative/
+    cache_locs.py)."""
     rows = req_pool_indices.tolist()
     for row, (start, end, packed) in zip(rows, _spans(start_offset, end_offset), strict=True):
         out_cache_loc[packed : packed + end - start] = req_to_token[row, start:end]
@@ -79,7 +80,8 @@ def fill_accept_out_cache_loc_cpu(
     accept_index: torch.Tensor, out_cache_loc: torch.Tensor, accept_out_cache_loc: torch.Tensor
 ) -> None:
     """Pack `out_cache_loc[i]` for every accepted index i (skipping -1) to the front of
-    `accept_out_cache_loc`, in order (`fill_accept_out_cache_loc` in kernels/ops/speculative/eagle.py)."""
+    `accept_out_cache_loc`, in order (`fill_accept_out_cache_loc` in kernels/ops/speculative/
+    eagle.py)."""
     flat = accept_index.reshape(-1)
     accepted = flat[flat != -1]
     accept_out_cache_loc[: accepted.numel()] = out_cache_loc[accepted]
