@@ -6,8 +6,8 @@
 At temperature 0 the verifier accepts exactly the longest path of the draft tree that matches
 the greedy continuation, plus one bonus token. So SGLang's own NgramCorpus (the C++ trie the
 NGRAM worker uses, on the CPU), fed what `ngram_worker.py` feeds it — at every decode step the
-last `max_trie_depth` tokens of prompt + output, looked up before the step and inserted after
-it — and replayed over the outputs of a normal (non-speculative) run, gives the accept length a
+last `max_trie_depth` tokens of prompt + output so far, looked up before the verify and inserted
+right after it — and replayed over the outputs of a normal (non-speculative) run, gives the accept length a
 speculative server would see, without one. Documents are replayed one after another (a served
 batch interleaves them, so the shared trie holds slightly different neighbours).
 
@@ -34,16 +34,17 @@ from machine import describe, heading  # noqa: E402
 from machine import save as save_results  # noqa: E402
 
 from forkpoint.programs.prompt import task_prompt  # noqa: E402
-from forkpoint.programs.registry import get_task  # noqa: E402
+from forkpoint.programs.registry import get_task, load_task  # noqa: E402
 from forkpoint.runtime.launcher import RuntimeServer  # noqa: E402
 from forkpoint.runtime.profiles import get_profile  # noqa: E402
 
 SEPARATOR_TOKEN = -(2**31)  # sglang.srt.speculative.cpp_ngram.external_corpus
+SERVER_TRIE_CAPACITY = 10_000_000  # --speculative-ngram-capacity's default
 
 
 def greedy_runs(url: str, task_name: str, chat_format: str, docs, concurrency: int) -> list[dict]:
     """Prompt ids, document ids and greedy output ids of every document (one normal run)."""
-    task = get_task(task_name)
+    task = load_task(task_name) if ":" in task_name else get_task(task_name)
     prompt = task_prompt(task, chat_format)
     http = httpx.Client(base_url=url, timeout=600)
 
@@ -56,27 +57,31 @@ def greedy_runs(url: str, task_name: str, chat_format: str, docs, concurrency: i
         [doc_ids] = http.post(
             "/tokenize", json={"prompt": [doc[1]], "add_special_tokens": False}
         ).json()["tokens"]
+        spec = {k: v for k, v in answer["meta_info"].items() if k.startswith("spec_")}
         return {"name": doc[0], "prompt": prompt_ids, "document": doc_ids,
-                "output": answer["output_ids"]}  # fmt: skip
+                "output": answer["output_ids"], "spec": spec}  # fmt: skip
 
     with ThreadPoolExecutor(concurrency) as pool:
         return list(pool.map(one, docs))
 
 
-def replay(runs: list[dict], *, draft: int, bfs: int, depth: int, job_corpus: bool) -> dict:
-    """Accept lengths of every verify step, as SGLang's NGRAM worker would draft them."""
+def replay(runs: list[dict], *, draft: int, bfs: int, depth: int, sam_budget: int = 0) -> dict:
+    """Accept lengths of every verify step, as SGLang's NGRAM worker would draft them;
+    `sam_budget` > 0: with the documents loaded as a job corpus, that many draft slots for it."""
     from sglang.srt.speculative.cpp_ngram.ngram_corpus import NgramCorpus
 
     corpus = NgramCorpus(max_trie_depth=depth, min_bfs_breadth=1, max_bfs_breadth=bfs,
-                         draft_token_num=draft,
-                         external_sam_budget=draft // 2 if job_corpus else 0)  # fmt: skip
-    if job_corpus:
+                         draft_token_num=draft, capacity=SERVER_TRIE_CAPACITY,
+                         external_sam_budget=sam_budget)  # fmt: skip
+    if sam_budget:
         chunks = [([SEPARATOR_TOKEN] if i else []) + run["document"] for i, run in enumerate(runs)]
         loaded = corpus.load_external_corpus_named("job", chunks)
         corpus.commit_external_corpus_load("job", loaded)
     steps: list[int] = []
+    per_document = []
     for n, run in enumerate(runs):
         prompt, output = run["prompt"], run["output"]
+        first = len(steps)
         k = 1  # the first output token comes from the prefill, not from a verify step
         while k < len(output):
             seen = prompt + output[:k]
@@ -85,14 +90,19 @@ def replay(runs: list[dict], *, draft: int, bfs: int, depth: int, job_corpus: bo
             accepted = _accepted(list(drafts), list(mask), draft, output[k:])
             steps.append(accepted + 1)  # + the bonus token the verify step always yields
             k += accepted + 1
-            corpus.batch_put([(prompt + output[:k])[-depth:]])
+            # The worker inserts right after the verify, before the scheduler appends the
+            # tokens just accepted to the request: the trie learns them one step late.
+            corpus.batch_put([seen[-depth:]])
         corpus.erase_match_state([f"r{n}"])
+        per_document.append(steps[first:])
     tokens = sum(len(run["output"]) - 1 for run in runs)
     return {
-        "draft_tokens": draft, "bfs_breadth": bfs, "trie_depth": depth, "job_corpus": job_corpus,
+        "draft_tokens": draft, "bfs_breadth": bfs, "trie_depth": depth,
+        "job_corpus": sam_budget > 0, "sam_budget": sam_budget,
         "verify_steps": len(steps), "decoded_tokens": tokens,
         "mean_accept_length": round(tokens / len(steps), 3) if steps else 0.0,
         "distribution": dict(sorted(Counter(steps).items())),
+        "per_document": per_document,
     }  # fmt: skip
 
 
@@ -132,7 +142,10 @@ def main() -> None:
         runs = greedy_runs(url, args.task, args.chat_format, docs, args.concurrency)
     settings = [(8, 4, 18, False), (8, 4, 18, True), (4, 2, 18, False), (4, 2, 18, True),
                 (16, 8, 18, False), (16, 8, 18, True)]  # fmt: skip
-    results = [replay(runs, draft=d, bfs=b, depth=t, job_corpus=c) for d, b, t, c in settings]
+    results = [replay(runs, draft=d, bfs=b, depth=t, sam_budget=d // 2 if c else 0)
+               for d, b, t, c in settings]  # fmt: skip
+    for result in results:
+        del result["per_document"]
     report = {**describe(), "task": args.task, "documents": args.docs,
               "runtime": args.sglang_url or "cpu-small (embedded)", "replays": results}  # fmt: skip
     lines = heading(

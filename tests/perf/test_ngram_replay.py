@@ -26,8 +26,8 @@ def test_copying_from_the_document_is_drafted_only_with_the_job_corpus():
     copied = document[5:35]  # 30 tokens of the document, far from the prompt's last 18
     runs = [{"prompt": [1, 2, 3] + document + [4, 5], "document": document,
              "output": [7] + copied + [8]}]  # fmt: skip
-    plain = ngram_replay.replay(runs, draft=8, bfs=4, depth=18, job_corpus=False)
-    with_corpus = ngram_replay.replay(runs, draft=8, bfs=4, depth=18, job_corpus=True)
+    plain = ngram_replay.replay(runs, draft=8, bfs=4, depth=18, sam_budget=0)
+    with_corpus = ngram_replay.replay(runs, draft=8, bfs=4, depth=18, sam_budget=4)
     assert plain["decoded_tokens"] == with_corpus["decoded_tokens"] == 31
     assert plain["mean_accept_length"] == 1.0  # nothing seen before: one token per step
     assert with_corpus["mean_accept_length"] > 3.0
