@@ -7,8 +7,9 @@ At temperature 0 the verifier accepts exactly the longest path of the draft tree
 the greedy continuation, plus one bonus token. So SGLang's own NgramCorpus (the C++ trie the
 NGRAM worker uses, on the CPU), fed what `ngram_worker.py` feeds it — at every decode step the
 last `max_trie_depth` tokens of prompt + output so far, looked up before the verify and inserted
-right after it — and replayed over the outputs of a normal (non-speculative) run, gives the accept length a
-speculative server would see, without one. Documents are replayed one after another (a served
+right after it — and replayed over the outputs of a normal (non-speculative) run, gives the
+accept length a speculative server would see, without one (perf/speculation.py checks it against
+a served run: equal step for step). Documents are replayed one after another (a served
 batch interleaves them, so the shared trie holds slightly different neighbours).
 
 Settings replayed on the same outputs: NGRAM as the profile sets it, NGRAM with the job's

@@ -75,9 +75,10 @@ def served_steps(run: dict) -> Counter:
 def compare(name: str, speculation: Speculation, served: dict, baseline: list[dict]) -> dict:
     runs = served["runs"]
     tokens = sum(len(r["output"]) - 1 for r in runs)  # the first token comes from the prefill
+    same = [r["output"] == b["output"] for r, b in zip(runs, baseline, strict=True)]
     row = {
         "setting": name,
-        "identical_outputs": sum(r["output"] == b["output"] for r, b in zip(runs, baseline)),
+        "identical_outputs": sum(same),
         "documents": len(runs),
         "output_tokens": sum(len(r["output"]) for r in runs),
         "wall_s": served["wall_s"],
@@ -92,7 +93,7 @@ def compare(name: str, speculation: Speculation, served: dict, baseline: list[di
                       sam_budget=speculation.external_sam_budget)  # fmt: skip
     agree = sum(
         served_steps(r) == Counter(steps_of_doc)
-        for r, steps_of_doc in zip(runs, replayed.pop("per_document"))
+        for r, steps_of_doc in zip(runs, replayed.pop("per_document"), strict=True)
     )
     served_distribution = sum((served_steps(r) for r in runs), Counter())
     return {
@@ -147,8 +148,10 @@ def main() -> None:
             f"{r['wall_s']} | {r['output_tok_s']} | {off_wall / r['wall_s']:.2f}x |"
         )
     for r in rows[1:]:
-        lines.append(f"\n{r['setting']}: served steps (tokens gained: count) "
-                     f"{r['served_distribution']}; replayed {r['replayed_distribution']}.")  # fmt: skip
+        lines.append(
+            f"\n{r['setting']}: served steps (tokens gained: count) "
+            f"{r['served_distribution']}; replayed {r['replayed_distribution']}."
+        )
     save_results("speculation", report, lines)
 
 
