@@ -9,7 +9,9 @@ Runs the same documents several ways and reports each, with ratios to the baseli
   cold       no warm-up: every document fired at once against an empty cache
   no-radix   a second server with --disable-radix-cache (embedded profile only)
   gateway    through the forkpoint gateway (a job over HTTP) instead of direct
-Speculation on/off is reported as not measured where the runtime cannot serve it.
+  speculation  a second server with the profile's speculation flipped (NGRAM off if the profile
+             has it on), reported as `no-speculation` (or `ngram`)
+Each run reports SGLang's speculative accept length (output tokens per verify step) when on.
 Saves perf/results/bench-<date>.json and .md (machine, date, commit, profile, flags).
 """
 
@@ -36,7 +38,7 @@ from forkpoint.programs.prompt import task_prompt  # noqa: E402
 from forkpoint.programs.registry import get_task  # noqa: E402
 from forkpoint.programs.results import BatchSummary, DocumentResult, Usage  # noqa: E402
 from forkpoint.runtime.launcher import RuntimeServer, free_port  # noqa: E402
-from forkpoint.runtime.profiles import get_profile  # noqa: E402
+from forkpoint.runtime.profiles import Speculation, get_profile  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -137,7 +139,7 @@ def main() -> None:
     parser.add_argument("--profile", default="cpu-small")
     parser.add_argument("--sglang-url", help="benchmark this running server instead")
     parser.add_argument("--concurrency", type=int)
-    parser.add_argument("--runs", default="baseline,cold,no-radix,gateway")
+    parser.add_argument("--runs", default="baseline,cold,no-radix,gateway,speculation")
     args = parser.parse_args()
 
     profile = get_profile(args.profile)
@@ -168,21 +170,25 @@ def main() -> None:
     finally:
         if primary:
             primary.stop()
-    if "no-radix" in runs:
+    # Ablations that need a second server, started from the profile with one thing changed.
+    flipped = "no-speculation" if profile.speculation.algorithm else "ngram"
+    variants = {
+        "no-radix": {"extra_args": (*profile.extra_args, "--disable-radix-cache")},
+        flipped: {"speculation": Speculation(
+            **{**profile.speculation.model_dump(), "algorithm": None if flipped ==
+               "no-speculation" else "NGRAM"})},
+    }  # fmt: skip
+    for name in [r for r in runs if r in ("no-radix", "speculation")]:
+        name = flipped if name == "speculation" else name
         if args.sglang_url:
-            figures["no-radix"] = {"run": "no-radix", "skipped": "needs a server it starts itself"}
-        else:
-            print("running no-radix (second server) ...", flush=True)
-            no_radix = profile.model_copy(
-                update={"port": 0, "extra_args": (*profile.extra_args, "--disable-radix-cache")}
+            figures[name] = {"run": name, "skipped": "needs a server it starts itself"}
+            continue
+        print(f"running {name} (second server) ...", flush=True)
+        with RuntimeServer(profile.model_copy(update={"port": 0, **variants[name]})) as server:
+            prompt = task_prompt(task, profile.chat_format)
+            figures[name] = measure(
+                name, *run_direct(server.url, prompt, documents, concurrency, warm=True)
             )
-            with RuntimeServer(no_radix) as server:
-                prompt = task_prompt(task, profile.chat_format)
-                figures["no-radix"] = measure(
-                    "no-radix", *run_direct(server.url, prompt, documents, concurrency, warm=True)
-                )
-    figures["speculation"] = {"run": "speculation", "skipped": "NGRAM needs CPU verify kernels "
-                              "this runtime lacks (issue 6); on for the GPU profile"}  # fmt: skip
     report = {
         **describe(),
         "profile": profile.name,
@@ -222,12 +228,12 @@ def _save(report: dict) -> None:
         f"{report['corpus']['max_tokens']} tokens, seed {report['corpus']['seed']}. MEASURED.",
         "",
         "| run | docs ok | prompt tok | cached | computed prefill | output tok | wall s "
-        "| read tok/s | write tok/s | s per 1M tok | p50 s | p95 s | prefix reuse |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| read tok/s | write tok/s | s per 1M tok | p50 s | p95 s | prefix reuse | accept len |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in report["runs"].values():
         if "skipped" in run:
-            lines.append(f"| {run['run']} | skipped: {run['skipped']} |" + " |" * 11)
+            lines.append(f"| {run['run']} | skipped: {run['skipped']} |" + " |" * 12)
             continue
         lines.append(
             f"| {run['run']} | {run['ok']}/{run['documents']} | {run['prompt_tokens']:,} | "
@@ -235,7 +241,7 @@ def _save(report: dict) -> None:
             f"{run['output_tokens']:,} | {run['wall_seconds']} | {run['read_tokens_per_second']} | "
             f"{run['write_tokens_per_second']} | {run['seconds_per_1m_tokens']} | "
             f"{run['p50_latency_seconds']} | {run['p95_latency_seconds']} | "
-            f"{run['prefix_reuse_efficiency']} |"
+            f"{run['prefix_reuse_efficiency']} | {run.get('accept_length', '–')} |"
         )
     lines += ["", "Ratios to baseline (wall, read, write, computed prefill):", ""]
     for name, ratio in report["ratios_to_baseline"].items():

@@ -40,6 +40,8 @@ from forkpoint.api.corpora import JobCorpora  # noqa: E402
 from forkpoint.runtime.launcher import RuntimeServer  # noqa: E402
 from forkpoint.runtime.profiles import LaunchProfile, Speculation, get_profile  # noqa: E402
 
+GRID = [(4, 2), (8, 1), (8, 4), (16, 4), (16, 8)]  # (draft tokens, BFS breadth) replayed
+
 
 def settings(profile: LaunchProfile, sam_budget: int) -> dict[str, Speculation]:
     ngram = profile.speculation.model_copy(update={"algorithm": "NGRAM", "external_sam_budget": 0})
@@ -152,6 +154,14 @@ def main() -> None:
             f"\n{r['setting']}: served steps (tokens gained: count) "
             f"{r['served_distribution']}; replayed {r['replayed_distribution']}."
         )
+    grid = [replay(baseline, draft=d, bfs=b, depth=18, sam_budget=d // 2 if corpus else 0)
+            for d, b in GRID for corpus in (False, True)]  # fmt: skip
+    report["replayed_grid"] = [{k: v for k, v in g.items() if k != "per_document"} for g in grid]
+    lines += ["", "Replayed only, on the speculation-off outputs (job corpus: half the slots):", "",
+              "| draft tokens | BFS breadth | job corpus | verify steps | mean accept length |",
+              "|---:|---:|---|---:|---:|"]  # fmt: skip
+    lines += [f"| {g['draft_tokens']} | {g['bfs_breadth']} | {g['job_corpus']} | "
+              f"{g['verify_steps']} | {g['mean_accept_length']} |" for g in grid]  # fmt: skip
     save_results("speculation", report, lines)
 
 

@@ -24,6 +24,7 @@ class Usage:
     prompt_tokens: int = 0
     cached_tokens: int = 0
     completion_tokens: int = 0
+    spec_verify_ct: int = 0  # speculative verify steps (0: speculation off)
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> Usage:
@@ -31,6 +32,7 @@ class Usage:
             prompt_tokens=int(meta.get("prompt_tokens") or 0),
             cached_tokens=int(meta.get("cached_tokens") or 0),
             completion_tokens=int(meta.get("completion_tokens") or 0),
+            spec_verify_ct=int(meta.get("spec_verify_ct") or 0),
         )
 
     def __add__(self, other: Usage) -> Usage:
@@ -38,6 +40,14 @@ class Usage:
             self.prompt_tokens + other.prompt_tokens,
             self.cached_tokens + other.cached_tokens,
             self.completion_tokens + other.completion_tokens,
+            self.spec_verify_ct + other.spec_verify_ct,
+        )
+
+    @property
+    def accept_length(self) -> float | None:
+        """SGLang's speculative accept length: output tokens per verify step."""
+        return (
+            round(self.completion_tokens / self.spec_verify_ct, 3) if self.spec_verify_ct else None
         )
 
 
@@ -106,6 +116,7 @@ class DocumentResult:
             "prompt_tokens": self.usage.prompt_tokens,
             "cached_tokens": self.usage.cached_tokens,
             "completion_tokens": self.usage.completion_tokens,
+            **({"spec_verify_ct": self.usage.spec_verify_ct} if self.usage.spec_verify_ct else {}),
             "attempts": self.attempts,
             **({"chunks": self.chunks} if self.chunks > 1 else {}),
             "seconds": round(self.seconds, 3),
@@ -157,6 +168,14 @@ class BatchSummary:
             "prompt_tokens": self.usage.prompt_tokens,
             "cached_tokens": self.usage.cached_tokens,
             "output_tokens": self.usage.completion_tokens,
+            **(
+                {
+                    "spec_verify_steps": self.usage.spec_verify_ct,
+                    "accept_length": self.usage.accept_length,
+                }
+                if self.usage.spec_verify_ct
+                else {}
+            ),
             "wall_seconds": round(self.wall_seconds, 3),
             "read_tokens_per_second": round(self.read_tokens_per_second, 1),
             "write_tokens_per_second": round(self.write_tokens_per_second, 1),

@@ -125,6 +125,19 @@ CPU_SMALL = LaunchProfile(
     max_running_requests=64,  # twice client_concurrency: room for other clients
     compact_json=True,  # a 135M model otherwise spends its token budget on whitespace
     sleep_on_idle=True,  # an idle CPU server would otherwise spin one core at 100%
+    # NGRAM on the CPU needs kernels the CUDA wheel lacks: the launcher loads
+    # runtime/cpu_speculation into every SGLang process of a CPU profile. Measured on 8 invoices
+    # (perf/speculation.py): accept length 3.93, 2.46x faster one request at a time, outputs
+    # identical in float32. The job corpus lowered it to 3.16 there (its slots displace drafts
+    # from earlier answers), so it gets no slots by default; a profile can give it some.
+    speculation=Speculation(
+        algorithm="NGRAM",
+        num_draft_tokens=8,
+        max_bfs_breadth=4,
+        max_trie_depth=18,
+        external_sam_budget=0,
+        external_corpus_max_tokens=200_000,  # bounded CPU RAM if a profile enables the corpus
+    ),
     env={"SGLANG_USE_CPU_ENGINE": "1"},  # SGLang's CPU engine path
     client_concurrency=32,  # measured: ~145 output tok/s at 32 streams vs ~20 at 1
 )

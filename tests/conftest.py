@@ -11,13 +11,36 @@ import httpx
 import pytest
 
 from forkpoint.runtime.launcher import RuntimeServer, free_port
-from forkpoint.runtime.profiles import get_profile
+from forkpoint.runtime.profiles import Speculation, get_profile
 
 
 @pytest.fixture(scope="session")
 def sglang_server():
     """A running cpu-small server on a free port; `.url` and `.profile` for the tests."""
     profile = get_profile("cpu-small").model_copy(update={"port": 0})
+    with RuntimeServer(profile) as server:
+        yield server
+
+
+# float32: in bfloat16 a verify batch and a decode step round differently, which flips
+# near-tied greedy choices; float32 makes "speculation changes nothing" testable exactly.
+@pytest.fixture(scope="session")
+def ngram_server():
+    """cpu-small in float32 with NGRAM and 4 draft slots for external (job) corpora."""
+    cpu = get_profile("cpu-small")
+    speculation = Speculation(**{**cpu.speculation.model_dump(), "algorithm": "NGRAM",
+                                 "external_sam_budget": 4})  # fmt: skip
+    profile = cpu.model_copy(update={"port": 0, "dtype": "float32", "speculation": speculation})
+    with RuntimeServer(profile) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def plain_server():
+    """cpu-small in float32 with speculation off: the reference for ngram_server."""
+    profile = get_profile("cpu-small").model_copy(
+        update={"port": 0, "dtype": "float32", "speculation": Speculation()}
+    )
     with RuntimeServer(profile) as server:
         yield server
 

@@ -39,3 +39,7 @@ def test_reported_totals_are_sums_of_per_document_usage_on_a_small_run(sglang_se
     assert figures["read_tokens_per_second"] == round(prompt_tokens / wall, 1)
     assert figures["write_tokens_per_second"] == round(output / wall, 1)
     assert figures["prefix_reuse_efficiency"] == round(3 * prefix / (2 * prefix), 4)  # warmed
+    # the embedded profile speculates: SGLang's accept length is output tokens per verify step
+    steps = sum(r.usage.spec_verify_ct for r in results)
+    assert figures["spec_verify_steps"] == steps > 0
+    assert figures["accept_length"] == round(output / steps, 3)
