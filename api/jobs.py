@@ -16,6 +16,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Literal
 
 from forkpoint.api.corpora import JobCorpora
 from forkpoint.api.metrics import Metrics
@@ -90,7 +91,9 @@ class JobRunner:
         self.url = settings.runtime_url
         self.corpora = corpora or JobCorpora(self.url, settings.launch_profile.speculation)
         self._corpus_lock = threading.Lock()
-        self._corpus_jobs: set[str] = set()  # jobs whose corpus is (being) loaded
+        # jobs with a corpus on the runtime: "loading" (the request is in flight; a cancel then
+        # leaves the removal to the loader) or "loaded"
+        self._corpus_jobs: dict[str, Literal["loading", "loaded"]] = {}
         self.chat_format = settings.chat_format or settings.launch_profile.chat_format
         self.concurrency = settings.concurrency or settings.launch_profile.client_concurrency
         self._work = threading.Condition()
@@ -209,18 +212,20 @@ class JobRunner:
 
     def _load_corpus(self, job_id: str, texts: list[str]) -> None:
         with self._corpus_lock:
-            self._corpus_jobs.add(job_id)
+            self._corpus_jobs[job_id] = "loading"
         stats = self.corpora.register(job_id, texts)
         if stats is not None:
             self.store.set_corpus(job_id, stats)
+        with self._corpus_lock:
+            self._corpus_jobs[job_id] = "loaded"
         if self.store.job(job_id).state in FINAL_STATES:  # cancelled while it loaded
             self._drop_corpus(job_id)
 
     def _drop_corpus(self, job_id: str) -> None:
         with self._corpus_lock:
-            if job_id not in self._corpus_jobs:
-                return
-            self._corpus_jobs.discard(job_id)
+            if self._corpus_jobs.get(job_id) != "loaded":
+                return  # none, or still loading: _load_corpus drops it when the load ends
+            del self._corpus_jobs[job_id]
         self.corpora.remove(job_id)
 
     def _next(self) -> WorkItem | None:
