@@ -66,13 +66,16 @@ def greedy_runs(url: str, task_name: str, chat_format: str, docs, concurrency: i
         return list(pool.map(one, docs))
 
 
-def replay(runs: list[dict], *, draft: int, bfs: int, depth: int, sam_budget: int = 0) -> dict:
+def replay(
+    runs: list[dict], *, draft: int, bfs: int, depth: int, sam_budget: int = 0,
+    capacity: int = SERVER_TRIE_CAPACITY,
+) -> dict:  # fmt: skip
     """Accept lengths of every verify step, as SGLang's NGRAM worker would draft them;
     `sam_budget` > 0: with the documents loaded as a job corpus, that many draft slots for it."""
     from sglang.srt.speculative.cpp_ngram.ngram_corpus import NgramCorpus
 
     corpus = NgramCorpus(max_trie_depth=depth, min_bfs_breadth=1, max_bfs_breadth=bfs,
-                         draft_token_num=draft, capacity=SERVER_TRIE_CAPACITY,
+                         draft_token_num=draft, capacity=capacity,
                          external_sam_budget=sam_budget)  # fmt: skip
     if sam_budget:
         chunks = [([SEPARATOR_TOKEN] if i else []) + run["document"] for i, run in enumerate(runs)]

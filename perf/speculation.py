@@ -92,7 +92,8 @@ def compare(name: str, speculation: Speculation, served: dict, baseline: list[di
     steps = sum(r["spec"].get("spec_verify_ct", 0) for r in runs)
     replayed = replay(baseline, draft=speculation.num_draft_tokens,
                       bfs=speculation.max_bfs_breadth, depth=speculation.max_trie_depth,
-                      sam_budget=speculation.external_sam_budget)  # fmt: skip
+                      sam_budget=speculation.external_sam_budget,
+                      capacity=speculation.capacity)  # fmt: skip
     agree = sum(
         served_steps(r) == Counter(steps_of_doc)
         for r, steps_of_doc in zip(runs, replayed.pop("per_document"), strict=True)

@@ -32,6 +32,7 @@ class Speculation(BaseModel):
         0, ge=0
     )  # draft slots for a job's corpus (POST /add_external_corpus)
     external_corpus_max_tokens: int = Field(2_000_000, ge=1)
+    capacity: int = Field(10_000_000, ge=1_000)  # trie nodes; ~170 bytes each, held in CPU RAM
 
     def argv(self) -> list[str]:
         if self.algorithm is None:
@@ -44,6 +45,7 @@ class Speculation(BaseModel):
             "--speculative-ngram-max-trie-depth", str(self.max_trie_depth),
             "--speculative-ngram-external-sam-budget", str(self.external_sam_budget),
             "--speculative-ngram-external-corpus-max-tokens", str(self.external_corpus_max_tokens),
+            "--speculative-ngram-capacity", str(self.capacity),
         ]  # fmt: skip
 
 
@@ -137,6 +139,7 @@ CPU_SMALL = LaunchProfile(
         max_trie_depth=18,
         external_sam_budget=0,
         external_corpus_max_tokens=200_000,  # bounded CPU RAM if a profile enables the corpus
+        capacity=1_000_000,  # SGLang's 10M-node trie costs ~1.7 GB of RAM; 1M ~0.17 GB
     ),
     env={"SGLANG_USE_CPU_ENGINE": "1"},  # SGLang's CPU engine path
     client_concurrency=32,  # measured: ~145 output tok/s at 32 streams vs ~20 at 1

@@ -24,22 +24,26 @@ def sglang_server():
 
 # float32: in bfloat16 a verify batch and a decode step round differently, which flips
 # near-tied greedy choices; float32 makes "speculation changes nothing" testable exactly.
-@pytest.fixture(scope="session")
+# Module-scoped and with a small KV pool: a second and third server for the whole session
+# pushed the suite's peak RAM into the OOM killer (seen in CI).
+SMALL_FLOAT32 = {"port": 0, "dtype": "float32", "max_total_tokens": 8192}
+
+
+@pytest.fixture(scope="module")
 def ngram_server():
     """cpu-small in float32 with NGRAM and 4 draft slots for external (job) corpora."""
     cpu = get_profile("cpu-small")
-    speculation = Speculation(**{**cpu.speculation.model_dump(), "algorithm": "NGRAM",
-                                 "external_sam_budget": 4})  # fmt: skip
-    profile = cpu.model_copy(update={"port": 0, "dtype": "float32", "speculation": speculation})
-    with RuntimeServer(profile) as server:
-        yield server
+    speculation = cpu.speculation.model_copy(update={"algorithm": "NGRAM",
+                                                     "external_sam_budget": 4})  # fmt: skip
+    with RuntimeServer(cpu.model_copy(update={**SMALL_FLOAT32, "speculation": speculation})) as s:
+        yield s
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def plain_server():
     """cpu-small in float32 with speculation off: the reference for ngram_server."""
     profile = get_profile("cpu-small").model_copy(
-        update={"port": 0, "dtype": "float32", "speculation": Speculation()}
+        update={**SMALL_FLOAT32, "speculation": Speculation()}
     )
     with RuntimeServer(profile) as server:
         yield server

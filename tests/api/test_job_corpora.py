@@ -110,7 +110,7 @@ def test_a_jobs_corpus_is_loaded_before_it_runs_and_removed_when_it_is_done_or_c
     wait_for(lambda: job.id not in corpora.loaded())
 
     cancelled, _ = runner.submit(task, docs)
-    runner.cancel(cancelled.id)
-    wait_for(lambda: runner.store.job(cancelled.id).state == "cancelled")
-    wait_for(lambda: cancelled.id not in corpora.loaded())
-    assert corpora.loaded() == {}
+    runner.cancel(cancelled.id)  # most likely while its corpus is still loading
+    assert runner.store.job(cancelled.id).state == "cancelled"
+    wait_for(lambda: runner.store.corpus(cancelled.id) is not None)  # the load has answered
+    wait_for(lambda: corpora.loaded() == {})  # and then the loader removed it

@@ -37,7 +37,7 @@ def baseline(plain_server):
 def assert_served_equals_replayed(served: list[dict], baseline: list[dict], speculation, budget):
     replayed = replay(baseline, draft=speculation.num_draft_tokens,
                       bfs=speculation.max_bfs_breadth, depth=speculation.max_trie_depth,
-                      sam_budget=budget)  # fmt: skip
+                      sam_budget=budget, capacity=speculation.capacity)  # fmt: skip
     for run, steps in zip(served, replayed["per_document"], strict=True):
         assert served_steps(run) == Counter(steps), run["name"]
     return replayed["mean_accept_length"]
