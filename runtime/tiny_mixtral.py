@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from importlib.resources import files
 from pathlib import Path
 
-from forkpoint.runtime.paths import models_dir
+from forkpoint.runtime.paths import build_model_once, models_dir
 
 FOLDER = "tiny-mixtral-v1-random"
 SEED = 0
@@ -23,18 +22,7 @@ SEED = 0
 
 def ensure_tiny_mixtral(cache_models: Path | None = None) -> Path:
     """Return the HF folder of the tiny Mixtral, building it once."""
-    target = (cache_models or models_dir()) / FOLDER
-    if (target / "config.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as scratch:
-        out = Path(scratch) / "model"
-        _build(out)
-        if (target / "config.json").is_file():  # another process finished first
-            return target
-        shutil.rmtree(target, ignore_errors=True)
-        out.rename(target)  # atomic: a half-built folder is never mistaken for a good one
-    return target
+    return build_model_once((cache_models or models_dir()) / FOLDER, _build)
 
 
 def _build(out: Path) -> None:

@@ -36,13 +36,17 @@ def copy_all_layer_kv_cache_cpu(
         buffer[tgt_loc] = buffer[src_loc]
 
 
-def _spans(start_offset: torch.Tensor, end_offset: torch.Tensor) -> list[tuple[int, int, int]]:
-    """(start, end, offset into the packed out_cache_loc) of each request."""
-    spans, packed = [], 0
-    for start, end in zip(start_offset.tolist(), end_offset.tolist(), strict=True):
-        spans.append((start, end, packed))
+def _request_slices(
+    req_pool_indices: torch.Tensor, start_offset: torch.Tensor, end_offset: torch.Tensor
+) -> list[tuple[int, slice, slice]]:
+    """Per request: its token-pool row, its [start, end) in that row, and its slice of the
+    packed `out_cache_loc` (requests laid end to end, in batch order)."""
+    slices, packed = [], 0
+    rows, starts, ends = req_pool_indices.tolist(), start_offset.tolist(), end_offset.tolist()
+    for row, start, end in zip(rows, starts, ends, strict=True):
+        slices.append((row, slice(start, end), slice(packed, packed + end - start)))
         packed += end - start
-    return spans
+    return slices
 
 
 def assign_req_to_token_pool_cpu(
@@ -55,9 +59,8 @@ def assign_req_to_token_pool_cpu(
 ) -> None:
     """Write each request's packed slice of `out_cache_loc` into its row of the token pool at
     [start, end) (`assign_req_to_token_pool` in srt/mem_cache/allocation.py)."""
-    rows = req_pool_indices.tolist()
-    for row, (start, end, packed) in zip(rows, _spans(start_offset, end_offset), strict=True):
-        req_to_token[row, start:end] = out_cache_loc[packed : packed + end - start]
+    for row, span, packed in _request_slices(req_pool_indices, start_offset, end_offset):
+        req_to_token[row, span] = out_cache_loc[packed]
 
 
 def assign_extend_cache_locs_cpu(
@@ -71,9 +74,8 @@ def assign_extend_cache_locs_cpu(
     """The reverse: read each request's [start, end) of its token-pool row into its packed
     slice of `out_cache_loc` (`assign_extend_cache_locs` in kernels/ops/speculative/
     cache_locs.py)."""
-    rows = req_pool_indices.tolist()
-    for row, (start, end, packed) in zip(rows, _spans(start_offset, end_offset), strict=True):
-        out_cache_loc[packed : packed + end - start] = req_to_token[row, start:end]
+    for row, span, packed in _request_slices(req_pool_indices, start_offset, end_offset):
+        out_cache_loc[packed] = req_to_token[row, span]
 
 
 def fill_accept_out_cache_loc_cpu(
