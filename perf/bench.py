@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -31,19 +32,25 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 from corpus import CorpusSpec, generate  # noqa: E402
 from machine import describe  # noqa: E402
+from peer_llamacpp import KINDS as PEERS  # noqa: E402
+from peer_llamacpp import PeerServer, run_peer  # noqa: E402
+from timeline import Timeline  # noqa: E402
 
 from forkpoint.programs.batch import BatchDriver, BatchOptions  # noqa: E402
 from forkpoint.programs.documents import Document  # noqa: E402
 from forkpoint.programs.prompt import task_prompt  # noqa: E402
 from forkpoint.programs.registry import get_task  # noqa: E402
 from forkpoint.programs.results import BatchSummary, DocumentResult, Usage  # noqa: E402
+from forkpoint.runtime.embedded_model import ensure_smollm2_gguf  # noqa: E402
 from forkpoint.runtime.launcher import RuntimeServer, free_port  # noqa: E402
 from forkpoint.runtime.profiles import Speculation, get_profile  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
 
-def measure(name: str, results: list[DocumentResult], wall: float, prefix: int) -> dict:
+def measure(
+    name: str, results: list[DocumentResult], wall: float, prefix: int, timeline=None
+) -> dict:
     """One run's figures, all derived from the per-document usage records."""
     summary = BatchSummary(prefix_tokens=prefix)
     for result in results:
@@ -61,25 +68,31 @@ def measure(name: str, results: list[DocumentResult], wall: float, prefix: int) 
         "total_tokens_per_second": round(total_rate, 1),
         "seconds_per_1m_tokens": round(1e6 / total_rate, 1) if total_rate else None,
         "p50_latency_seconds": round(statistics.median(latencies), 2) if latencies else None,
-        "p95_latency_seconds": round(latencies[int(0.95 * (len(latencies) - 1))], 2)
+        "p95_latency_seconds": round(latencies[math.ceil(0.95 * len(latencies)) - 1], 2)
         if latencies
         else None,
         "cache_hit_rate": round(usage.cached_tokens / usage.prompt_tokens, 4)
         if usage.prompt_tokens
         else 0.0,
-        "prefix_reuse_efficiency": round(reused / ideal, 4),
+        "prefix_reuse_efficiency": round(reused / ideal, 4) if ideal else None,
+        # (seconds, cumulative prompt tokens, cumulative output tokens) as documents finished
+        "timeline": timeline.points if timeline else [],
     }
 
 
-def run_direct(url: str, prompt, documents, concurrency: int, *, warm: bool) -> tuple:
+def run_direct(
+    url: str, prompt, documents, concurrency: int, *, warm: bool, name: str = "direct"
+) -> tuple:
     httpx.post(f"{url}/flush_cache", timeout=60)  # every run starts from an empty cache
     driver = BatchDriver(url, prompt, BatchOptions(concurrency=concurrency, warm_prefix=warm))
     prefix = driver.warm() if warm else _prefix_tokens(url, prompt)
     if not warm:
         httpx.post(f"{url}/flush_cache", timeout=60)
-    started = time.perf_counter()
-    results = list(driver.run(Document(n, text=t) for n, t in documents))
-    return results, time.perf_counter() - started, prefix
+    with Timeline(name, len(documents)) as timeline:
+        tick = lambda r: timeline(r.usage.prompt_tokens, r.usage.completion_tokens)  # noqa: E731
+        results = list(driver.run((Document(n, text=t) for n, t in documents), on_result=tick))
+        wall = time.perf_counter() - timeline.started
+    return results, wall, prefix, timeline
 
 
 def run_gateway(url: str, task_name: str, documents, concurrency: int, prefix: int) -> tuple:
@@ -104,10 +117,15 @@ def run_gateway(url: str, task_name: str, documents, concurrency: int, prefix: i
         while not server.started:
             time.sleep(0.1)
         client = GatewayClient(f"http://127.0.0.1:{port}", timeout=600)
-        started = time.perf_counter()
-        job = client.submit(task_name, documents)
-        records = list(client.results(job["id"]))
-        wall = time.perf_counter() - started
+        # the gateway hands results back in document order: its timeline is when each arrived
+        with Timeline("gateway", len(documents)) as timeline:
+            job = client.submit(task_name, documents)
+            records = []
+            for record in client.results(job["id"]):
+                records.append(record)
+                usage = record["usage"]
+                timeline(usage["prompt_tokens"], usage["completion_tokens"])
+            wall = time.perf_counter() - timeline.started
         server.should_exit = True
         thread.join(timeout=30)
     results = [
@@ -120,7 +138,7 @@ def run_gateway(url: str, task_name: str, documents, concurrency: int, prefix: i
         )  # fmt: skip
         for i, r in enumerate(records)
     ]
-    return results, wall, prefix
+    return results, wall, prefix, timeline
 
 
 def _prefix_tokens(url: str, prompt) -> int:
@@ -132,6 +150,12 @@ def _prefix_tokens(url: str, prompt) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=1000)
+    parser.add_argument(
+        "--target-tokens",
+        type=int,
+        help="stop adding documents once the prompts (prefix + document, at 4 characters a "
+        "token) reach this many tokens; --docs is the cap",
+    )
     parser.add_argument("--min-tokens", type=int, default=300)
     parser.add_argument("--max-tokens", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=1)
@@ -139,23 +163,28 @@ def main() -> None:
     parser.add_argument("--profile", default="cpu-small")
     parser.add_argument("--sglang-url", help="benchmark this running server instead")
     parser.add_argument("--concurrency", type=int)
-    parser.add_argument("--runs", default="baseline,cold,no-radix,gateway,speculation")
+    parser.add_argument(
+        "--runs", default="baseline,cold,no-radix,gateway,speculation,llama-server,llama-cpp-python"
+    )
     args = parser.parse_args()
 
     profile = get_profile(args.profile)
     concurrency = args.concurrency or profile.client_concurrency
     task = get_task(args.task)
     spec = CorpusSpec(args.docs, args.min_tokens, args.max_tokens, args.seed)
+    prompt = task_prompt(task, profile.chat_format)
     documents = generate(spec)
+    if args.target_tokens:
+        documents = within_tokens(documents, len(prompt.prefix), args.target_tokens)
+        spec = CorpusSpec(len(documents), args.min_tokens, args.max_tokens, args.seed)
     runs = args.runs.split(",")
     figures: dict[str, dict] = {}
 
     primary = None if args.sglang_url else RuntimeServer(profile.model_copy(update={"port": 0}))
     url = args.sglang_url or primary.start().url
     try:
-        prompt = task_prompt(task, profile.chat_format)
         # Warm-up pass (not measured): loads the grammar compiler and kernels once.
-        run_direct(url, prompt, documents[:2], 2, warm=True)
+        run_direct(url, prompt, documents[:2], 2, warm=True, name="warm-up")
         for name in [r for r in runs if r in ("baseline", "cold", "gateway")]:
             print(f"running {name} over {len(documents)} documents ...", flush=True)
             if name == "gateway":
@@ -164,7 +193,9 @@ def main() -> None:
                 )
                 outcome = run_gateway(url, task.name, documents, concurrency, prefix)
             else:
-                outcome = run_direct(url, prompt, documents, concurrency, warm=name == "baseline")
+                outcome = run_direct(
+                    url, prompt, documents, concurrency, warm=name == "baseline", name=name
+                )
             figures[name] = measure(name, *outcome)
             print(json.dumps(figures[name]), flush=True)
     finally:
@@ -185,10 +216,24 @@ def main() -> None:
             continue
         print(f"running {name} (second server) ...", flush=True)
         with RuntimeServer(profile.model_copy(update={"port": 0, **variants[name]})) as server:
-            prompt = task_prompt(task, profile.chat_format)
             figures[name] = measure(
-                name, *run_direct(server.url, prompt, documents, concurrency, warm=True)
+                name,
+                *run_direct(server.url, prompt, documents, concurrency, warm=True, name=name),
             )
+    # The peer: llama.cpp serving the same model (its GGUF) with the same prompts and schema.
+    for kind in [r for r in runs if r in PEERS]:
+        if args.sglang_url or profile.name != "cpu-small":
+            figures[kind] = {"run": kind, "skipped": "the peer serves the embedded model only"}
+            continue
+        slots = concurrency if kind == "llama-server" else 1  # llama-cpp-python: one at a time
+        print(f"running {kind} (llama.cpp peer, {slots} slot(s)) ...", flush=True)
+        prefix = figures.get("baseline", {}).get("prefix_tokens", 0)
+        with PeerServer(kind, slots=slots) as peer:
+            run_peer(peer, prompt, task, documents[:2], min(slots, 2), prefix)  # warm-up
+            figures[kind] = measure(kind, *run_peer(peer, prompt, task, documents, slots, prefix))
+            figures[kind]["peer"] = {"argv": peer.argv(ensure_smollm2_gguf())[1:], "slots": slots}
+            if kind == "llama-cpp-python":  # its responses do not say what its cache served
+                figures[kind].update(dict.fromkeys(UNREPORTED))
     report = {
         **describe(),
         "profile": profile.name,
@@ -200,6 +245,22 @@ def main() -> None:
     _save(report)
 
 
+UNREPORTED = ("cached_tokens", "computed_prefill_tokens", "cache_hit_rate",
+              "prefix_reuse_efficiency")  # fmt: skip
+
+
+def within_tokens(documents: list, prefix_chars: int, target_tokens: int) -> list:
+    """The leading documents whose estimated prompt tokens (4 characters a token) reach the
+    target; at least one."""
+    total, kept = 0, []
+    for document in documents:
+        if kept and total >= target_tokens:
+            break
+        kept.append(document)
+        total += (prefix_chars + len(document[1])) // 4
+    return kept
+
+
 def _ratios(figures: dict[str, dict]) -> dict[str, dict]:
     base = figures.get("baseline")
     if not base or "skipped" in base:
@@ -209,16 +270,24 @@ def _ratios(figures: dict[str, dict]) -> dict[str, dict]:
         if name == "baseline" or "skipped" in run:
             continue
         out[name] = {
-            key: round(run[key] / base[key], 3) if base[key] else None
+            key: round(run[key] / base[key], 3) if base[key] and run[key] is not None else None
             for key in ("wall_seconds", "read_tokens_per_second", "write_tokens_per_second",
                         "computed_prefill_tokens")
         }  # fmt: skip
     return out
 
 
+def _n(value) -> str:
+    """A table cell: thousands separated; `n/r` where the runtime does not report it."""
+    if value is None:
+        return "n/r"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
 def _save(report: dict) -> None:
     RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / f"bench-{report['date'][:10]}-{report['commit'][:7]}"
+    docs = report["corpus"]["documents"]
+    stem = RESULTS / f"bench-{report['date'][:10]}-{report['commit'][:7]}-{docs}docs"
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [
         f"# forkpoint bench — {report['date']} — commit {report['commit'][:7]}",
@@ -227,7 +296,7 @@ def _save(report: dict) -> None:
         f"{report['corpus']['documents']} documents, {report['corpus']['min_tokens']}–"
         f"{report['corpus']['max_tokens']} tokens, seed {report['corpus']['seed']}. MEASURED.",
         "",
-        "| run | docs ok | prompt tok | cached | computed prefill | output tok | wall s "
+        "| run | valid | prompt tok | cached | computed prefill | output tok | wall s "
         "| read tok/s | write tok/s | s per 1M tok | p50 s | p95 s | prefix reuse | accept len |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -236,14 +305,18 @@ def _save(report: dict) -> None:
             lines.append(f"| {run['run']} | skipped: {run['skipped']} |" + " |" * 12)
             continue
         lines.append(
-            f"| {run['run']} | {run['ok']}/{run['documents']} | {run['prompt_tokens']:,} | "
-            f"{run['cached_tokens']:,} | {run['computed_prefill_tokens']:,} | "
+            f"| {run['run']} | {run['ok'] + run['needs_review']}/{run['documents']} | "
+            f"{run['prompt_tokens']:,} | "
+            f"{_n(run['cached_tokens'])} | {_n(run['computed_prefill_tokens'])} | "
             f"{run['output_tokens']:,} | {run['wall_seconds']} | {run['read_tokens_per_second']} | "
             f"{run['write_tokens_per_second']} | {run['seconds_per_1m_tokens']} | "
             f"{run['p50_latency_seconds']} | {run['p95_latency_seconds']} | "
-            f"{run['prefix_reuse_efficiency']} | {run.get('accept_length', '–')} |"
+            f"{_n(run['prefix_reuse_efficiency'])} | {run.get('accept_length', '–')} |"
         )
-    lines += ["", "Ratios to baseline (wall, read, write, computed prefill):", ""]
+    lines += ["", "valid: answers that validate against the task's model (ok + needs_review; "
+              "grounding review is forkpoint's own and not applied to the peer). n/r: not "
+              "reported by that runtime.", "",
+              "Ratios to baseline (wall, read, write, computed prefill):", ""]  # fmt: skip
     for name, ratio in report["ratios_to_baseline"].items():
         lines.append(f"- {name}: " + ", ".join(f"{k} ×{v}" for k, v in ratio.items()))
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")

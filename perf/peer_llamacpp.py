@@ -1,0 +1,242 @@
+"""The peer a user would pick on a CPU box: llama.cpp serving the same SmolLM2 GGUF.
+
+Two servers from one llama.cpp source (the tree vendored in llama-cpp-python 0.3.36, compiled here
+for this CPU, GGML_NATIVE):
+  llama-cpp-python   `python -m llama_cpp.server` (pip install 'llama-cpp-python[server]'): one
+                     request at a time (the server holds a lock around its one Llama), prompt cache
+                     in RAM (`--cache true`): the longest cached prefix is reused.
+  llama-server       llama.cpp's own C++ server: parallel slots with continuous batching, prompt
+                     cache per slot (`cache_prompt`, a slot is picked by prompt similarity, so each
+                     slot computes the task prefix once), one KV pool shared by the slots.
+Both get the same text forkpoint sends (TaskPrompt.full: the same chat template, instructions,
+few-shot block and document), the task's JSON schema as a grammar (llama.cpp's own
+json_schema -> GBNF converter), greedy decoding and the task's output-token limit. Their answers
+are validated against the task's model exactly as forkpoint's are (grounding is not applied to
+either side in the comparison: the bench compares `valid` counts).
+
+Built once into $FORKPOINT_CACHE/llamacpp-<version>/ (pip's build ~15 min and the C++ server
+~10 min on 2 cores); `ensure_peer()` does it, `--install-peer` on the bench too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from forkpoint.programs.results import DocumentResult, Usage
+from forkpoint.runtime.embedded_model import ensure_smollm2_gguf
+from forkpoint.runtime.launcher import free_port
+from forkpoint.runtime.paths import cache_dir, logs_dir
+
+VERSION = "0.3.36"
+PACKAGE = f"llama-cpp-python[server]=={VERSION}"
+KINDS = ("llama-server", "llama-cpp-python")
+
+
+def peer_dir() -> Path:
+    return cache_dir() / f"llamacpp-{VERSION}"
+
+
+def ensure_peer() -> Path:
+    """The peer's folder, built once: a venv with llama-cpp-python[server], and `bin/llama-server`
+    compiled from the same vendored llama.cpp. Each part is kept once it works; the folder is
+    marked `.complete` when both do."""
+    home = peer_dir()
+    if (home / ".complete").is_file():
+        return home
+    python = home / "bin" / "python"
+    if not _imports_server(python):
+        shutil.rmtree(home, ignore_errors=True)
+        _run([shutil.which("python3") or sys.executable, "-m", "venv", str(home)],
+             "create the peer's venv")  # fmt: skip
+        _run([str(python), "-m", "pip", "install", "--quiet", PACKAGE], f"pip install {PACKAGE}")
+    if not (home / "bin" / "llama-server").is_file():
+        _build_llama_server(python, home / "bin" / "llama-server")
+    (home / ".complete").write_text(VERSION + "\n")
+    return home
+
+
+def _imports_server(python: Path) -> bool:
+    if not python.exists():
+        return False
+    return subprocess.run([str(python), "-c", "import llama_cpp.server"]).returncode == 0
+
+
+def _build_llama_server(python: Path, target: Path) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        source_pkg = f"llama-cpp-python=={VERSION}"
+        _run([str(python), "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+              source_pkg, "-d", scratch], "download the llama.cpp source")  # fmt: skip
+        (sdist,) = Path(scratch).glob("llama_cpp_python-*.tar.gz")
+        with tarfile.open(sdist) as tar:
+            tar.extractall(scratch, filter="data")
+        source = next(Path(scratch).glob("llama_cpp_python-*/vendor/llama.cpp"))
+        build = Path(scratch) / "build"
+        flags = [
+            "-DCMAKE_BUILD_TYPE=Release",
+            "-DGGML_NATIVE=ON",
+            "-DLLAMA_CURL=OFF",
+            "-DBUILD_SHARED_LIBS=OFF",
+            "-DLLAMA_BUILD_TESTS=OFF",
+            "-DLLAMA_BUILD_EXAMPLES=OFF",
+        ]
+        _run(["cmake", "-S", str(source), "-B", str(build), *flags], "configure llama.cpp")
+        _run(["cmake", "--build", str(build), "--target", "llama-server", "-j",
+              str(os.cpu_count() or 2)], "build llama-server")  # fmt: skip
+        shutil.copy2(build / "bin" / "llama-server", target.with_suffix(".part"))
+        target.with_suffix(".part").rename(target)
+
+
+def _run(argv: list[str], what: str) -> None:
+    print(f"peer: {what} ...", flush=True)
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
+        raise RuntimeError(f"could not {what} (exit {done.returncode}):\n{tail}")
+
+
+@dataclass
+class PeerServer:
+    """One llama.cpp server on a free port, started and stopped like forkpoint's RuntimeServer."""
+
+    kind: str
+    slots: int = 1  # llama-server's parallel slots; llama-cpp-python serves one at a time
+    context_per_slot: int = 4096
+    threads: int = field(default_factory=lambda: os.cpu_count() or 2)
+    port: int = 0
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def argv(self, gguf: Path) -> list[str]:
+        home = peer_dir()
+        if self.kind == "llama-server":
+            return [str(home / "bin" / "llama-server"), "-m", str(gguf), "--host", "127.0.0.1",
+                    "--port", str(self.port), "-t", str(self.threads), "-np", str(self.slots),
+                    "-c", str(self.slots * self.context_per_slot), "--kv-unified",
+                    "--cont-batching", "--no-webui"]  # fmt: skip
+        return [str(home / "bin" / "python"), "-m", "llama_cpp.server", "--model", str(gguf),
+                "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx",
+                str(self.context_per_slot), "--n_threads", str(self.threads),
+                "--n_threads_batch", str(self.threads), "--cache", "true", "--cache_type", "ram",
+                "--interrupt_requests", "false"]  # fmt: skip
+
+    def start(self, timeout: float = 300) -> PeerServer:
+        ensure_peer()
+        gguf = ensure_smollm2_gguf()
+        self.port = self.port or free_port()
+        logs_dir().mkdir(parents=True, exist_ok=True)
+        self.log = logs_dir() / f"peer-{self.kind}-{self.port}.log"
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(self.argv(gguf), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited at start; see {self.log}")
+            try:
+                path = "/health" if self.kind == "llama-server" else "/v1/models"
+                if httpx.get(self.url + path, timeout=5).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"{self.kind} not ready after {timeout:.0f} s; see {self.log}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> PeerServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def extract_one(peer: PeerServer, http: httpx.Client, index: int, name: str, text: str,
+                prompt, task) -> DocumentResult:  # fmt: skip
+    """One document through the peer: the same prompt, schema, greedy decoding and limit."""
+    started = time.perf_counter()
+    full = prompt.full(text)
+    limit = task.max_output_tokens
+    if peer.kind == "llama-server":
+        body = {"prompt": full, "n_predict": limit, "temperature": 0.0, "cache_prompt": True,
+                "json_schema": task.constraint.schema}  # fmt: skip
+        answer = http.post(peer.url + "/completion", json=body).json()
+        output, stop = answer["content"], answer.get("stop_type")
+        prompt_tokens, computed = answer["tokens_evaluated"], answer["timings"]["prompt_n"]
+        usage = Usage(prompt_tokens, prompt_tokens - computed, answer["tokens_predicted"])
+        truncated = stop == "limit"
+    else:
+        body = {"prompt": full, "max_tokens": limit, "temperature": 0.0,
+                "grammar": _gbnf(peer, task.constraint.schema)}  # fmt: skip
+        answer = http.post(peer.url + "/v1/completions", json=body).json()
+        choice, counts = answer["choices"][0], answer["usage"]
+        output, truncated = choice["text"], choice.get("finish_reason") == "length"
+        # llama-cpp-python does not say how much of the prompt its cache served
+        usage = Usage(counts["prompt_tokens"], 0, counts["completion_tokens"])
+    seconds = time.perf_counter() - started
+    if truncated:
+        return DocumentResult(index, name, "truncated", usage=usage, seconds=seconds, raw=output)
+    try:
+        data = task.constraint.validate(output)
+    except Exception as exc:  # noqa: BLE001 - any validation failure is an invalid answer
+        return DocumentResult(index, name, "invalid", error=str(exc), usage=usage,
+                              seconds=seconds, raw=output)  # fmt: skip
+    return DocumentResult(index, name, "ok", data=data, usage=usage, seconds=seconds)
+
+
+_GRAMMARS: dict[str, str] = {}
+
+
+def _gbnf(peer: PeerServer, schema: dict) -> str:
+    """llama.cpp's own JSON-schema -> GBNF converter (llama_cpp.llama_grammar), run in the peer's
+    venv: llama-cpp-python's completion endpoint takes a grammar, not a schema."""
+    import json
+
+    key = json.dumps(schema, sort_keys=True)
+    if key not in _GRAMMARS:
+        code = ("import json,sys; from llama_cpp.llama_grammar import json_schema_to_gbnf; "
+                "print(json_schema_to_gbnf(sys.stdin.read()))")  # fmt: skip
+        done = subprocess.run([str(peer_dir() / "bin" / "python"), "-c", code], input=key,
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        _GRAMMARS[key] = done.stdout
+    return _GRAMMARS[key]
+
+
+def run_peer(peer: PeerServer, prompt, task, documents, concurrency: int, prefix: int) -> tuple:
+    """Every document through the peer, `concurrency` at a time; (results, wall, prefix,
+    timeline) as bench.run_direct returns them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from timeline import Timeline
+
+    with httpx.Client(timeout=None) as http, ThreadPoolExecutor(concurrency) as pool:
+        with Timeline(peer.kind, len(documents)) as timeline:
+
+            def one(item):
+                index, (name, text) = item
+                result = extract_one(peer, http, index, name, text, prompt, task)
+                timeline(result.usage.prompt_tokens, result.usage.completion_tokens)
+                return result
+
+            results = list(pool.map(one, enumerate(documents)))
+            wall = time.perf_counter() - timeline.started
+    return results, wall, prefix, timeline
