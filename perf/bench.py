@@ -1,7 +1,8 @@
 """The 1M-token benchmark: read and write tokens/s of one extraction task over many documents.
 
-    ./dev python perf/bench.py --docs 200 --max-tokens 600          # CPU scale, a few minutes
-    ./dev python perf/bench.py                                      # ~1000 docs, ~900k tokens
+    ./dev python perf/bench.py --docs 64 --max-tokens 600 --runs baseline,llama-server  # CPU
+    ./dev python perf/bench.py --runs baseline    # full size: 1000 docs, ~1.75M prompt tokens
+                                                  # (~0.9M computed after prefix reuse)
     ./dev python perf/bench.py --sglang-url http://gpu:30000 --profile mixtral-awq-2x4090
 
 Runs the same documents several ways and reports each, with ratios to the baseline:
@@ -11,8 +12,12 @@ Runs the same documents several ways and reports each, with ratios to the baseli
   gateway    through the forkpoint gateway (a job over HTTP) instead of direct
   speculation  a second server with the profile's speculation flipped (NGRAM off if the profile
              has it on), reported as `no-speculation` (or `ngram`)
+  llama-server, llama-cpp-python
+             the peer: llama.cpp serving the same model's GGUF with the same prompts, schema
+             and limits (perf/peer_llamacpp.py; embedded profile only)
 Each run reports SGLang's speculative accept length (output tokens per verify step) when on.
-Saves perf/results/bench-<date>.json and .md (machine, date, commit, profile, flags).
+Saves perf/results/bench-<date>-<commit>-<N>docs.json and .md (machine, date, commit, profile,
+flags) and two PNGs (perf/plots.py: throughput per run, tokens over time).
 """
 
 from __future__ import annotations
@@ -77,6 +82,7 @@ def measure(
         "prefix_reuse_efficiency": round(reused / ideal, 4) if ideal else None,
         # (seconds, cumulative prompt tokens, cumulative output tokens) as documents finished
         "timeline": timeline.points if timeline else [],
+        "client_cpu_seconds": timeline.cpu_seconds if timeline else None,
     }
 
 
@@ -164,6 +170,13 @@ def main() -> None:
     parser.add_argument("--sglang-url", help="benchmark this running server instead")
     parser.add_argument("--concurrency", type=int)
     parser.add_argument(
+        "--peer-slots",
+        type=int,
+        default=4,
+        help="llama-server's parallel slots (4: llama.cpp's own default, and its fastest on this "
+        "2-core CPU in perf/peer_slots.py)",
+    )
+    parser.add_argument(
         "--runs", default="baseline,cold,no-radix,gateway,speculation,llama-server,llama-cpp-python"
     )
     args = parser.parse_args()
@@ -225,7 +238,8 @@ def main() -> None:
         if args.sglang_url or profile.name != "cpu-small":
             figures[kind] = {"run": kind, "skipped": "the peer serves the embedded model only"}
             continue
-        slots = concurrency if kind == "llama-server" else 1  # llama-cpp-python: one at a time
+        # llama-cpp-python serves one at a time; llama-server's slots: see perf/peer_slots.py
+        slots = args.peer_slots if kind == "llama-server" else 1
         print(f"running {kind} (llama.cpp peer, {slots} slot(s)) ...", flush=True)
         prefix = figures.get("baseline", {}).get("prefix_tokens", 0)
         with PeerServer(kind, slots=slots) as peer:
@@ -277,6 +291,14 @@ def _ratios(figures: dict[str, dict]) -> dict[str, dict]:
     return out
 
 
+LEGEND = (
+    "valid: answers that validate against the task's model (ok + needs_review; grounding review "
+    "is forkpoint's own and not applied to the peer). n/r: not reported by that runtime. client "
+    "CPU: what the benchmarking process (client, and the in-process gateway) used, taken from the "
+    "runtime's cores on a small machine."
+)
+
+
 def _n(value) -> str:
     """A table cell: thousands separated; `n/r` where the runtime does not report it."""
     if value is None:
@@ -297,12 +319,13 @@ def _save(report: dict) -> None:
         f"{report['corpus']['max_tokens']} tokens, seed {report['corpus']['seed']}. MEASURED.",
         "",
         "| run | valid | prompt tok | cached | computed prefill | output tok | wall s "
-        "| read tok/s | write tok/s | s per 1M tok | p50 s | p95 s | prefix reuse | accept len |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| read tok/s | write tok/s | s per 1M tok | p50 s | p95 s | prefix reuse | accept len "
+        "| client CPU s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in report["runs"].values():
         if "skipped" in run:
-            lines.append(f"| {run['run']} | skipped: {run['skipped']} |" + " |" * 12)
+            lines.append(f"| {run['run']} | skipped: {run['skipped']} |" + " |" * 13)
             continue
         lines.append(
             f"| {run['run']} | {run['ok'] + run['needs_review']}/{run['documents']} | "
@@ -311,17 +334,22 @@ def _save(report: dict) -> None:
             f"{run['output_tokens']:,} | {run['wall_seconds']} | {run['read_tokens_per_second']} | "
             f"{run['write_tokens_per_second']} | {run['seconds_per_1m_tokens']} | "
             f"{run['p50_latency_seconds']} | {run['p95_latency_seconds']} | "
-            f"{_n(run['prefix_reuse_efficiency'])} | {run.get('accept_length', '–')} |"
+            f"{_n(run['prefix_reuse_efficiency'])} | {run.get('accept_length', '–')} | "
+            f"{_n(run.get('client_cpu_seconds'))} |"
         )
-    lines += ["", "valid: answers that validate against the task's model (ok + needs_review; "
-              "grounding review is forkpoint's own and not applied to the peer). n/r: not "
-              "reported by that runtime.", "",
-              "Ratios to baseline (wall, read, write, computed prefill):", ""]  # fmt: skip
+    lines += ["", LEGEND, "", "Ratios to baseline (wall, read, write, computed prefill):", ""]
     for name, ratio in report["ratios_to_baseline"].items():
         lines.append(f"- {name}: " + ", ".join(f"{k} ×{v}" for k, v in ratio.items()))
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"saved {stem}.json and .md")
+    try:
+        from plots import draw
+    except ImportError as exc:  # matplotlib comes with the dev extra, not with a server install
+        print(f"plots skipped ({exc}); pip install matplotlib, then perf/plots.py {stem}.json")
+        return
+    for picture in draw(stem.with_suffix(".json")):
+        print(f"saved {picture}")
 
 
 if __name__ == "__main__":

@@ -6,16 +6,21 @@ for this CPU, GGML_NATIVE):
                      request at a time (the server holds a lock around its one Llama), prompt cache
                      in RAM (`--cache true`): the longest cached prefix is reused.
   llama-server       llama.cpp's own C++ server: parallel slots with continuous batching, prompt
-                     cache per slot (`cache_prompt`, a slot is picked by prompt similarity, so each
-                     slot computes the task prefix once), one KV pool shared by the slots.
+                     cache per slot (`cache_prompt`; a slot is picked by prompt similarity, so each
+                     slot computes the task prefix once) plus its host-memory prompt cache
+                     (`--cache-ram`, default 8 GiB), a KV stream of `context_per_slot` per slot.
+                     Slots: 4 by default (llama.cpp's own `-np auto`; perf/peer_slots.py measured
+                     1-4 alike and 8-32 slower here). `--kv-unified` with 32 slots was measured
+                     pathological on this CPU (every sequence attends over the shared pool:
+                     ~0.6 tok/s per slot) and is not used.
 Both get the same text forkpoint sends (TaskPrompt.full: the same chat template, instructions,
 few-shot block and document), the task's JSON schema as a grammar (llama.cpp's own
 json_schema -> GBNF converter), greedy decoding and the task's output-token limit. Their answers
 are validated against the task's model exactly as forkpoint's are (grounding is not applied to
 either side in the comparison: the bench compares `valid` counts).
 
-Built once into $FORKPOINT_CACHE/llamacpp-<version>/ (pip's build ~15 min and the C++ server
-~10 min on 2 cores); `ensure_peer()` does it, `--install-peer` on the bench too.
+Built once into $FORKPOINT_CACHE/llamacpp-<version>/ by `ensure_peer()` (measured on 2 cores: pip's
+build ~5 min, the C++ server ~9 min); starting a PeerServer builds it if missing.
 """
 
 from __future__ import annotations
@@ -124,7 +129,7 @@ class PeerServer:
         if self.kind == "llama-server":
             return [str(home / "bin" / "llama-server"), "-m", str(gguf), "--host", "127.0.0.1",
                     "--port", str(self.port), "-t", str(self.threads), "-np", str(self.slots),
-                    "-c", str(self.slots * self.context_per_slot), "--kv-unified",
+                    "-c", str(self.slots * self.context_per_slot),
                     "--cont-batching", "--no-webui"]  # fmt: skip
         return [str(home / "bin" / "python"), "-m", "llama_cpp.server", "--model", str(gguf),
                 "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx",

@@ -26,8 +26,9 @@ def test_the_corpus_is_deterministic_and_documents_differ_from_their_first_line(
 def test_reported_totals_are_sums_of_per_document_usage_on_a_small_run(sglang_server):
     documents = generate(CorpusSpec(documents=3, min_tokens=80, max_tokens=120, seed=5))
     prompt = task_prompt(get_task("invoices"), sglang_server.profile.chat_format)
-    results, wall, prefix = bench.run_direct(sglang_server.url, prompt, documents, 3, warm=True)
-    figures = bench.measure("baseline", results, wall, prefix)
+    outcome = bench.run_direct(sglang_server.url, prompt, documents, 3, warm=True)
+    results, wall, prefix, _ = outcome
+    figures = bench.measure("baseline", *outcome)
     prompt_tokens = sum(r.usage.prompt_tokens for r in results)
     cached = sum(r.usage.cached_tokens for r in results)
     output = sum(r.usage.completion_tokens for r in results)
@@ -43,3 +44,16 @@ def test_reported_totals_are_sums_of_per_document_usage_on_a_small_run(sglang_se
     steps = sum(r.usage.spec_verify_ct for r in results)
     assert figures["spec_verify_steps"] == steps > 0
     assert figures["accept_length"] == round(output / steps, 3)
+    # tokens over time: one point per document as it finished, ending at the totals
+    times = [point[0] for point in figures["timeline"]]
+    assert len(times) == 3 and times == sorted(times) and times[-1] <= wall
+    assert figures["timeline"][-1][1:] == (prompt_tokens, output)
+
+
+def test_a_token_target_keeps_the_leading_documents_that_reach_it():
+    documents = [("a", "x" * 400), ("b", "y" * 800), ("c", "z" * 400)]
+    # prefix 400 characters: a = 200 estimated tokens, b = 300, c = 200
+    assert bench.within_tokens(documents, 400, 200) == documents[:1]
+    assert bench.within_tokens(documents, 400, 201) == documents[:2]
+    assert bench.within_tokens(documents, 400, 10_000) == documents
+    assert bench.within_tokens(documents, 400, 1) == documents[:1]  # never empty

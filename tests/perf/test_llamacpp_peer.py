@@ -1,0 +1,71 @@
+"""The llama.cpp peer gets exactly forkpoint's work, and its figures add up like ours.
+
+Real llama.cpp servers (built once into the cache from llama-cpp-python's vendored source) serving
+the same SmolLM2 GGUF the embedded model is converted from.
+"""
+
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "perf"))
+import bench  # noqa: E402
+from corpus import CorpusSpec, generate  # noqa: E402
+from peer_llamacpp import KINDS, PeerServer, run_peer  # noqa: E402
+
+from forkpoint.programs.prompt import task_prompt  # noqa: E402
+from forkpoint.programs.registry import get_task  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def peer(request):
+    with PeerServer(request.param, slots=1) as server:
+        yield server
+
+
+def tokens(peer: PeerServer, text: str) -> int:
+    """How many tokens the peer's own tokenizer makes of `text` (as it would for a prompt)."""
+    if peer.kind == "llama-server":
+        answer = httpx.post(f"{peer.url}/tokenize", json={"content": text, "add_special": True})
+    else:
+        answer = httpx.post(f"{peer.url}/extras/tokenize", json={"input": text})
+    return len(answer.json()["tokens"])
+
+
+def test_the_peer_reads_forkpoints_prompts_answers_under_the_schema_and_its_totals_add_up(peer):
+    task = get_task("invoices")
+    prompt = task_prompt(task, "chatml")  # the embedded profile's format
+    documents = generate(CorpusSpec(documents=2, min_tokens=80, max_tokens=120, seed=5))
+    prefix = tokens(peer, prompt.prefix)
+    outcome = run_peer(peer, prompt, task, documents, 1, prefix)
+    results, wall, _, _ = outcome
+    figures = bench.measure(peer.kind, *outcome)
+
+    # the same text forkpoint sends, token for token
+    assert [r.usage.prompt_tokens for r in results] == [
+        tokens(peer, prompt.full(text)) for _, text in documents
+    ]
+    # the task's schema as the peer's grammar: every answer validates against the task's model
+    assert [r.status for r in results] == ["ok", "ok"]
+    assert all(isinstance(r.data, task.output_model) for r in results)
+    output = sum(r.usage.completion_tokens for r in results)
+    assert figures["documents"] == 2 and figures["ok"] == 2
+    assert figures["prompt_tokens"] == sum(r.usage.prompt_tokens for r in results)
+    assert figures["output_tokens"] == output > 0
+    assert figures["write_tokens_per_second"] == round(output / wall, 1)
+    assert figures["timeline"][-1][1:] == (figures["prompt_tokens"], output)
+
+
+@pytest.mark.parametrize("peer", ["llama-server"], indirect=True)  # the other does not report it
+def test_llama_server_reuses_the_task_prefix_from_its_slots_prompt_cache(peer):
+    task = get_task("invoices")
+    prompt = task_prompt(task, "chatml")
+    documents = generate(CorpusSpec(documents=2, min_tokens=80, max_tokens=120, seed=6))
+    prefix = tokens(peer, prompt.prefix)
+    results, *_ = run_peer(peer, prompt, task, documents, 1, prefix)
+    # one slot: the second document finds the prefix (at least) in the slot's cache
+    assert results[1].usage.cached_tokens >= prefix
