@@ -120,6 +120,10 @@ class PeerServer:
     port: int = 0
     process: subprocess.Popen | None = None
 
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown llama.cpp peer {self.kind!r}; known: {', '.join(KINDS)}")
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
