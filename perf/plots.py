@@ -46,11 +46,7 @@ def _throughput(runs: dict[str, dict], title: str, out: Path) -> Path:
         axis.set_xlabel(label)
         axis.invert_yaxis()
         axis.margins(x=0.2)
-    fig.suptitle(f"Throughput per run (measured) — {title}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, f"Throughput per run (measured) — {title}", out)
 
 
 def _timeline(runs: dict[str, dict], title: str, out: Path) -> Path:
@@ -69,7 +65,11 @@ def _timeline(runs: dict[str, dict], title: str, out: Path) -> Path:
         axis.grid(alpha=0.3)
     if written.lines:
         written.legend(fontsize=8)
-    fig.suptitle(f"Tokens over time, as documents finished (measured) — {title}", fontsize=9)
+    return _save(fig, f"Tokens over time, as documents finished (measured) — {title}", out)
+
+
+def _save(fig, title: str, out: Path) -> Path:
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
