@@ -54,7 +54,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def measure(
-    name: str, results: list[DocumentResult], wall: float, prefix: int, timeline=None
+    name: str, results: list[DocumentResult], wall: float, prefix: int, timeline: Timeline
 ) -> dict:
     """One run's figures, all derived from the per-document usage records."""
     summary = BatchSummary(prefix_tokens=prefix)
@@ -81,8 +81,8 @@ def measure(
         else 0.0,
         "prefix_reuse_efficiency": round(reused / ideal, 4) if ideal else None,
         # (seconds, cumulative prompt tokens, cumulative output tokens) as documents finished
-        "timeline": timeline.points if timeline else [],
-        "client_cpu_seconds": timeline.cpu_seconds if timeline else None,
+        "timeline": timeline.points,
+        "client_cpu_seconds": timeline.cpu_seconds,
     }
 
 
@@ -192,6 +192,7 @@ def main() -> None:
         spec = CorpusSpec(len(documents), args.min_tokens, args.max_tokens, args.seed)
     runs = args.runs.split(",")
     figures: dict[str, dict] = {}
+    ran_on = describe()  # the commit and date the run starts from (a long run may outlive both)
 
     primary = None if args.sglang_url else RuntimeServer(profile.model_copy(update={"port": 0}))
     url = args.sglang_url or primary.start().url
@@ -249,7 +250,7 @@ def main() -> None:
             if kind == "llama-cpp-python":  # its responses do not say what its cache served
                 figures[kind].update(dict.fromkeys(UNREPORTED))
     report = {
-        **describe(),
+        **ran_on,
         "profile": profile.name,
         "flags": vars(args),
         "corpus": vars(spec),
