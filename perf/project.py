@@ -7,7 +7,7 @@ tokens were written, how many documents, the speculative accept length — and p
 of the same job on the GPU server.
 
     ./dev python perf/project.py --computed-prefill 120000 --output 100000 --docs 1000
-    ./dev python perf/project.py --from perf/results/latest.json --accept-length 2.0
+    ./dev python perf/project.py --from perf/results/bench-....json --accept-length 2.0
 
 Model of one decode step with B sequences in flight, per card (tp=2 splits weights and KV):
   bytes   = weights read (all experts once B ≳ 16) + KV of every sequence's context
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 
@@ -134,9 +134,30 @@ def sanity(hw: Hardware = Hardware(), model: Model = Model(), eff: Efficiency = 
     return {"prefill_tokens_per_s": round(prefill), "decode_tokens_per_s": round(decode, 1)}
 
 
+def measured_job(report: dict, run: str, settings: Job) -> Job:
+    """The token counts one run of a perf/bench.py report measured; speculation and batch
+    settings stay the projection's own (a CPU run's accept length is a small model's)."""
+    figures = report.get("runs", {}).get(run)
+    if not figures or "prompt_tokens" not in figures:
+        known = ", ".join(
+            name for name, f in report.get("runs", {}).items() if "prompt_tokens" in f
+        )
+        raise SystemExit(f"the report has no measured run {run!r} (measured: {known or 'none'})")
+    docs = figures["documents"]
+    return replace(
+        settings,
+        docs=docs,
+        computed_prefill_tokens=figures["prompt_tokens"] - figures["cached_tokens"],
+        output_tokens=figures["output_tokens"],
+        mean_context_tokens=(figures["prompt_tokens"] + figures["output_tokens"] / 2)
+        / max(docs, 1),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="source", type=Path, help="a perf/bench.py result JSON")
+    parser.add_argument("--run", default="baseline", help="which of its runs (default: baseline)")
     parser.add_argument("--docs", type=int, default=1000)
     parser.add_argument("--computed-prefill", type=int, default=150_000)
     parser.add_argument("--output", type=int, default=100_000)
@@ -155,17 +176,7 @@ def main() -> None:
         args.max_running,
     )
     if args.source:
-        measured = json.loads(args.source.read_text())["totals"]
-        job = Job(
-            docs=measured["documents"],
-            computed_prefill_tokens=measured["prompt_tokens"] - measured["cached_tokens"],
-            output_tokens=measured["output_tokens"],
-            mean_context_tokens=(measured["prompt_tokens"] + measured["output_tokens"] / 2)
-            / max(measured["documents"], 1),
-            accept_length=args.accept_length,
-            draft_tokens=args.draft_tokens,
-            max_running=args.max_running,
-        )
+        job = measured_job(json.loads(args.source.read_text()), args.run, job)
     result = project(job)
     print(
         json.dumps(
