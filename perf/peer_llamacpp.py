@@ -19,8 +19,8 @@ json_schema -> GBNF converter), greedy decoding and the task's output-token limi
 are validated against the task's model exactly as forkpoint's are (grounding is not applied to
 either side in the comparison: the bench compares `valid` counts).
 
-Built once into $FORKPOINT_CACHE/llamacpp-<version>/ by `ensure_peer()` (measured on 2 cores: pip's
-build ~5 min, the C++ server ~9 min); starting a PeerServer builds it if missing.
+Built once into $FORKPOINT_CACHE/llamacpp-<version>-noamx/ by `ensure_peer()` (measured on 2
+cores: pip's build ~5 min, the C++ server ~9 min); starting a PeerServer builds it if missing.
 """
 
 from __future__ import annotations
@@ -32,23 +32,32 @@ import sys
 import tarfile
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from forkpoint.programs.results import DocumentResult, Usage
 from forkpoint.runtime.embedded_model import ensure_smollm2_gguf
-from forkpoint.runtime.launcher import free_port
+from forkpoint.runtime.launcher import ManagedProcess, free_port, log_tail
 from forkpoint.runtime.paths import cache_dir, logs_dir
 
 VERSION = "0.3.36"
 PACKAGE = f"llama-cpp-python[server]=={VERSION}"
 KINDS = ("llama-server", "llama-cpp-python")
+# Compiled for this CPU (GGML_NATIVE) but without AMX: on a Sapphire Rapids VM ggml's AMX matmul
+# (ggml_backend_amx_mul_mat, picked for Q4_1 weights) segfaulted on the first decode, in both
+# servers (seen 2026-11-30, gdb backtrace). GCC lets these explicit flags win over -march=native.
+NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+BUILD = f"{VERSION}-noamx"  # a new name for a changed build: an older build is not reused
 
 
 def peer_dir() -> Path:
-    return cache_dir() / f"llamacpp-{VERSION}"
+    return cache_dir() / f"llamacpp-{BUILD}"
+
+
+def _build_env() -> dict[str, str]:
+    """CMake takes CFLAGS/CXXFLAGS as its initial compile flags, in pip's build and in ours."""
+    return {**os.environ, "CFLAGS": NO_AMX, "CXXFLAGS": NO_AMX}
 
 
 def ensure_peer() -> Path:
@@ -63,7 +72,8 @@ def ensure_peer() -> Path:
         shutil.rmtree(home, ignore_errors=True)
         _run([shutil.which("python3") or sys.executable, "-m", "venv", str(home)],
              "create the peer's venv")  # fmt: skip
-        _run([str(python), "-m", "pip", "install", "--quiet", PACKAGE], f"pip install {PACKAGE}")
+        _run([str(python), "-m", "pip", "install", "--quiet", "--no-cache-dir", PACKAGE],
+             f"pip install {PACKAGE}")  # fmt: skip
     if not (home / "bin" / "llama-server").is_file():
         _build_llama_server(python, home / "bin" / "llama-server")
     (home / ".complete").write_text(VERSION + "\n")
@@ -103,26 +113,26 @@ def _build_llama_server(python: Path, target: Path) -> None:
 
 def _run(argv: list[str], what: str) -> None:
     print(f"peer: {what} ...", flush=True)
-    done = subprocess.run(argv, capture_output=True, text=True)
+    done = subprocess.run(argv, capture_output=True, text=True, env=_build_env())
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
         raise RuntimeError(f"could not {what} (exit {done.returncode}):\n{tail}")
 
 
-@dataclass
-class PeerServer:
-    """One llama.cpp server on a free port, started and stopped like forkpoint's RuntimeServer."""
+class PeerServer(ManagedProcess):
+    """One llama.cpp server on a free port, started and stopped like forkpoint's RuntimeServer
+    (its own process group, health-waited, stopped on exit)."""
 
-    kind: str
-    slots: int = 1  # llama-server's parallel slots; llama-cpp-python serves one at a time
-    context_per_slot: int = 4096
-    threads: int = field(default_factory=lambda: os.cpu_count() or 2)
-    port: int = 0
-    process: subprocess.Popen | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown llama.cpp peer {self.kind!r}; known: {', '.join(KINDS)}")
+    def __init__(self, kind: str, slots: int = 1, context_per_slot: int = 4096,
+                 threads: int | None = None, startup_timeout: float = 300.0) -> None:  # fmt: skip
+        if kind not in KINDS:
+            raise ValueError(f"unknown llama.cpp peer {kind!r}; known: {', '.join(KINDS)}")
+        super().__init__(f"peer-{kind}", None, startup_timeout)
+        self.kind = kind
+        self.slots = slots  # llama-server's parallel slots; llama-cpp-python serves one at a time
+        self.context_per_slot = context_per_slot
+        self.threads = threads or os.cpu_count() or 2
+        self.port = 0
 
     @property
     def url(self) -> str:
@@ -141,42 +151,27 @@ class PeerServer:
                 "--n_threads_batch", str(self.threads), "--cache", "true", "--cache_type", "ram",
                 "--interrupt_requests", "false"]  # fmt: skip
 
-    def start(self, timeout: float = 300) -> PeerServer:
+    def start(self) -> PeerServer:
         ensure_peer()
         gguf = ensure_smollm2_gguf()
         self.port = self.port or free_port()
-        logs_dir().mkdir(parents=True, exist_ok=True)
-        self.log = logs_dir() / f"peer-{self.kind}-{self.port}.log"
-        with open(self.log, "w") as log:
-            self.process = subprocess.Popen(self.argv(gguf), stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited at start; see {self.log}")
-            try:
-                path = "/health" if self.kind == "llama-server" else "/v1/models"
-                if httpx.get(self.url + path, timeout=5).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise RuntimeError(f"{self.kind} not ready after {timeout:.0f} s; see {self.log}")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        self.log_path = logs_dir() / f"peer-{self.kind}-{self.port}.log"
+        health = "/health" if self.kind == "llama-server" else "/v1/models"
+        self._spawn(self.argv(gguf), dict(os.environ), health, f"llama.cpp's {self.kind}")
+        return self
 
     def __enter__(self) -> PeerServer:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def gone(self) -> str | None:
+        """Why the server cannot answer any more (it exited), or None while it runs."""
+        if self.running:
+            return None
+        code = self.process.returncode if self.process else "stopped"
+        return (
+            f"{self.kind} is gone (exit {code}) while serving the bench\n"
+            f"--- last lines of {self.log_path} ---\n{log_tail(self.log_path)}"
+        )
 
 
 def extract_one(peer: PeerServer, http: httpx.Client, index: int, name: str, text: str,
@@ -188,7 +183,7 @@ def extract_one(peer: PeerServer, http: httpx.Client, index: int, name: str, tex
     if peer.kind == "llama-server":
         body = {"prompt": full, "n_predict": limit, "temperature": 0.0, "cache_prompt": True,
                 "json_schema": task.constraint.schema}  # fmt: skip
-        answer = http.post(peer.url + "/completion", json=body).json()
+        answer = _post(http, peer.url + "/completion", body)
         output, stop = answer["content"], answer.get("stop_type")
         prompt_tokens, computed = answer["tokens_evaluated"], answer["timings"]["prompt_n"]
         usage = Usage(prompt_tokens, prompt_tokens - computed, answer["tokens_predicted"])
@@ -196,7 +191,7 @@ def extract_one(peer: PeerServer, http: httpx.Client, index: int, name: str, tex
     else:
         body = {"prompt": full, "max_tokens": limit, "temperature": 0.0,
                 "grammar": _gbnf(peer, task.constraint.schema)}  # fmt: skip
-        answer = http.post(peer.url + "/v1/completions", json=body).json()
+        answer = _post(http, peer.url + "/v1/completions", body)
         choice, counts = answer["choices"][0], answer["usage"]
         output, truncated = choice["text"], choice.get("finish_reason") == "length"
         # llama-cpp-python does not say how much of the prompt its cache served
@@ -210,6 +205,12 @@ def extract_one(peer: PeerServer, http: httpx.Client, index: int, name: str, tex
         return DocumentResult(index, name, "invalid", error=str(exc), usage=usage,
                               seconds=seconds, raw=output)  # fmt: skip
     return DocumentResult(index, name, "ok", data=data, usage=usage, seconds=seconds)
+
+
+def _post(http: httpx.Client, url: str, body: dict) -> dict:
+    response = http.post(url, json=body)
+    response.raise_for_status()
+    return response.json()
 
 
 _GRAMMARS: dict[str, str] = {}
@@ -230,19 +231,32 @@ def _gbnf(peer: PeerServer, schema: dict) -> str:
     return _GRAMMARS[key]
 
 
+# One document takes seconds; a request still unanswered after this is stuck, not slow.
+REQUEST_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
+
+
 def run_peer(peer: PeerServer, prompt, task, documents, concurrency: int, prefix: int) -> tuple:
     """Every document through the peer, `concurrency` at a time; (results, wall, prefix,
-    timeline) as bench.run_direct returns them."""
+    timeline) as bench.run_direct returns them. A request that fails or times out is that
+    document's error; a peer that exits mid-run stops the run with its log's last lines."""
     from concurrent.futures import ThreadPoolExecutor
 
     from timeline import Timeline
 
-    with httpx.Client(timeout=None) as http, ThreadPoolExecutor(concurrency) as pool:
+    with httpx.Client(timeout=REQUEST_TIMEOUT) as http, ThreadPoolExecutor(concurrency) as pool:
         with Timeline(peer.kind, len(documents)) as timeline:
 
             def one(item):
                 index, (name, text) = item
-                result = extract_one(peer, http, index, name, text, prompt, task)
+                started = time.perf_counter()
+                try:
+                    result = extract_one(peer, http, index, name, text, prompt, task)
+                except httpx.HTTPError as exc:
+                    if why := peer.gone():
+                        raise RuntimeError(why) from None
+                    error = f"{peer.kind}: {type(exc).__name__}: {exc}"
+                    seconds = time.perf_counter() - started
+                    result = DocumentResult(index, name, "error", error=error, seconds=seconds)
                 timeline(result.usage.prompt_tokens, result.usage.completion_tokens)
                 return result
 

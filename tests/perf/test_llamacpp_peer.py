@@ -4,6 +4,8 @@ Real llama.cpp servers (built once into the cache from llama-cpp-python's vendor
 the same SmolLM2 GGUF the embedded model is converted from.
 """
 
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "perf"))
 import bench  # noqa: E402
+import peer_llamacpp  # noqa: E402
 from corpus import CorpusSpec, generate  # noqa: E402
 from peer_llamacpp import KINDS, PeerServer, run_peer  # noqa: E402
 
@@ -69,3 +72,36 @@ def test_llama_server_reuses_the_task_prefix_from_its_slots_prompt_cache(peer):
     results, *_ = run_peer(peer, prompt, task, documents, 1, prefix)
     # one slot: the second document finds the prefix (at least) in the slot's cache
     assert results[1].usage.cached_tokens >= prefix
+
+
+@pytest.fixture
+def lone_llama_server():
+    with PeerServer("llama-server", slots=1) as server:
+        yield server
+
+
+def test_a_peer_that_exits_mid_run_stops_the_run_with_its_log(lone_llama_server):
+    task = get_task("invoices")
+    documents = generate(CorpusSpec(documents=2, min_tokens=80, max_tokens=120, seed=7))
+    lone_llama_server.process.kill()
+    lone_llama_server.process.wait()
+    with pytest.raises(RuntimeError, match=r"llama-server is gone \(exit -9\)[\s\S]*last lines"):
+        run_peer(lone_llama_server, task_prompt(task, "chatml"), task, documents, 1, 0)
+
+
+@pytest.fixture
+def peer_alive_but_stuck(lone_llama_server):
+    os.kill(lone_llama_server.process.pid, signal.SIGSTOP)  # accepts connections, never answers
+    yield lone_llama_server
+    os.kill(lone_llama_server.process.pid, signal.SIGCONT)
+
+
+def test_a_stuck_request_is_its_documents_error_and_the_run_goes_on(
+    peer_alive_but_stuck, monkeypatch
+):
+    task, peer = get_task("invoices"), peer_alive_but_stuck
+    documents = generate(CorpusSpec(documents=2, min_tokens=80, max_tokens=120, seed=7))
+    monkeypatch.setattr(peer_llamacpp, "REQUEST_TIMEOUT", httpx.Timeout(2.0))
+    results, *_ = run_peer(peer, task_prompt(task, "chatml"), task, documents, 1, 0)
+    assert [r.status for r in results] == ["error", "error"]
+    assert all("ReadTimeout" in r.error for r in results)
