@@ -111,10 +111,12 @@ def run_gateway(url: str, task_name: str, documents, concurrency: int, prefix: i
     httpx.post(f"{url}/flush_cache", timeout=60)
     port = free_port()
     with tempfile.TemporaryDirectory() as scratch:
+        # the results stream must outlast the job (its default gives up after an hour)
         settings = Settings(sglang_url=url, port=port, concurrency=concurrency,
                             db_path=Path(scratch) / "bench.db",
                             max_queued_documents=len(documents) + 1,
-                            max_documents_per_job=len(documents))  # fmt: skip
+                            max_documents_per_job=len(documents),
+                            results_wait_seconds=7 * 24 * 3600)  # fmt: skip
         server = uvicorn.Server(
             uvicorn.Config(create_app(settings), port=port, log_level="warning")
         )
@@ -134,6 +136,8 @@ def run_gateway(url: str, task_name: str, documents, concurrency: int, prefix: i
             wall = time.perf_counter() - timeline.started
         server.should_exit = True
         thread.join(timeout=30)
+    if len(records) != len(documents):  # never a silently smaller run
+        raise RuntimeError(f"the gateway streamed {len(records)} of {len(documents)} results")
     results = [
         DocumentResult(
             i,

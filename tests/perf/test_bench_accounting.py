@@ -50,6 +50,20 @@ def test_reported_totals_are_sums_of_per_document_usage_on_a_small_run(sglang_se
     assert figures["timeline"][-1][1:] == (prompt_tokens, output)
 
 
+@pytest.mark.slow
+def test_the_gateway_run_reports_every_document_it_was_given_in_order(sglang_server):
+    documents = generate(CorpusSpec(documents=3, min_tokens=80, max_tokens=120, seed=5))
+    outcome = bench.run_gateway(sglang_server.url, "invoices", documents, 3, prefix=857)
+    results, wall, _, timeline = outcome
+    figures = bench.measure("gateway", *outcome)
+    assert [r.name for r in results] == [name for name, _ in documents]
+    assert figures["documents"] == 3 and not [r for r in results if r.status == "error"]
+    assert figures["prompt_tokens"] == sum(r.usage.prompt_tokens for r in results) > 0
+    assert figures["output_tokens"] == sum(r.usage.completion_tokens for r in results) > 0
+    assert figures["write_tokens_per_second"] == round(figures["output_tokens"] / wall, 1)
+    assert timeline.points[-1][1:] == (figures["prompt_tokens"], figures["output_tokens"])
+
+
 def test_a_token_target_keeps_the_leading_documents_that_reach_it():
     documents = [("a", "x" * 400), ("b", "y" * 800), ("c", "z" * 400)]
     # prefix 400 characters: a = 200 estimated tokens, b = 300, c = 200
