@@ -147,7 +147,7 @@ def measured_job(report: dict, run: str, settings: Job) -> Job:
     return replace(
         settings,
         docs=docs,
-        computed_prefill_tokens=figures["prompt_tokens"] - figures["cached_tokens"],
+        computed_prefill_tokens=figures["computed_prefill_tokens"],
         output_tokens=figures["output_tokens"],
         mean_context_tokens=(figures["prompt_tokens"] + figures["output_tokens"] / 2)
         / max(docs, 1),
