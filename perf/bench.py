@@ -4,6 +4,7 @@
     ./dev python perf/bench.py --runs baseline    # full size: 1000 docs, ~1.75M prompt tokens
                                                   # (~0.9M computed after prefix reuse)
     ./dev python perf/bench.py --sglang-url http://gpu:30000 --profile mixtral-awq-2x4090
+    ./dev forkpoint bench MY_FOLDER --task-module my_tasks.py:TASK --runs baseline  # your own
 
 Runs the same documents several ways and reports each, with ratios to the baseline:
   baseline   direct to SGLang, fork-point prefix warmed once, bounded concurrency
@@ -26,7 +27,6 @@ import argparse
 import json
 import math
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -34,21 +34,18 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).parent))
-from corpus import CorpusSpec, generate  # noqa: E402
-from machine import describe  # noqa: E402
-from peer_llamacpp import KINDS as PEERS  # noqa: E402
-from peer_llamacpp import PeerServer, run_peer  # noqa: E402
-from timeline import Timeline  # noqa: E402
-
-from forkpoint.programs.batch import BatchDriver, BatchOptions  # noqa: E402
-from forkpoint.programs.documents import Document  # noqa: E402
-from forkpoint.programs.prompt import task_prompt  # noqa: E402
-from forkpoint.programs.registry import get_task  # noqa: E402
-from forkpoint.programs.results import BatchSummary, DocumentResult, Usage  # noqa: E402
-from forkpoint.runtime.embedded_model import ensure_smollm2_gguf  # noqa: E402
-from forkpoint.runtime.launcher import RuntimeServer, free_port  # noqa: E402
-from forkpoint.runtime.profiles import Speculation, get_profile  # noqa: E402
+from forkpoint.perf import workload
+from forkpoint.perf.machine import describe
+from forkpoint.perf.peer_llamacpp import KINDS as PEERS
+from forkpoint.perf.peer_llamacpp import PeerServer, run_peer
+from forkpoint.perf.timeline import Timeline
+from forkpoint.programs.batch import BatchDriver, BatchOptions
+from forkpoint.programs.documents import Document
+from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.results import BatchSummary, DocumentResult, Usage
+from forkpoint.runtime.embedded_model import ensure_smollm2_gguf
+from forkpoint.runtime.launcher import RuntimeServer, free_port
+from forkpoint.runtime.profiles import Speculation, get_profile
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -97,7 +94,7 @@ def run_direct(
     with Timeline(name, len(documents)) as timeline:
         tick = lambda r: timeline(r.usage.prompt_tokens, r.usage.completion_tokens)  # noqa: E731
         results = list(driver.run((Document(n, text=t) for n, t in documents), on_result=tick))
-        wall = time.perf_counter() - timeline.started
+        wall = timeline.elapsed()
     return results, wall, prefix, timeline
 
 
@@ -133,7 +130,7 @@ def run_gateway(url: str, task_name: str, documents, concurrency: int, prefix: i
                 records.append(record)
                 usage = record["usage"]
                 timeline(usage["prompt_tokens"], usage["completion_tokens"])
-            wall = time.perf_counter() - timeline.started
+            wall = timeline.elapsed()
         server.should_exit = True
         thread.join(timeout=30)
     if len(records) != len(documents):  # never a silently smaller run
@@ -157,19 +154,9 @@ def _prefix_tokens(url: str, prompt) -> int:
     return answer.json()["meta_info"]["prompt_tokens"]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", type=int, default=1000)
-    parser.add_argument(
-        "--target-tokens",
-        type=int,
-        help="stop adding documents once the prompts (prefix + document, at 4 characters a "
-        "token) reach this many tokens; --docs is the cap",
-    )
-    parser.add_argument("--min-tokens", type=int, default=300)
-    parser.add_argument("--max-tokens", type=int, default=1500)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--task", default="invoices")
+    workload.add_arguments(parser)
     parser.add_argument("--profile", default="cpu-small")
     parser.add_argument("--sglang-url", help="benchmark this running server instead")
     parser.add_argument("--concurrency", type=int)
@@ -183,17 +170,14 @@ def main() -> None:
     parser.add_argument(
         "--runs", default="baseline,cold,no-radix,gateway,speculation,llama-server,llama-cpp-python"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     profile = get_profile(args.profile)
     concurrency = args.concurrency or profile.client_concurrency
-    task = get_task(args.task)
-    spec = CorpusSpec(args.docs, args.min_tokens, args.max_tokens, args.seed)
-    prompt = task_prompt(task, profile.chat_format)
-    documents = generate(spec)
-    if args.target_tokens:
-        documents = within_tokens(documents, len(prompt.prefix), args.target_tokens)
-        spec = CorpusSpec(len(documents), args.min_tokens, args.max_tokens, args.seed)
+    job = workload.from_arguments(args)
+    prompt = task_prompt(job.task, profile.chat_format)
+    job = job.within_tokens(len(prompt.prefix), args.target_tokens)
+    task, documents = job.task, job.documents
     runs = args.runs.split(",")
     figures: dict[str, dict] = {}
     ran_on = describe()  # the commit and date the run starts from (a long run may outlive both)
@@ -256,8 +240,9 @@ def main() -> None:
     report = {
         **ran_on,
         "profile": profile.name,
-        "flags": vars(args),
-        "corpus": vars(spec),
+        "task": task.name,
+        "flags": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "corpus": job.source,
         "runs": figures,
         "ratios_to_baseline": _ratios(figures),
     }
@@ -266,18 +251,6 @@ def main() -> None:
 
 UNREPORTED = ("cached_tokens", "computed_prefill_tokens", "cache_hit_rate",
               "prefix_reuse_efficiency")  # fmt: skip
-
-
-def within_tokens(documents: list, prefix_chars: int, target_tokens: int) -> list:
-    """The leading documents whose estimated prompt tokens (4 characters a token) reach the
-    target; at least one."""
-    total, kept = 0, []
-    for document in documents:
-        if kept and total >= target_tokens:
-            break
-        kept.append(document)
-        total += (prefix_chars + len(document[1])) // 4
-    return kept
 
 
 def _ratios(figures: dict[str, dict]) -> dict[str, dict]:
@@ -319,9 +292,9 @@ def _save(report: dict) -> None:
     lines = [
         f"# forkpoint bench — {report['date']} — commit {report['commit'][:7]}",
         "",
-        f"Machine: {report['machine']}. Profile: {report['profile']}. Corpus: "
-        f"{report['corpus']['documents']} documents, {report['corpus']['min_tokens']}–"
-        f"{report['corpus']['max_tokens']} tokens, seed {report['corpus']['seed']}. MEASURED.",
+        f"Machine: {report['machine']}. Profile: {report['profile']}. "
+        f"Task: {report.get('task', 'invoices')}. "
+        f"Corpus: {workload.describe(report['corpus'])}. MEASURED.",
         "",
         "| run | valid | prompt tok | cached | computed prefill | output tok | wall s "
         "| read tok/s | write tok/s | s per 1M tok | p50 s | p95 s | prefix reuse | accept len "
@@ -349,7 +322,7 @@ def _save(report: dict) -> None:
     print("\n".join(lines))
     print(f"saved {stem}.json and .md")
     try:
-        from plots import draw
+        from forkpoint.perf.plots import draw
     except ImportError as exc:  # matplotlib comes with the dev extra, not with a server install
         print(f"plots skipped ({exc}); pip install matplotlib, then perf/plots.py {stem}.json")
         return

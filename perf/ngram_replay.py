@@ -22,22 +22,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).parent))
-from corpus import CorpusSpec, generate  # noqa: E402
-from machine import describe, heading  # noqa: E402
-from machine import save as save_results  # noqa: E402
-
-from forkpoint.programs.prompt import task_prompt  # noqa: E402
-from forkpoint.programs.registry import get_task, load_task  # noqa: E402
-from forkpoint.runtime.launcher import RuntimeServer  # noqa: E402
-from forkpoint.runtime.profiles import get_profile  # noqa: E402
+from forkpoint.perf.corpus import CorpusSpec, generate
+from forkpoint.perf.machine import describe, heading
+from forkpoint.perf.machine import save as save_results
+from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.registry import get_task, load_task
+from forkpoint.runtime.launcher import RuntimeServer
+from forkpoint.runtime.profiles import get_profile
 
 SEPARATOR_TOKEN = -(2**31)  # sglang.srt.speculative.cpp_ngram.external_corpus
 SERVER_TRIE_CAPACITY = 10_000_000  # --speculative-ngram-capacity's default

@@ -241,7 +241,7 @@ def run_peer(peer: PeerServer, prompt, task, documents, concurrency: int, prefix
     document's error; a peer that exits mid-run stops the run with its log's last lines."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from timeline import Timeline
+    from forkpoint.perf.timeline import Timeline
 
     with httpx.Client(timeout=REQUEST_TIMEOUT) as http, ThreadPoolExecutor(concurrency) as pool:
         with Timeline(peer.kind, len(documents)) as timeline:
@@ -261,5 +261,5 @@ def run_peer(peer: PeerServer, prompt, task, documents, concurrency: int, prefix
                 return result
 
             results = list(pool.map(one, enumerate(documents)))
-            wall = time.perf_counter() - timeline.started
+            wall = timeline.elapsed()
     return results, wall, prefix, timeline

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-import bench  # noqa: E402
-from corpus import CorpusSpec, generate  # noqa: E402
-from machine import describe, heading, save  # noqa: E402
-from peer_llamacpp import PeerServer, run_peer  # noqa: E402
-
-from forkpoint.programs.prompt import task_prompt  # noqa: E402
-from forkpoint.programs.registry import get_task  # noqa: E402
+from forkpoint.perf import bench
+from forkpoint.perf.corpus import CorpusSpec, generate
+from forkpoint.perf.machine import describe, heading, save
+from forkpoint.perf.peer_llamacpp import PeerServer, run_peer
+from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.registry import get_task
 
 KEYS = ("wall_seconds", "read_tokens_per_second", "write_tokens_per_second",
         "computed_prefill_tokens", "output_tokens", "ok")  # fmt: skip

@@ -25,13 +25,11 @@ from pathlib import Path
 import httpx
 import psutil
 
-sys.path.insert(0, str(Path(__file__).parent))
-from machine import describe, heading  # noqa: E402
-from machine import save as save_results  # noqa: E402
-
-from forkpoint.api.client import GatewayClient  # noqa: E402
-from forkpoint.runtime.launcher import RuntimeServer, free_port  # noqa: E402
-from forkpoint.runtime.profiles import get_profile  # noqa: E402
+from forkpoint.api.client import GatewayClient
+from forkpoint.perf.machine import describe, heading
+from forkpoint.perf.machine import save as save_results
+from forkpoint.runtime.launcher import RuntimeServer, free_port
+from forkpoint.runtime.profiles import get_profile
 
 SCHEMA = {"type": "object", "required": ["urgent"],
           "properties": {"urgent": {"type": "boolean"}}}  # fmt: skip

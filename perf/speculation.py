@@ -23,22 +23,18 @@ does not reproduce. Saves perf/results/speculation-<date>-<commit>.{json,md}.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).parent))
-from corpus import CorpusSpec, generate  # noqa: E402
-from machine import describe, heading  # noqa: E402
-from machine import save as save_results  # noqa: E402
-from ngram_replay import greedy_runs, replay  # noqa: E402
-
-from forkpoint.api.corpora import JobCorpora  # noqa: E402
-from forkpoint.runtime.launcher import RuntimeServer  # noqa: E402
-from forkpoint.runtime.profiles import LaunchProfile, Speculation, get_profile  # noqa: E402
+from forkpoint.api.corpora import JobCorpora
+from forkpoint.perf.corpus import CorpusSpec, generate
+from forkpoint.perf.machine import describe, heading
+from forkpoint.perf.machine import save as save_results
+from forkpoint.perf.ngram_replay import greedy_runs, replay
+from forkpoint.runtime.launcher import RuntimeServer
+from forkpoint.runtime.profiles import LaunchProfile, Speculation, get_profile
 
 GRID = [(4, 2), (8, 1), (8, 4), (16, 4), (16, 8)]  # (draft tokens, BFS breadth) replayed
 

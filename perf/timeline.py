@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 
 class Timeline:
-    def __init__(self, name: str, total: int):
+    """A run's clock: every point and the run's wall time are read from `elapsed()`, rounded the
+    same way, so no point can lie after the wall time the report states."""
+
+    def __init__(self, name: str, total: int, clock: Callable[[], float] = time.perf_counter):
+        self._clock = clock
         self.points: list[tuple[float, int, int]] = []
         self._lock = threading.Lock()
         self._prompt = self._output = 0
@@ -26,12 +31,12 @@ class Timeline:
         # without a terminal (a log file, CI) the bar only draws at the end: print lines instead
         self._every = 0 if self._progress.console.is_terminal else max(total // 20, 1)
         self._name, self._total = name, total
-        self.started = time.perf_counter()
+        self.started = clock()
         self.cpu_seconds = 0.0
 
     def __enter__(self) -> Timeline:
         self._progress.start()
-        self.started = time.perf_counter()
+        self.started = self._clock()
         self._cpu_started = time.process_time()
         return self
 
@@ -41,13 +46,17 @@ class Timeline:
         self.cpu_seconds = round(time.process_time() - self._cpu_started, 2)
         self._progress.stop()
 
+    def elapsed(self) -> float:
+        """Seconds since the run started, to the millisecond: the wall time a run reports."""
+        return round(self._clock() - self.started, 3)
+
     def __call__(self, prompt_tokens: int, output_tokens: int) -> None:
         """One document finished with these token counts."""
         with self._lock:
-            elapsed = time.perf_counter() - self.started
+            elapsed = self.elapsed()
             self._prompt += prompt_tokens
             self._output += output_tokens
-            self.points.append((round(elapsed, 3), self._prompt, self._output))
+            self.points.append((elapsed, self._prompt, self._output))
             rate = f"write {self._output / elapsed:.1f} tok/s" if elapsed else ""
             done = len(self.points)
         self._progress.update(self._task, advance=1, rate=rate)

@@ -15,24 +15,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import random
-import sys
 import time
-from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-sys.path.insert(0, str(Path(__file__).parent))
-from machine import describe, heading  # noqa: E402
-from machine import save as save_results  # noqa: E402
-
-from forkpoint.programs.batch import BatchDriver, BatchOptions  # noqa: E402
-from forkpoint.programs.documents import from_text  # noqa: E402
-from forkpoint.programs.prompt import task_prompt  # noqa: E402
-from forkpoint.programs.results import BatchSummary  # noqa: E402
-from forkpoint.programs.task import ExtractionTask  # noqa: E402
-from forkpoint.runtime.launcher import RuntimeServer  # noqa: E402
-from forkpoint.runtime.profiles import get_profile  # noqa: E402
+from forkpoint.perf.machine import describe, heading
+from forkpoint.perf.machine import save as save_results
+from forkpoint.programs.batch import BatchDriver, BatchOptions
+from forkpoint.programs.documents import from_text
+from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.results import BatchSummary
+from forkpoint.programs.task import ExtractionTask
+from forkpoint.runtime.launcher import RuntimeServer
+from forkpoint.runtime.profiles import get_profile
 
 INSTRUCTIONS = "Extract the release's version and its list of changes, one item per change."
 AREAS = "parser cache scheduler exporter login search billing sync upload dashboard".split()

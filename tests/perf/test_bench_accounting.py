@@ -1,16 +1,13 @@
 """The benchmark's figures add up: every total is the sum of the per-document records."""
 
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "perf"))
-import bench  # noqa: E402
-from corpus import CorpusSpec, generate  # noqa: E402
-
-from forkpoint.programs.prompt import task_prompt  # noqa: E402
-from forkpoint.programs.registry import get_task  # noqa: E402
+from forkpoint.perf import bench
+from forkpoint.perf.corpus import CorpusSpec, generate
+from forkpoint.perf.workload import Workload
+from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.registry import get_task
 
 
 def test_the_corpus_is_deterministic_and_documents_differ_from_their_first_line():
@@ -66,8 +63,10 @@ def test_the_gateway_run_reports_every_document_it_was_given_in_order(sglang_ser
 
 def test_a_token_target_keeps_the_leading_documents_that_reach_it():
     documents = [("a", "x" * 400), ("b", "y" * 800), ("c", "z" * 400)]
+    job = Workload(get_task("invoices"), documents, {"kind": "generated", "documents": 3})
     # prefix 400 characters: a = 200 estimated tokens, b = 300, c = 200
-    assert bench.within_tokens(documents, 400, 200) == documents[:1]
-    assert bench.within_tokens(documents, 400, 201) == documents[:2]
-    assert bench.within_tokens(documents, 400, 10_000) == documents
-    assert bench.within_tokens(documents, 400, 1) == documents[:1]  # never empty
+    assert job.within_tokens(400, 200).documents == documents[:1]
+    assert job.within_tokens(400, 201).documents == documents[:2]
+    assert job.within_tokens(400, 10_000).documents == documents
+    assert job.within_tokens(400, 1).documents == documents[:1]  # never empty
+    assert job.within_tokens(400, 201).source["documents"] == 2

@@ -6,20 +6,15 @@ the same SmolLM2 GGUF the embedded model is converted from.
 
 import os
 import signal
-import sys
-from pathlib import Path
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "perf"))
-import bench  # noqa: E402
-import peer_llamacpp  # noqa: E402
-from corpus import CorpusSpec, generate  # noqa: E402
-from peer_llamacpp import KINDS, PeerServer, run_peer  # noqa: E402
-
-from forkpoint.programs.prompt import task_prompt  # noqa: E402
-from forkpoint.programs.registry import get_task  # noqa: E402
+from forkpoint.perf import bench, peer_llamacpp
+from forkpoint.perf.corpus import CorpusSpec, generate
+from forkpoint.perf.peer_llamacpp import KINDS, PeerServer, run_peer
+from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.registry import get_task
 
 pytestmark = pytest.mark.slow
 

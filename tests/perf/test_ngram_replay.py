@@ -1,10 +1,7 @@
 """The NGRAM replay: SGLang's own NgramCorpus, fed as the NGRAM worker feeds it, on known tokens."""
 
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "perf"))
-import ngram_replay  # noqa: E402
+from forkpoint.perf import ngram_replay
 
 
 def test_the_accepted_path_is_the_longest_tree_path_matching_the_greedy_continuation():

@@ -2,13 +2,11 @@
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import matplotlib.image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "perf"))
-from plots import draw  # noqa: E402
+from forkpoint.perf.plots import draw
 
 RESULTS = Path(__file__).resolve().parents[2] / "perf" / "results"
 

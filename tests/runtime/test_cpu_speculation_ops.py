@@ -6,16 +6,12 @@ The served end-to-end check is tests/runtime/test_cpu_speculation_served.py.
 """
 
 import random
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
+from forkpoint.perf import ngram_replay
 from forkpoint.runtime.cpu_speculation import ops
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "perf"))
-import ngram_replay  # noqa: E402
 
 ops.register()
 sgl = torch.ops.sgl_kernel

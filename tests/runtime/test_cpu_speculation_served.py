@@ -6,19 +6,15 @@ and the accept length SGLang reports must be what perf/ngram_replay.py computes 
 speculation-off outputs, step for step.
 """
 
-import sys
 from collections import Counter
-from pathlib import Path
 
 import httpx
 import pytest
 
 from forkpoint.api.corpora import JobCorpora
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "perf"))
-from corpus import CorpusSpec, generate  # noqa: E402
-from ngram_replay import greedy_runs, replay  # noqa: E402
-from speculation import served_steps  # noqa: E402
+from forkpoint.perf.corpus import CorpusSpec, generate
+from forkpoint.perf.ngram_replay import greedy_runs, replay
+from forkpoint.perf.speculation import served_steps
 
 pytestmark = pytest.mark.slow
 DOCS = generate(CorpusSpec(documents=4, min_tokens=150, max_tokens=300, seed=7))
