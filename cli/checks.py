@@ -35,7 +35,8 @@ def doctor(
     profile: ProfileOption = "cpu-small",
     gateway_port: Annotated[int, typer.Option(envvar="FORKPOINT_PORT")] = 8000,
 ) -> None:
-    """Check this machine for a profile: GPUs, P2P, NCCL, libcuda, disk, ports, model, SGLang."""
+    """Check this machine for a profile: GPUs, P2P, PCIe, power, NCCL, libcuda, disk, ports, model,
+    and the profile's argv with SGLang's own parser."""
     from forkpoint.runtime.doctor import Doctor
     from forkpoint.runtime.profiles import get_profile
 

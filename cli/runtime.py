@@ -32,17 +32,25 @@ def args(profile: ProfileOption = "cpu-small") -> None:
 
 
 @app.command()
-def check(profile: ProfileOption = "cpu-small") -> None:
+def check(
+    profile: ProfileOption = "cpu-small",
+    all_: Annotated[bool, typer.Option("--all", help="Check every built-in profile.")] = False,
+) -> None:
     """Validate a profile and its argv with SGLang's own argument parser."""
-    from forkpoint.runtime.checks import check_profile
-    from forkpoint.runtime.profiles import get_profile
+    from forkpoint.runtime.checks import check_profile, describe
+    from forkpoint.runtime.profiles import BUILTIN_PROFILES, get_profile
 
     with reported():
-        parsed = check_profile(get_profile(profile))
-        console.print(
-            f"[green]ok[/] {profile}: tp={parsed.tp_size} quantization={parsed.quantization} "
-            f"speculative={parsed.speculative_algorithm} schedule={parsed.schedule_policy}"
-        )
+        chosen = list(BUILTIN_PROFILES.values()) if all_ else [get_profile(profile)]
+    rejected: typer.Exit | None = None
+    for each in chosen:  # every profile is checked; the exit code is the last rejection's
+        try:
+            with reported():
+                console.print(f"[green]ok[/] {each.name}: {describe(check_profile(each))}")
+        except typer.Exit as exit_:
+            rejected = exit_
+    if rejected is not None:
+        raise rejected
 
 
 @app.command()

@@ -1,8 +1,9 @@
 """`forkpoint doctor`: is this machine ready to serve a profile? Each check says how to fix it.
 
-Checks the GPUs (count, memory, driver, peer-to-peer), NCCL's environment, libcuda, disk, ports,
-the model folder and the profile itself. External facts come from commands (nvidia-smi) run
-through a `Runner`, so tests replay recorded outputs instead of needing a GPU.
+Checks the GPUs (count, memory, driver, peer-to-peer, PCIe links, power limits), NCCL's
+environment, libcuda, disk, ports, the model folder and the profile itself (with SGLang's own
+parser). External facts come from commands (nvidia-smi, runtime/nvidia_smi.py) run through a
+`Runner`, so tests replay recorded outputs instead of needing a GPU.
 """
 
 from __future__ import annotations
@@ -10,78 +11,30 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
 from forkpoint.runtime.checklist import Check, failed, passed, skipped, warned
 from forkpoint.runtime.model_check import check_source
+from forkpoint.runtime.nvidia_smi import (
+    GPU_QUERY,
+    LINK_QUERY,
+    P2P_QUERY,
+    Gpu,
+    PcieLink,
+    Runner,
+    parse_gpus,
+    parse_links,
+    parse_p2p,
+    run_command,
+)
 from forkpoint.runtime.paths import cache_dir
 from forkpoint.runtime.profiles import LaunchProfile
 
 MIN_DRIVER = (580, 0)  # SGLang 0.5.23's torch is built for CUDA 13.0: driver >= 580
 MIN_FREE_DISK_BYTES = 10 * 1024**3  # logs, the job store and the compile caches
 SGLANG_VERSION = "0.5.23"
-
-
-@dataclass(frozen=True)
-class CommandOutput:
-    returncode: int
-    stdout: str
-    stderr: str = ""
-
-
-Runner = Callable[[list[str]], CommandOutput | None]  # None: the command is not installed
-
-
-def run_command(argv: list[str]) -> CommandOutput | None:
-    if shutil.which(argv[0]) is None:
-        return None
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return CommandOutput(1, "", str(exc))
-    return CommandOutput(done.returncode, done.stdout, done.stderr)
-
-
-@dataclass(frozen=True)
-class Gpu:
-    index: int
-    name: str
-    memory_mib: int
-    driver: str
-
-
-GPU_QUERY = [
-    "nvidia-smi",
-    "--query-gpu=index,name,memory.total,driver_version",
-    "--format=csv,noheader,nounits",
-]
-P2P_QUERY = ["nvidia-smi", "topo", "-p2p", "r"]
-
-
-def parse_gpus(csv: str) -> list[Gpu]:
-    gpus = []
-    for line in csv.strip().splitlines():
-        index, name, memory, driver = (cell.strip() for cell in line.split(","))
-        gpus.append(Gpu(int(index), name, int(float(memory)), driver))
-    return gpus
-
-
-def parse_p2p(matrix: str) -> dict[tuple[int, int], str]:
-    """`nvidia-smi topo -p2p r`: the read-P2P status of each GPU pair (OK, NS, CNS, ...)."""
-    pairs: dict[tuple[int, int], str] = {}
-    for line in matrix.splitlines():
-        cells = line.split()
-        if len(cells) < 2 or not cells[0].startswith("GPU") or not cells[0][3:].isdigit():
-            continue
-        row = int(cells[0][3:])
-        for col, status in enumerate(cells[1:]):
-            if col != row:
-                pairs[(row, col)] = status
-    return pairs
 
 
 class Doctor:
@@ -133,6 +86,8 @@ class Doctor:
         checks.append(self._driver(gpus))
         if wanted > 1:
             checks.append(self._p2p(wanted))
+        if wanted:
+            checks += self._links(wanted)
         return checks
 
     def _driver(self, gpus: list[Gpu]) -> Check:
@@ -159,6 +114,38 @@ class Doctor:
             return passed("p2p", f"no peer-to-peer ({statuses}); NCCL_P2P_DISABLE=1 is set")
         return failed("p2p", f"no peer-to-peer between GPUs ({statuses})",
                       "set NCCL_P2P_DISABLE=1 in the profile's env")  # fmt: skip
+
+    def _links(self, wanted: int) -> list[Check]:
+        out = self.runner(LINK_QUERY)
+        if out is None or out.returncode != 0:
+            fix = "run `nvidia-smi -q -d PCIE,POWER` by hand"
+            return [warned("pcie", "could not read the PCIe links from nvidia-smi", fix)]
+        links = [link for link in parse_links(out.stdout) if link.index < wanted]
+        return [self._pcie(links, wanted), self._power(links)]
+
+    def _pcie(self, links: list[PcieLink], wanted: int) -> Check:
+        shown = "; ".join(
+            f"{link.index}: Gen{link.gen} x{link.width} (max Gen{link.gen_max} x{link.width_max})"
+            for link in links
+        )
+        slow = [problem for link in links if (problem := _slow_link(link))]
+        if not slow:
+            idle = any(link.gen and link.gen_max and link.gen < link.gen_max for link in links)
+            return passed("pcie", shown + ("; idle cards lower their Gen" if idle else ""))
+        detail = f"{shown}: {', '.join(what for what, _ in slow)}"
+        if wanted > 1:
+            cause = slow[0][1]
+            detail += f"; {cause} the tensor-parallel all-reduce bandwidth: PCIe carries it, "
+            detail += "4090s have no P2P"
+        fix = "use x16 slots wired to the CPU at the card's Gen (check risers, BIOS PCIe setting)"
+        return warned("pcie", detail, fix)
+
+    def _power(self, links: list[PcieLink]) -> Check:
+        shown = "; ".join(_watts(link) for link in links)
+        if len({link.power_limit_w for link in links}) > 1:
+            detail = f"{shown}: tensor parallelism runs at the pace of the slower card"
+            return warned("power limit", detail, "give the cards one limit (nvidia-smi -pl)")
+        return passed("power limit", shown)
 
     # environment --------------------------------------------------------------------------
     def _effective_env(self) -> dict[str, str]:
@@ -243,7 +230,7 @@ class Doctor:
 
     def profile_args(self) -> Check:
         try:
-            from forkpoint.runtime.checks import check_profile
+            from forkpoint.runtime.checks import check_profile, describe, uncovered_batches
 
             parsed = check_profile(self.profile)
         except ImportError as exc:  # the base install (a LAN client) has no SGLang
@@ -252,5 +239,30 @@ class Doctor:
         except Exception as exc:  # SGLang's own validation: report, never crash the doctor
             return failed("profile", f"SGLang rejects {self.profile.name}: {exc}",
                           "fix the profile (forkpoint runtime check)")  # fmt: skip
-        return passed("profile", f"SGLang accepts the argv (tp={parsed.tp_size}, "
-                      f"speculative={parsed.speculative_algorithm})")  # fmt: skip
+        detail = f"SGLang accepts the argv: {describe(parsed)}"
+        if gap := uncovered_batches(self.profile):
+            fix = "set cuda_graph_max_bs_decode to max_running_requests"
+            return warned("profile", f"{detail}; {gap}", fix)
+        return passed("profile", detail)
+
+
+def _slow_link(link: PcieLink) -> tuple[str, str] | None:
+    """What makes this card's link slow for good (not idle power saving), and what that costs."""
+    if link.width is not None and link.width < 16:
+        where = "its slot's width" if link.width == link.width_max else "the link trained so"
+        cost = "halves" if link.width == 8 else "cuts"
+        return f"GPU {link.index} runs x{link.width} ({where})", f"a x{link.width} slot {cost}"
+    if link.gen_max and link.gen_card and link.gen_max < link.gen_card:
+        cost = "halves" if link.gen_card - link.gen_max == 1 else "cuts"
+        what = f"GPU {link.index}'s slot stops at Gen{link.gen_max} (the card: Gen{link.gen_card})"
+        return what, f"a Gen{link.gen_max} slot {cost}"
+    return None
+
+
+def _watts(link: PcieLink) -> str:
+    if link.power_limit_w is None:
+        return f"{link.index}: unknown"
+    shown = f"{link.index}: {link.power_limit_w:.0f} W"
+    if link.power_default_w and link.power_limit_w != link.power_default_w:
+        shown += f" (default {link.power_default_w:.0f} W)"
+    return shown

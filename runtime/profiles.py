@@ -1,19 +1,21 @@
 """Launch profiles: typed, frozen descriptions of an SGLang server, rendered to its exact argv.
 
 The only place `python -m sglang.launch_server` arguments are built. Built-in profiles:
-`cpu-small` (the embedded default) and `mixtral-awq-2x4090` (production); any other model comes
-from a TOML file (`get_profile("path/to/model.toml")`), optionally on top of a built-in
-(`base = "mixtral-awq-2x4090"`).
+`cpu-small` (the embedded default), `mixtral-awq-2x4090` (production) and
+`mixtral-awq-2x4090-fp8kv` (the same with an fp8 KV cache); any other model comes from a TOML
+file (`get_profile("path/to/model.toml")`), optionally on top of a built-in
+(`base = "mixtral-awq-2x4090"`). `save_profile` writes one back as TOML.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from forkpoint.programs.errors import ProfileError
 
@@ -34,6 +36,17 @@ class Speculation(BaseModel):
     external_corpus_max_tokens: int = Field(2_000_000, ge=1)
     capacity: int = Field(10_000_000, ge=1_000)  # trie nodes; ~170 bytes each, held in CPU RAM
 
+    @model_validator(mode="after")
+    def _corpus_leaves_drafts_of_its_own(self) -> Speculation:
+        # SGLang's own rule (arg_groups/speculative_hook.py:1342), which it checks only for a
+        # corpus given at startup; the gateway adds corpora at runtime.
+        if self.external_sam_budget > self.num_draft_tokens - 1:
+            raise ValueError(
+                f"external_sam_budget ({self.external_sam_budget}) must be at most "
+                f"num_draft_tokens - 1 ({self.num_draft_tokens - 1})"
+            )
+        return self
+
     def argv(self) -> list[str]:
         if self.algorithm is None:
             return []
@@ -49,6 +62,12 @@ class Speculation(BaseModel):
         ]  # fmt: skip
 
 
+# SGLang 0.5.23's choices for --kv-cache-dtype (sglang/srt/arg_groups/fields/model.py:197).
+KvCacheDtype = Literal[
+    "auto", "fp8_e5m2", "fp8_e4m3", "mxfp8", "bf16", "bfloat16", "nvfp4", "fp4_mx_block16"
+]
+
+
 class LaunchProfile(BaseModel):
     """One SGLang server configuration. `model_path=None` means the embedded SmolLM2."""
 
@@ -62,6 +81,7 @@ class LaunchProfile(BaseModel):
     device: Literal["cuda", "cpu"] = "cuda"
     tp: int = Field(1, ge=1)
     dtype: str = "auto"
+    kv_cache_dtype: KvCacheDtype = "auto"  # "auto": the model's dtype
     quantization: str | None = None
     attention_backend: str | None = None
     context_length: int | None = Field(None, ge=256)
@@ -74,6 +94,7 @@ class LaunchProfile(BaseModel):
     speculation: Speculation = Speculation()
     enable_metrics: bool = False
     disable_cuda_graph: bool = False
+    cuda_graph_max_bs_decode: int | None = Field(None, ge=1)  # None: SGLang's per-GPU default
     disable_custom_all_reduce: bool = False
     sleep_on_idle: bool = False
     extra_args: tuple[str, ...] = ()
@@ -91,6 +112,7 @@ class LaunchProfile(BaseModel):
         args = [sys.executable, "-m", "sglang.launch_server", "--model-path", self.model_path]
         args += ["--host", self.host, "--port", str(self.port), "--device", self.device]
         args += ["--tp-size", str(self.tp), "--dtype", self.dtype]
+        args += ["--kv-cache-dtype", self.kv_cache_dtype]
         args += ["--schedule-policy", self.schedule_policy]
         args += ["--grammar-backend", self.grammar_backend]
         for flag, value in (
@@ -100,6 +122,7 @@ class LaunchProfile(BaseModel):
             ("--max-total-tokens", self.max_total_tokens),
             ("--mem-fraction-static", self.mem_fraction_static),
             ("--max-running-requests", self.max_running_requests),
+            ("--cuda-graph-max-bs-decode", self.cuda_graph_max_bs_decode),
         ):
             if value is not None:
                 args += [flag, str(value)]
@@ -154,26 +177,58 @@ MIXTRAL_AWQ_2X4090 = LaunchProfile(
     dtype="float16",  # AWQ kernels compute in fp16
     quantization="awq_marlin",  # plain `awq` has no fused MoE path; Marlin does
     context_length=8192,  # prefix + a ~2k-token document + output, with room; caps KV per request
-    mem_fraction_static=0.88,  # weights + KV; leaves ~2.9 GB per card for activations/NCCL
+    # Per card: weights (~11.5 GiB) + KV pool. SGLang keeps (1 - this) of the ~23.4 GiB free at
+    # start (mem_cache/kv_cache_configurator.py:3007), ~3.0 GiB, for activations, CUDA graphs
+    # and NCCL. 0.88 held 48 decode graphs; SGLang's own estimate for the 80 more sizes below
+    # is 2 MiB each (arg_groups/memory_hook.py:368), +160 MiB, and the widest verify grows from
+    # 48x8 to 128x4 tokens: 0.87 gives them ~0.23 GiB (~3.8k of ~145k KV tokens). SGLang's auto
+    # value would be 0.692 (memory_hook.py:281-343: 1.5 MiB per token of the 4096-token prefill
+    # chunk it picks for 24 GB cards), leaving ~77k KV tokens. Not yet run on a 4090: if graph
+    # capture runs out of memory at start, lower it (deploy/README.md).
+    mem_fraction_static=0.87,
     max_running_requests=128,  # explicit: NGRAM would otherwise cap it at 48
+    # SGLang 0.5.23 captures decode graphs only up to batch 48 on 24 GB cards with tp < 4
+    # (arg_groups/memory_hook.py:101-117); bigger batches ran eagerly. With NGRAM it captures
+    # 1-8, 10-32 by 2, 40-64 by 4, 72-128 by 8 (cuda_graph_hook.py:500-532): 35 graphs up to
+    # 128. Graphs above max_running_requests are never captured
+    # (model_executor/runner/base_cuda_graph_runner.py:101), so 128, not more.
+    cuda_graph_max_bs_decode=128,
     schedule_policy="lpm",  # longest prefix first: documents sharing the task prefix batch together
     grammar_backend="xgrammar",  # JSON-schema constraints compiled once, masks overlap the GPU step
+    compact_json=True,  # no whitespace between JSON tokens: fewer output tokens, as cpu-small
     speculation=Speculation(
         algorithm="NGRAM",  # drafts from text already in the request: extraction copies spans
-        num_draft_tokens=8,  # spans copied from documents are short (names, numbers, dates)
+        # (perf/project.py: at batch ~128 a verify of 8 drafts per sequence is compute-bound;
+        # re-check with forkpoint calibrate)
+        num_draft_tokens=4,
         min_bfs_breadth=1,
         max_bfs_breadth=4,  # few branches: a copied span has one likely continuation
         max_trie_depth=18,  # SGLang's default window of recent tokens
-        external_sam_budget=3,  # draft slots reserved for the job's documents as a corpus
+        # Draft slots for the job's documents as a corpus: half of the 4 (it was 3 of 8); the
+        # rest draft from earlier answers, where most accepted drafts came from on cpu-small
+        # (README).
+        external_sam_budget=2,
         external_corpus_max_tokens=2_000_000,  # ~1000 documents of 2k tokens, bounded CPU RAM
     ),
     enable_metrics=True,  # Prometheus /metrics for the gateway and the runbook
     disable_custom_all_reduce=True,  # SGLang's custom all-reduce needs P2P, which 4090s lack
     env={"NCCL_P2P_DISABLE": "1"},  # no NVLink/P2P on 4090s: NCCL must go through host memory
-    client_concurrency=128,  # = max_running_requests: keep the server full
+    # 128 running + 32 waiting in SGLang's queue: a finished request is replaced in the next
+    # scheduler step, not after a client round trip (HTTP, tokenizing a ~2k-token document),
+    # and LPM has waiting requests to pick shared prefixes from.
+    client_concurrency=160,
 )
 
-BUILTIN_PROFILES = {p.name: p for p in (CPU_SMALL, MIXTRAL_AWQ_2X4090)}
+# The same server with an fp8 KV cache: twice the KV tokens per GiB, so the running batch is
+# bound by max_running_requests rather than by the KV pool. e5m2, not e4m3: the AWQ checkpoint
+# has no KV scales, and without them SGLang scales by 1.0 (arg_groups/fields/model.py:191),
+# where e4m3 clips at 448 and e5m2 keeps fp16's exponent range. Rounding K and V to fp8 can
+# change answers: to be measured with forkpoint calibrate, not assumed.
+MIXTRAL_AWQ_2X4090_FP8KV = MIXTRAL_AWQ_2X4090.model_copy(
+    update={"name": "mixtral-awq-2x4090-fp8kv", "kv_cache_dtype": "fp8_e5m2"}
+)
+
+BUILTIN_PROFILES = {p.name: p for p in (CPU_SMALL, MIXTRAL_AWQ_2X4090, MIXTRAL_AWQ_2X4090_FP8KV)}
 
 
 def get_profile(name_or_path: str) -> LaunchProfile:
@@ -209,3 +264,60 @@ def load_profile(path: Path) -> LaunchProfile:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise ProfileError(f"profile {path}: field {field!r}: {first['msg']}") from exc
+
+
+def save_profile(profile: LaunchProfile, path: Path) -> None:
+    """Write `profile` as TOML that `load_profile` reads back equal; defaults are left out."""
+    path.write_text(_profile_toml(profile))
+
+
+def _profile_toml(profile: LaunchProfile) -> str:
+    """The TOML of `save_profile`: changed scalars first, then `[speculation]` and `[env]`."""
+    scalars, tables = [], []
+    for name, value in _changed(profile).items():
+        if isinstance(value, BaseModel | dict):
+            items = _changed(value) if isinstance(value, BaseModel) else value
+            rows = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in items.items()]
+            tables.append("\n".join([f"[{name}]", *rows]))
+        else:
+            scalars.append(f"{name} = {_toml_value(value)}")
+    return "\n\n".join(["\n".join(scalars), *tables]) + "\n"
+
+
+def _changed(model: BaseModel) -> dict[str, Any]:
+    """The fields of `model` that are set (not None) and differ from their defaults."""
+    changed = {}
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if value is not None and value != field.get_default(call_default_factory=True):
+            changed[name] = value
+    return changed
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)  # Python's int and float literals are TOML's, inf and nan included
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    raise TypeError(f"no TOML form for {type(value).__name__}")
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_string(key)
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: quote, backslash and control characters escaped."""
+    escaped = []
+    for char in text:
+        if char in '"\\':
+            escaped.append("\\" + char)
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            escaped.append(f"\\u{ord(char):04x}")
+        else:
+            escaped.append(char)
+    return '"' + "".join(escaped) + '"'

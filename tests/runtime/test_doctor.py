@@ -5,12 +5,15 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from forkpoint.cli.main import app
-from forkpoint.runtime.doctor import (
+from forkpoint.runtime.doctor import Doctor
+from forkpoint.runtime.nvidia_smi import (
     GPU_QUERY,
+    LINK_QUERY,
     P2P_QUERY,
     CommandOutput,
-    Doctor,
+    PcieLink,
     parse_gpus,
+    parse_links,
     parse_p2p,
 )
 from forkpoint.runtime.profiles import get_profile
@@ -21,23 +24,26 @@ CPU = get_profile("cpu-small")
 runner = CliRunner()
 
 
-def replay(query_file: str | None, topo_file: str | None = None):
+def replay(query_file: str | None, topo_file: str | None = None, link_file: str | None = None):
     """A Runner answering nvidia-smi from recorded files; None means nvidia-smi is missing."""
 
     def run(argv):
         if query_file is None:
             return None
-        if argv == GPU_QUERY:
-            return CommandOutput(0, (RECORDED / query_file).read_text())
-        if argv == P2P_QUERY and topo_file:
-            return CommandOutput(0, (RECORDED / topo_file).read_text())
+        answers = {
+            tuple(GPU_QUERY): query_file,
+            tuple(P2P_QUERY): topo_file,
+            tuple(LINK_QUERY): link_file,
+        }
+        if recorded := answers.get(tuple(argv)):
+            return CommandOutput(0, (RECORDED / recorded).read_text())
         return CommandOutput(1, "", "unexpected command")
 
     return run
 
 
-def gpu_checks(profile, query, topo=None, env=None):
-    doctor = Doctor(profile, runner=replay(query, topo), env=env or {})
+def gpu_checks(profile, query, topo=None, env=None, link=None):
+    doctor = Doctor(profile, runner=replay(query, topo, link), env=env or {})
     return {check.name: check for check in doctor.gpus()}
 
 
@@ -82,6 +88,66 @@ def test_no_gpu_fails_a_gpu_profile_and_passes_the_cpu_profile():
     assert gpu_profile.detail == "no GPU (nvidia-smi not found)"
     [cpu_profile] = gpu_checks(CPU, None).values()
     assert cpu_profile.status == "pass" and "runs on the CPU" in cpu_profile.detail
+
+
+def test_pcie_links_and_power_limits_are_parsed_with_unknowns_as_none():
+    [gpu0, gpu1] = parse_links((RECORDED / "link-2x4090-gen3-slot-300w.csv").read_text())
+    assert gpu0 == PcieLink(0, 1, 4, 4, 16, 16, 450.0, 450.0)
+    assert (gpu1.gen_max, gpu1.gen_card, gpu1.power_limit_w) == (3, 4, 300.0)
+    [unknown] = parse_links("0, [N/A], 4, [Not Supported], 16, 16, [N/A], 450.00\n")
+    assert (unknown.gen, unknown.gen_card, unknown.power_limit_w) == (None, None, None)
+
+
+def test_idle_x16_cards_pass_and_their_link_and_power_are_reported():
+    checks = gpu_checks(MIXTRAL, "query-2x4090.csv", "topo-p2p-2x4090.txt",
+                        link="link-2x4090-idle.csv")  # fmt: skip
+    pcie, power = checks["pcie"], checks["power limit"]
+    assert pcie.status == "pass"  # Gen1 now: an idle card lowers its link, nvidia-smi says so
+    assert "0: Gen1 x16 (max Gen4 x16); 1: Gen1 x16 (max Gen4 x16)" in pcie.detail
+    assert power.status == "pass" and power.detail == "0: 450 W; 1: 450 W"
+
+
+def test_a_card_in_a_x8_slot_is_warned_about_the_all_reduce_bandwidth():
+    checks = gpu_checks(MIXTRAL, "query-2x4090.csv", "topo-p2p-2x4090.txt",
+                        link="link-2x4090-x8.csv")  # fmt: skip
+    pcie = checks["pcie"]
+    assert pcie.status == "warn"
+    assert "GPU 1 runs x8 (its slot's width)" in pcie.detail
+    why = "a x8 slot halves the tensor-parallel all-reduce bandwidth: PCIe carries it, 4090s"
+    assert why + " have no P2P" in pcie.detail
+    assert "x16 slots" in pcie.fix
+
+
+def test_a_gen3_slot_and_unequal_power_limits_are_warned():
+    checks = gpu_checks(MIXTRAL, "query-2x4090.csv", "topo-p2p-2x4090.txt",
+                        link="link-2x4090-gen3-slot-300w.csv")  # fmt: skip
+    assert checks["pcie"].status == "warn"
+    assert "GPU 1's slot stops at Gen3 (the card: Gen4)" in checks["pcie"].detail
+    assert "a Gen3 slot halves the tensor-parallel all-reduce bandwidth" in checks["pcie"].detail
+    power = checks["power limit"]
+    assert power.status == "warn" and "1: 300 W (default 450 W)" in power.detail
+    assert "pace of the slower card" in power.detail
+
+
+def test_an_unreadable_link_query_is_a_warning_not_a_crash():
+    checks = gpu_checks(MIXTRAL, "query-2x4090.csv", "topo-p2p-2x4090.txt")
+    assert checks["pcie"].status == "warn" and "nvidia-smi -q -d PCIE" in checks["pcie"].fix
+
+
+def test_the_doctor_checks_every_builtin_gpu_profile_with_sglangs_parser():
+    for name in ("mixtral-awq-2x4090", "mixtral-awq-2x4090-fp8kv"):
+        check = Doctor(get_profile(name), runner=replay(None)).profile_args()
+        assert check.status == "pass", check
+        assert "SGLang accepts the argv" in check.detail
+        assert "max_running=128 decode graphs: 35 sizes up to 128" in check.detail
+    assert "kv=fp8_e5m2" in check.detail
+
+
+def test_the_doctor_warns_when_running_batches_outgrow_the_decode_graphs():
+    profile = MIXTRAL.model_copy(update={"cuda_graph_max_bs_decode": 48})
+    check = Doctor(profile, runner=replay(None)).profile_args()
+    assert check.status == "warn"
+    assert "batches of 49-128 requests decode without CUDA graphs" in check.detail
 
 
 def test_a_port_in_use_is_reported(tmp_path):
