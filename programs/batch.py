@@ -68,7 +68,7 @@ class BatchDriver:
         except OSError as exc:
             raise RuntimeUnavailable(
                 f"no SGLang server answers at {url}: {exc}",
-                hint="start one with `forkpoint runtime up`, or omit --server-url",
+                hint="start one with `forkpoint runtime up`, or omit --sglang-url",
             ) from exc
         self.prefix_tokens: int | None = None
         self.counter = long_documents.TokenCounter(url)
