@@ -8,6 +8,7 @@ from rich.table import Table
 
 from forkpoint.cli import runtime
 from forkpoint.cli.bench import bench
+from forkpoint.cli.calibrate import calibrate
 from forkpoint.cli.checks import doctor, model_app
 from forkpoint.cli.errors import reported
 from forkpoint.cli.eval import eval_
@@ -24,6 +25,7 @@ app.command()(extract)
 app.command(name="eval")(eval_)
 app.command()(serve)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(bench)
+app.command()(calibrate)
 app.add_typer(runtime.app, name="runtime", help="Launch profiles and the SGLang runtime.")
 app.command()(doctor)
 app.add_typer(model_app, name="model", help="Prepare and check model folders.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 from forkpoint.perf.gpu_assumptions import RANGES, SCENARIOS, Assumptions
+from forkpoint.perf.gpu_model import SGLANG_GRAPH_MAX_BS
 from forkpoint.perf.gpu_step import (
     Setup,
     decode_step,
@@ -206,16 +207,34 @@ def configurations(job: Job, setup: Setup, accepts: list[float]) -> list[tuple[s
             rows.append(
                 (name, replace(setup, draft_tokens=drafts), replace(job, accept_length=accept))
             )
-    bigger = int(setup.max_running * 1.5)  # a queue half the batch deep: room to spare
-    fp8 = replace(setup, kv_dtype_bytes=1)
-    graphs = replace(setup, graph_max_bs=setup.max_running)
-    queue = replace(setup, concurrency=bigger)
-    both = replace(fp8, graph_max_bs=setup.max_running, concurrency=bigger)
+    # each setting side by side with its other value: the profile's own is in "as set above"
+    fp8 = replace(setup, kv_dtype_bytes=3 - setup.kv_dtype_bytes)
+    graphs = replace(
+        setup,
+        graph_max_bs=SGLANG_GRAPH_MAX_BS
+        if setup.graph_max_bs >= setup.max_running
+        else setup.max_running,
+    )
+    queued = setup.concurrency > setup.max_running
+    queue = replace(
+        setup, concurrency=setup.max_running if queued else int(setup.max_running * 1.5)
+    )
+    tuned = replace(
+        setup,
+        kv_dtype_bytes=1,
+        graph_max_bs=setup.max_running,
+        concurrency=max(setup.concurrency, int(setup.max_running * 1.5)),
+    )
     return rows + [
-        ("KV cache fp8_e5m2", fp8, first),
-        (f"decode CUDA graphs to {setup.max_running}", graphs, first),
-        (f"client concurrency {bigger} > max_running", queue, first),
-        ("fp8 KV + graphs + concurrency, together", both, first),
+        (f"KV cache {'fp16' if setup.kv_dtype_bytes == 1 else 'fp8_e5m2'}", fp8, first),
+        (f"decode CUDA graphs to {graphs.graph_max_bs}", graphs, first),
+        (
+            f"client concurrency {queue.concurrency} "
+            f"{'= max_running' if queued else '> max_running'}",
+            queue,
+            first,
+        ),
+        ("fp8 KV + all graphs + a queue, together", tuned, first),
         ("PCIe 4.0 x8 slots", replace(setup, pcie_lanes=8), first),
     ]
 

@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
+from forkpoint.perf.gpu_model import SGLANG_GRAPH_MAX_BS
 from forkpoint.perf.gpu_projection import Anchor, Job
 from forkpoint.perf.gpu_report import build, text
 from forkpoint.perf.gpu_step import Setup
+from forkpoint.runtime.profiles import LaunchProfile, get_profile
 
 FULL_SIZE = Path(__file__).resolve().parent / "results" / "bench-2026-11-30-bf8fb1c-1000docs.json"
-CALIBRATION_KIND, CALIBRATION_VERSION = "forkpoint-calibration", 1  # perf/calibrate.py writes it
+CALIBRATION_KIND, CALIBRATION_VERSION = "forkpoint-calibration", 1  # forkpoint calibrate writes it
 KV_BYTES = {"fp16": 2, "fp8_e5m2": 1}
 
 
@@ -76,6 +79,20 @@ def read_calibration(path: Path) -> Anchor:
         raise SystemExit(f"{path}: components lack a usable {exc}") from exc
 
 
+def profile_setup(profile: LaunchProfile) -> Setup:
+    """The settings of a launch profile that the model has a knob for."""
+    spec = profile.speculation
+    running = profile.max_running_requests or Setup.max_running
+    return Setup(
+        draft_tokens=spec.num_draft_tokens if spec.algorithm else 1,
+        max_running=running,
+        concurrency=profile.client_concurrency,
+        graph_max_bs=min(profile.cuda_graph_max_bs_decode or SGLANG_GRAPH_MAX_BS, running),
+        kv_dtype_bytes=1 if (profile.kv_cache_dtype or "auto").startswith("fp8") else 2,
+        mem_fraction_static=profile.mem_fraction_static or Setup.mem_fraction_static,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -88,11 +105,14 @@ def main(argv: list[str] | None = None) -> None:
         nargs="+",
         help="accept lengths at 8 drafts; the first sets the range (default: measured, 2.0)",
     )
-    parser.add_argument("--draft-tokens", type=int, default=8, help="1 (or 0): no speculation")
-    parser.add_argument("--max-running", type=int, default=128)
-    parser.add_argument("--concurrency", type=int, default=128, help="client requests in flight")
-    parser.add_argument("--graph-max-bs", type=int, default=48, help="decode CUDA-graph batch")
-    parser.add_argument("--kv-dtype", choices=sorted(KV_BYTES), default="fp16")
+    parser.add_argument(
+        "--profile", default="mixtral-awq-2x4090", help="the server settings (flags override)"
+    )
+    parser.add_argument("--draft-tokens", type=int, help="1 (or 0): no speculation")
+    parser.add_argument("--max-running", type=int)
+    parser.add_argument("--concurrency", type=int, help="client requests in flight")
+    parser.add_argument("--graph-max-bs", type=int, help="decode CUDA-graph batch")
+    parser.add_argument("--kv-dtype", choices=sorted(KV_BYTES))
     parser.add_argument("--pcie-lanes", type=int, choices=(8, 16), default=16)
     parser.add_argument("--calibration", type=Path, help="calibration.json of forkpoint calibrate")
     parser.add_argument("--json", action="store_true", help="the machine form")
@@ -104,14 +124,16 @@ def main(argv: list[str] | None = None) -> None:
     if anchor and anchor.accept_length and not args.accept_length:
         accepts = [anchor.accept_length, *accepts]  # measured on the server: it leads
     job = Job(**{**job.__dict__, "accept_length": accepts[0]})
-    setup = Setup(
-        draft_tokens=max(1, args.draft_tokens),
-        max_running=args.max_running,
-        concurrency=args.concurrency,
-        graph_max_bs=args.graph_max_bs,
-        kv_dtype_bytes=KV_BYTES[args.kv_dtype],
-        pcie_lanes=args.pcie_lanes,
-    )
+    setup = profile_setup(get_profile(args.profile))
+    overrides = {
+        "draft_tokens": None if args.draft_tokens is None else max(1, args.draft_tokens),
+        "max_running": args.max_running,
+        "concurrency": args.concurrency,
+        "graph_max_bs": args.graph_max_bs,
+        "kv_dtype_bytes": KV_BYTES[args.kv_dtype] if args.kv_dtype else None,
+        "pcie_lanes": args.pcie_lanes,
+    }
+    setup = replace(setup, **{k: v for k, v in overrides.items() if v is not None})
     try:
         shown = args.source.resolve().relative_to(Path.cwd())
     except ValueError:

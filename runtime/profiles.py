@@ -198,8 +198,10 @@ MIXTRAL_AWQ_2X4090 = LaunchProfile(
     compact_json=True,  # no whitespace between JSON tokens: fewer output tokens, as cpu-small
     speculation=Speculation(
         algorithm="NGRAM",  # drafts from text already in the request: extraction copies spans
-        # (perf/project.py: at batch ~128 a verify of 8 drafts per sequence is compute-bound;
-        # re-check with forkpoint calibrate)
+        # perf/project.py: at batch 128 a verify step is compute-bound; 8 drafts break even at an
+        # accept length >= 4.8, 4 at >= 3.3 (both in 8-draft terms). At the CPU job's 5.29: 4
+        # drafts 193 s, 8 drafts 203 s, off 209 s (projected, mid); below ~3.3 off is faster.
+        # Mixtral's own accept length decides: forkpoint calibrate measures it.
         num_draft_tokens=4,
         min_bfs_breadth=1,
         max_bfs_breadth=4,  # few branches: a copied span has one likely continuation

@@ -26,6 +26,7 @@ from forkpoint.perf.gpu_step import (
     decode_step,
     pool_tokens,
 )
+from forkpoint.runtime.profiles import get_profile
 
 PERF = Path(__file__).resolve().parents[2] / "perf"
 FULL_SIZE = PERF / "results" / "bench-2026-11-30-bf8fb1c-1000docs.json"  # the measured default job
@@ -128,8 +129,16 @@ def test_a_bench_report_gives_the_projection_its_measured_token_counts():
     assert job["computed_prefill_tokens"] == baseline["computed_prefill_tokens"] == 581_013
     assert job["output_tokens"] == baseline["output_tokens"] == 209_335
     assert job["prefix_tokens"] == baseline["prefix_tokens"] == 857
-    # speculation is the projection's setting, not the small CPU model's accept length
-    assert (job["accept_length"], answer["setup"]["draft_tokens"]) == (2.0, 8)
+    # speculation is the projection's setting, not the small CPU model's accept length; the
+    # server settings are the Mixtral profile's
+    mixtral = get_profile("mixtral-awq-2x4090")
+    assert (job["accept_length"], answer["setup"]["draft_tokens"]) == (
+        2.0,
+        mixtral.speculation.num_draft_tokens,
+    )
+    assert answer["setup"]["max_running"] == mixtral.max_running_requests
+    assert answer["setup"]["graph_max_bs"] == mixtral.cuda_graph_max_bs_decode
+    assert answer["setup"]["concurrency"] == mixtral.client_concurrency
     totals = [answer["range"][w]["total_s"] for w in ("low", "mid", "high")]
     assert 0 < totals[0] < totals[1] < totals[2]
 
@@ -146,13 +155,21 @@ def test_the_full_size_report_prints_the_range_the_sensitivity_and_the_configura
         "NGRAM 4 drafts, accept 5.293",
         "NGRAM 8 drafts, accept 2",
         "KV cache fp8_e5m2",
-        "decode CUDA graphs to 128",
-        "client concurrency 192 > max_running",
+        "decode CUDA graphs to 48",  # SGLang's own cap, beside the profile's 128
+        "client concurrency 128 = max_running",  # beside the profile's 160
     ):
         assert config in out
     effects = json.loads(project_cli("--json").stdout)["sensitivity"]
     sizes = [abs(row["effect_s"]) for row in effects]
     assert sizes == sorted(sizes, reverse=True) and sizes[0] > 0
+
+
+def test_the_fp8_kv_profile_projects_a_larger_pool_and_a_shorter_job():
+    fp16 = json.loads(project_cli("--json").stdout)
+    fp8 = json.loads(project_cli("--profile", "mixtral-awq-2x4090-fp8kv", "--json").stdout)
+    assert fp8["setup"]["kv_dtype_bytes"] == 1 and fp16["setup"]["kv_dtype_bytes"] == 2
+    assert fp8["range"]["mid"]["pool_tokens"] > 1.9 * fp16["range"]["mid"]["pool_tokens"]
+    assert fp8["range"]["mid"]["total_s"] < fp16["range"]["mid"]["total_s"]
 
 
 def test_a_run_the_report_does_not_hold_is_a_clear_error():
