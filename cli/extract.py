@@ -30,6 +30,7 @@ from forkpoint.programs.results_file import ResultsFile
 
 
 def extract(
+    ctx: typer.Context,
     folder: Annotated[Path, typer.Argument(help="Folder of documents.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write JSONL.")] = Path(
         "results.jsonl"
@@ -63,10 +64,12 @@ def extract(
     task; write JSONL and print a summary."""
     with reported():
         if server:
-            from forkpoint.cli.remote import run_remote
+            from forkpoint.cli.remote import refuse_local_options, run_remote
 
+            refuse_local_options(_given(ctx, LOCAL_ONLY))
             files = [] if job else folder_files(folder)
-            summary = run_remote(server, api_key, task, files, out, job, json_field=json_field)
+            results = ResultsFile(out, resume=resume)
+            summary = run_remote(server, api_key, task, files, results, job, json_field=json_field)
             _print_summary(summary, out)
             raise typer.Exit(EXIT_DOCUMENTS_FAILED if fail_on_error and summary.failed else 0)
         from forkpoint.runtime.profiles import get_profile
@@ -88,6 +91,29 @@ def extract(
     _print_summary(summary, out)
     if fail_on_error and summary.failed:
         raise typer.Exit(EXIT_DOCUMENTS_FAILED)
+
+
+LOCAL_ONLY = {
+    "task_module": "--task-module",
+    "profile": "--profile",
+    "sglang_url": "--sglang-url",
+    "chat_format": "--chat-format",
+    "concurrency": "--concurrency",
+}
+
+
+def _given(ctx: typer.Context, options: dict[str, str]) -> list[str]:
+    """The options set on the command line. One set in the environment (FORKPOINT_PROFILE, say)
+    is a standing default for local runs, not a request for this one: noted, not refused."""
+    given = []
+    for name, flag in options.items():
+        # By name: typer ships its own copy of click, so its ParameterSource is not click's.
+        source = getattr(ctx.get_parameter_source(name), "name", None)
+        if source == "COMMANDLINE":
+            given.append(flag)
+        elif source == "ENVIRONMENT":
+            console.print(f"[dim]note: {flag} from the environment does not apply with --server[/]")
+    return given
 
 
 def _run(url, task, chat_format, files, results: ResultsFile, concurrency: int, json_field):
