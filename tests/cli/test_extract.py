@@ -7,8 +7,10 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+from forkpoint.cli.errors import EXIT_DOCUMENTS_FAILED
 from forkpoint.cli.main import app
 from forkpoint.programs.registry import get_task
+from forkpoint.runtime.launcher import free_port
 
 runner = CliRunner()
 
@@ -94,6 +96,36 @@ def test_resume_extracts_only_new_changed_or_failed_documents_and_keeps_the_rest
     assert second[0] == first[0]  # kept as it was: not sent again
     assert second[1]["sha256"] != first[1]["sha256"]  # changed content: extracted again
     assert "already done" in output
+
+
+@pytest.mark.slow
+def test_fail_on_error_exits_4_when_a_document_failed_and_the_error_line_is_written(
+    sglang_server, tmp_path
+):
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Ann Lee, CTO at Lumen Labs, ann@lumen.io")
+    (folder / "b.txt").write_text("")  # unreadable: empty
+    out = tmp_path / "out.jsonl"
+    lines, _ = _extract(folder, out, sglang_server.url)  # without the flag: exit 0
+    assert [(r["file"], r["status"]) for r in lines] == [("a.txt", "ok"), ("b.txt", "error")]
+    assert "is empty" in lines[1]["error"]
+
+    args = ["extract", str(folder), "--task", "contacts", "--out", str(out), "--sglang-url"]
+    result = runner.invoke(app, [*args, sglang_server.url, "--fail-on-error"])
+    assert result.exit_code == EXIT_DOCUMENTS_FAILED == 4, result.output
+    again = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["file"], r["status"]) for r in again] == [("a.txt", "ok"), ("b.txt", "error")]
+
+
+@pytest.mark.slow  # no server, but importing the SGLang frontend takes a while
+def test_an_unreachable_sglang_url_exits_3_with_a_hint_naming_the_real_option(tmp_path):
+    (tmp_path / "x.txt").write_text("hello")
+    nobody = f"http://127.0.0.1:{free_port()}"
+    args = ["extract", str(tmp_path), "--sglang-url", nobody, "--out", str(tmp_path / "o.jsonl")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 3, result.output
+    assert "omit --sglang-url" in result.output
 
 
 def test_fail_on_error_and_unknown_task_have_their_own_exit_codes(tmp_path):
