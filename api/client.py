@@ -31,18 +31,17 @@ class GatewayClient:
         parts = [("files", (p.name, p.read_bytes(), "application/octet-stream")) for p in files]
         data = {"task": task, **({"json_field": json_field} if json_field else {})}
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        response = self.http.post("/v1/jobs", data=data, files=parts, headers=headers)
-        return self._json(response)
+        return self._call("POST", "/v1/jobs", data=data, files=parts, headers=headers)
 
     def submit(self, task: str, documents: list[tuple[str, str]]) -> dict[str, Any]:
         body = {"task": task, "documents": [{"name": n, "text": t} for n, t in documents]}
-        return self._json(self.http.post("/v1/jobs", json=body))
+        return self._call("POST", "/v1/jobs", json=body)
 
     def status(self, job_id: str) -> dict[str, Any]:
-        return self._json(self.http.get(f"/v1/jobs/{job_id}"))
+        return self._call("GET", f"/v1/jobs/{job_id}")
 
     def cancel(self, job_id: str) -> dict[str, Any]:
-        return self._json(self.http.delete(f"/v1/jobs/{job_id}"))
+        return self._call("DELETE", f"/v1/jobs/{job_id}")
 
     def results(self, job_id: str, *, wait: bool = True) -> Iterator[dict[str, Any]]:
         """Result records in document order, as the gateway records them."""
@@ -58,6 +57,17 @@ class GatewayClient:
                         yield json.loads(line)
         except httpx.TransportError as exc:
             raise RuntimeUnavailable(f"lost the gateway at {self.http.base_url}: {exc}") from exc
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One request; a gateway that cannot be reached is RuntimeUnavailable, not a traceback."""
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise RuntimeUnavailable(
+                f"cannot reach the gateway at {self.http.base_url}: {exc}",
+                hint="check --server (is `forkpoint serve` running there?)",
+            ) from exc
+        return self._json(response)
 
     def _json(self, response: httpx.Response) -> Any:
         if response.is_success:

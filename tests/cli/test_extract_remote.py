@@ -44,6 +44,15 @@ def test_an_option_the_gateway_decides_is_refused_before_any_connection(
     assert out.read_text() == "kept\n"  # untouched
 
 
+def test_a_gateway_nobody_answers_is_exit_3_with_a_hint_not_a_traceback(folder, tmp_path):
+    out = tmp_path / "out.jsonl"
+    nobody = f"http://127.0.0.1:{free_port()}"
+    result = runner.invoke(app, ["extract", str(folder), "--server", nobody, "--out", str(out)])
+    assert result.exit_code == 3, result.output
+    assert f"cannot reach the gateway at {nobody}" in result.output
+    assert "Traceback" not in result.output and not out.exists()
+
+
 def _extract(folder, out, gateway, *extra):
     args = ["extract", str(folder), "--task", "contacts", "--out", str(out), "--server"]
     result = runner.invoke(app, [*args, gateway.url, *extra])
