@@ -30,6 +30,7 @@ from forkpoint.programs.registry import get_task
 from forkpoint.programs.results import DocumentResult
 from forkpoint.programs.task import ExtractionTask, schema_task
 from forkpoint.runtime.launcher import is_ready
+from forkpoint.runtime.served_model import check_chat_format
 
 INLINE = "inline-schema"
 DEFAULT_INSTRUCTIONS = "Extract the information the JSON schema asks for from the document."
@@ -94,7 +95,11 @@ class JobRunner:
         # jobs with a corpus on the runtime: "loading" (the request is in flight; a cancel then
         # leaves the removal to the loader) or "loaded"
         self._corpus_jobs: dict[str, Literal["loading", "loaded"]] = {}
-        self.chat_format = settings.chat_format or settings.launch_profile.chat_format
+        # A runtime this gateway launched serves the profile's model, in the profile's format;
+        # someone else's (--sglang-url) is asked which model it serves, once, on first use.
+        self._chat_format = settings.chat_format or (
+            None if settings.sglang_url else settings.launch_profile.chat_format
+        )
         self.concurrency = settings.concurrency or settings.launch_profile.client_concurrency
         self._work = threading.Condition()
         self._queues: dict[str, deque[WorkItem]] = {}
@@ -107,7 +112,16 @@ class JobRunner:
         self._stopping = False
 
     def start(self) -> None:
-        """Remove corpora a crash left behind, resume unfinished jobs, start the workers."""
+        """Remove corpora a crash left behind, resume unfinished jobs, start the workers.
+
+        Someone else's runtime is checked first: a chat format that does not fit its model
+        stops the gateway here, not one document at a time (a runtime that does not answer yet
+        is checked when the first driver is built)."""
+        if self.supervisor is None:
+            try:
+                self._chat_format = check_chat_format(self.url, self._chat_format, timeout=5)
+            except RuntimeUnavailable:
+                pass
         unfinished = self.store.unfinished()
         self.corpora.sweep({job.id for job in unfinished})
         for job in unfinished:
@@ -179,7 +193,9 @@ class JobRunner:
             driver = self._drivers.get(key)
             if driver is None:
                 options = BatchOptions(concurrency=self.concurrency)
-                driver = BatchDriver(self.url, task_prompt(task, self.chat_format), options)
+                if self._chat_format is None:
+                    self._chat_format = check_chat_format(self.url, None)
+                driver = BatchDriver(self.url, task_prompt(task, self._chat_format), options)
                 driver.warm()
                 self._drivers[key] = driver
         return driver

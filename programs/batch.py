@@ -28,6 +28,7 @@ from forkpoint.programs.errors import (
 from forkpoint.programs.grounding import ground, ungrounded_required
 from forkpoint.programs.prompt import TaskPrompt
 from forkpoint.programs.results import DocumentResult, Usage
+from forkpoint.runtime.served_model import ServedModel, check_served_format
 
 RETRY_DELAYS = (1.0, 4.0)  # seconds before the 2nd and 3rd try of a document
 _UNKNOWN = object()
@@ -70,6 +71,10 @@ class BatchDriver:
                 f"no SGLang server answers at {url}: {exc}",
                 hint="start one with `forkpoint runtime up`, or omit --sglang-url",
             ) from exc
+        # The endpoint asked the server for its model info when it connected: check the
+        # prompt's format against the served model from that answer, no request of its own.
+        check_served_format(ServedModel.from_info(url, self.endpoint.model_info),
+                            prompt.chat_format.name)  # fmt: skip
         self.prefix_tokens: int | None = None
         self.counter = long_documents.TokenCounter(url)
         self._context: int | None | object = _UNKNOWN

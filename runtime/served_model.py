@@ -1,0 +1,142 @@
+"""Which model a running SGLang server serves, and whether a chat format fits it.
+
+A runtime someone else started (`--sglang-url`) says nothing about its model in the URL: the
+profile's chat format is only a guess. Prompts built in the wrong format still decode, so a
+mismatch shows only as worse answers. SGLang's model info names the model (path, served name)
+and its HF architectures; that is enough to tell the family and so the format it was trained on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from forkpoint.programs.errors import ProfileError, RuntimeUnavailable
+from forkpoint.programs.templates import MODEL_FAMILIES
+
+# /model_info is SGLang 0.5's name; /get_model_info (deprecated there, logged on every call) is
+# what older servers and sglang-router answer.
+INFO_PATHS = ("/model_info", "/get_model_info")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """What identifies the model a runtime serves."""
+
+    url: str
+    model_path: str
+    served_model_name: str | None = None
+    architectures: tuple[str, ...] = ()
+    model_type: str | None = None
+
+    @classmethod
+    def from_info(cls, url: str, info: dict[str, Any]) -> ServedModel:
+        """From SGLang's model info; the architectures from a local model's config.json when
+        the server does not report them."""
+        path = str(info.get("model_path") or "")
+        architectures = info.get("architectures")
+        model_type = info.get("model_type")
+        if not architectures:
+            config = _local_config(path)
+            architectures = config.get("architectures")
+            model_type = model_type or config.get("model_type")
+        return cls(
+            url=url,
+            model_path=path,
+            served_model_name=info.get("served_model_name") or None,
+            architectures=tuple(architectures or ()),
+            model_type=model_type,
+        )
+
+    @property
+    def name(self) -> str:
+        return self.served_model_name or self.model_path or "an unnamed model"
+
+    @property
+    def family(self) -> tuple[str, str | None] | None:
+        """(family, chat format or None) from MODEL_FAMILIES; None when no family matches."""
+        texts = [*self.architectures, self.model_path, self.served_model_name or ""]
+        texts = [text.lower() for text in texts if text]
+        for family, pattern, chat_format in MODEL_FAMILIES:
+            if any(pattern in text for text in texts):
+                return family, chat_format
+        return None
+
+    def describe(self) -> str:
+        family = self.family
+        return f"{self.name} ({family[0]})" if family else self.name
+
+
+def served_model(url: str, timeout: float = 10.0) -> ServedModel:
+    """Ask the runtime at `url` which model it serves (one request; two on an older server)."""
+    url = url.rstrip("/")
+    for path in INFO_PATHS:
+        try:
+            answer = httpx.get(url + path, timeout=timeout)
+        except httpx.HTTPError as exc:
+            raise RuntimeUnavailable(
+                f"no SGLang server answers at {url}: {exc or type(exc).__name__}",
+                hint="start one with `forkpoint runtime up`, or check the URL",
+            ) from exc
+        if answer.status_code == 404:
+            continue
+        if answer.status_code != 200:
+            raise RuntimeUnavailable(
+                f"the runtime at {url} answered {path} with {answer.status_code}: "
+                f"{answer.text[:200]}"
+            )
+        try:
+            return ServedModel.from_info(url, answer.json())
+        except ValueError as exc:
+            raise RuntimeUnavailable(f"the runtime at {url} sent no JSON from {path}") from exc
+    raise RuntimeUnavailable(
+        f"the server at {url} has no model info endpoint ({', '.join(INFO_PATHS)})",
+        hint="is it an SGLang server or sglang-router?",
+    )
+
+
+def chat_format_for(model: ServedModel) -> str | None:
+    """The chat format forkpoint knows for the model's family; None when unknown."""
+    family = model.family
+    return family[1] if family else None
+
+
+def check_served_format(model: ServedModel, chat_format: str | None) -> str:
+    """The chat format to build prompts in for `model`: `chat_format` if it fits (or the
+    family is unknown), the family's own if none is given. Raises ProfileError otherwise."""
+    known = chat_format_for(model)
+    if chat_format is None:
+        if known is None:
+            raise ProfileError(
+                f"the runtime at {model.url} serves {model.describe()}, a model whose chat "
+                "format forkpoint does not know",
+                hint="pass --chat-format (FORKPOINT_CHAT_FORMAT for the gateway)",
+            )
+        return known
+    if known is not None and known != chat_format:
+        raise ProfileError(
+            f"the runtime at {model.url} serves {model.describe()}, whose prompts use {known}, "
+            f"not {chat_format}",
+            hint=f"use --chat-format {known} (FORKPOINT_CHAT_FORMAT for the gateway) or a "
+            f"profile with that format, or point at a runtime serving a {chat_format} model",
+        )
+    return chat_format
+
+
+def check_chat_format(url: str, chat_format: str | None, timeout: float = 10.0) -> str:
+    """Ask the runtime at `url` which model it serves and check `chat_format` against it."""
+    return check_served_format(served_model(url, timeout), chat_format)
+
+
+def _local_config(model_path: str) -> dict[str, Any]:
+    config = Path(model_path) / "config.json" if model_path else None
+    if config is None or not config.is_file():
+        return {}
+    try:
+        return json.loads(config.read_text())
+    except (OSError, ValueError):
+        return {}
