@@ -1,6 +1,5 @@
 """The benchmark's figures add up: every total is the sum of the per-document records."""
 
-
 import pytest
 
 from forkpoint.perf import bench

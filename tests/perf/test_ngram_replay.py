@@ -1,6 +1,5 @@
 """The NGRAM replay: SGLang's own NgramCorpus, fed as the NGRAM worker feeds it, on known tokens."""
 
-
 from forkpoint.perf import ngram_replay
 
 
