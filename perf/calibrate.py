@@ -67,7 +67,8 @@ def calibrate(plan: Plan, say: Callable[[str], None] = print) -> Outcome:
         except ForkpointError as exc:
             if variant.name == "base":
                 raise
-            runs[variant.name] = {"run": variant.name, "failed": exc.message}
+            # "error", not "failed": a run's figures count its failed documents under "failed"
+            runs[variant.name] = {"run": variant.name, "error": exc.message}
             say(f"variant {variant.name} failed: {exc.message}")
             continue
         if variant.name == "base":
@@ -132,7 +133,7 @@ def choose(runs: dict[str, dict]) -> str:
         (run["seconds_per_1m_tokens"], name)
         for name, run in runs.items()
         if "peer" not in run  # another engine: compared, never written as our profile
-        and "failed" not in run
+        and "error" not in run
         and "skipped" not in run
         and run["seconds_per_1m_tokens"] is not None
         and run["valid_rate"] >= base["valid_rate"]
@@ -242,8 +243,8 @@ def markdown(report: dict, profile_path: Path) -> list[str]:
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, run in report["runs"].items():
-        if "failed" in run or "skipped" in run:
-            lines.append(f"| {name} | {run.get('failed') or run.get('skipped')} |" + " |" * 6)
+        if "error" in run or "skipped" in run:
+            lines.append(f"| {name} | {run.get('error') or run.get('skipped')} |" + " |" * 6)
             continue
         lines.append(
             f"| {name} | {run['ok'] + run['needs_review']}/{run['documents']} | "
