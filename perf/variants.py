@@ -13,11 +13,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
 from forkpoint.perf.gpu_model import SGLANG_GRAPH_MAX_BS  # SGLang's own cap on 24 GB cards
 from forkpoint.programs.errors import ProfileError
-from forkpoint.runtime.profiles import LaunchProfile
+from forkpoint.runtime.profiles import LaunchProfile, validate_profile
 
 
 @dataclass(frozen=True)
@@ -38,12 +36,7 @@ class Variant:
             if leaf not in target:
                 raise ProfileError(f"variant {self.name!r}: {dotted!r} is not a profile field")
             target[leaf] = value
-        try:
-            return LaunchProfile.model_validate(values)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ProfileError(f"variant {self.name!r}: field {where!r}: {first['msg']}") from None
+        return validate_profile(values, f"variant {self.name!r}")
 
 
 def parse_axis(text: str) -> tuple[str, list[Any]]:

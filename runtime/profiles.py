@@ -260,12 +260,17 @@ def load_profile(path: Path) -> LaunchProfile:
         values = BUILTIN_PROFILES[base_name].model_dump()
         values["name"] = path.stem
     values.update(data)
+    return validate_profile(values, f"profile {path}")
+
+
+def validate_profile(values: dict[str, Any], where: str) -> LaunchProfile:
+    """A profile from plain values; the first invalid field is a ProfileError that names it."""
     try:
         return LaunchProfile.model_validate(values)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        raise ProfileError(f"profile {path}: field {field!r}: {first['msg']}") from exc
+        raise ProfileError(f"{where}: field {field!r}: {first['msg']}") from exc
 
 
 def save_profile(profile: LaunchProfile, path: Path) -> None:
