@@ -106,7 +106,7 @@ def kv_bytes_per_token(config: dict, profile: LaunchProfile) -> int:
     heads = config.get("num_attention_heads") or 1
     kv_heads = config.get("num_key_value_heads") or heads
     head_dim = config.get("head_dim") or (config.get("hidden_size") or 0) // heads
-    dtype_bytes = 1 if "fp8" in " ".join(profile.extra_args) else 2
+    dtype_bytes = 1 if profile.kv_cache_dtype.startswith("fp8") else 2
     return 2 * (config.get("num_hidden_layers") or 0) * kv_heads * head_dim * dtype_bytes or 1
 
 

@@ -51,7 +51,16 @@ def test_a_complete_awq_folder_passes_and_the_kv_pool_is_sized_from_its_config(t
     assert "128 KiB/token" in checks["memory"].detail  # 2 × 32 layers × 8 heads × 128 × fp16
     # 128 requests of 3,000 tokens do not all fit in the pool at once: a warning with numbers.
     assert checks["concurrency"].status == "warn"
-    assert "about 52 fit at once" in checks["concurrency"].detail
+    # 2 cards × 24,564 MiB × mem_fraction_static − 23.0 GiB of weights, at 128 KiB per token
+    pool = int(2 * 24564 * 2**20 * MIXTRAL.mem_fraction_static - 3 * SHARD_BYTES) // (128 * 1024)
+    assert f"about {pool // 3000} fit at once" in checks["concurrency"].detail
+
+
+def test_an_fp8_kv_cache_halves_the_bytes_per_token(tmp_path):
+    fp8 = get_profile("mixtral-awq-2x4090-fp8kv")
+    assert fp8.kv_cache_dtype == "fp8_e5m2" and fp8.extra_args == MIXTRAL.extra_args
+    checks = by_name(check_source(str(make_mixtral_folder(tmp_path / "m")), fp8))
+    assert "64 KiB/token" in checks["memory"].detail
 
 
 def test_the_memory_budget_is_weights_plus_kv_within_mem_fraction():
