@@ -13,7 +13,7 @@ from forkpoint.api.client import GatewayClient
 from forkpoint.cli.options import console
 from forkpoint.programs.documents import content_hash, read_path
 from forkpoint.programs.errors import ProfileError, TaskError
-from forkpoint.programs.results import BatchSummary, DocumentResult, Usage
+from forkpoint.programs.results import BatchSummary, DocumentResult
 from forkpoint.programs.results_file import ResultsFile
 
 RUNTIME_OPTIONS = ("--profile", "--sglang-url", "--chat-format", "--concurrency")
@@ -109,14 +109,6 @@ def _follow(client, server, job, results: ResultsFile, sink, summary: BatchSumma
             else:
                 sink.write(json.dumps(record, ensure_ascii=False) + "\n")
                 sink.flush()  # every finished document is on disk before the next one
-                summary.add(_as_result(record))
+                summary.add(DocumentResult.from_json(record))
             status = f"ok {summary.ok} failed {summary.failed} already done {summary.skipped}"
             progress.update(bar, advance=1, status=status)
-
-
-def _as_result(record: dict) -> DocumentResult:
-    usage = record.get("usage", {})
-    return DocumentResult(
-        index=0, name=record["file"], status=record["status"], data=record.get("data"),
-        error=record.get("error"), usage=Usage.from_meta(usage), seconds=usage.get("seconds", 0),
-    )  # fmt: skip

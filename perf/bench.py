@@ -42,7 +42,7 @@ from forkpoint.perf.timeline import Timeline
 from forkpoint.programs.batch import BatchDriver, BatchOptions
 from forkpoint.programs.documents import Document
 from forkpoint.programs.prompt import task_prompt
-from forkpoint.programs.results import BatchSummary, DocumentResult, Usage
+from forkpoint.programs.results import BatchSummary, DocumentResult
 from forkpoint.runtime.embedded_model import ensure_smollm2_gguf
 from forkpoint.runtime.launcher import RuntimeServer, free_port
 from forkpoint.runtime.profiles import Speculation, get_profile
@@ -135,16 +135,7 @@ def run_gateway(url: str, task_name: str, documents, concurrency: int, prefix: i
         thread.join(timeout=30)
     if len(records) != len(documents):  # never a silently smaller run
         raise RuntimeError(f"the gateway streamed {len(records)} of {len(documents)} results")
-    results = [
-        DocumentResult(
-            i,
-            r["file"],
-            r["status"],
-            usage=Usage.from_meta(r["usage"]),
-            seconds=r["usage"]["seconds"],
-        )  # fmt: skip
-        for i, r in enumerate(records)
-    ]
+    results = [DocumentResult.from_json(record, i) for i, record in enumerate(records)]
     return results, wall, prefix, timeline
 
 

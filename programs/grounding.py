@@ -33,6 +33,11 @@ class Grounding:
         return {"path": self.path, "value": self.value, "match": self.match,
                 "span": list(self.span) if self.span else None}  # fmt: skip
 
+    @classmethod
+    def from_json(cls, item: dict[str, Any]) -> Grounding:
+        span = item.get("span")
+        return cls(item["path"], item["value"], item.get("match"), tuple(span) if span else None)
+
 
 class NormalizedText:
     """The document casefolded with whitespace runs collapsed, mapped back to original offsets."""

@@ -98,32 +98,99 @@ class DocumentResult:
     def json_data(self) -> Any:
         return self.data.model_dump(mode="json") if isinstance(self.data, BaseModel) else self.data
 
+    def to_record(self) -> ResultRecord:
+        usage = self.usage
+        return ResultRecord(
+            file=self.name,
+            ok=self.ok,
+            status=self.status,
+            sha256=self.sha256,
+            data=self.json_data() if self.has_data else None,
+            error=self.error,
+            review=list(self.review) or None,
+            grounding=None if self.grounding is None else [g.to_json() for g in self.grounding],
+            usage=RecordUsage(
+                prompt_tokens=usage.prompt_tokens,
+                cached_tokens=usage.cached_tokens,
+                completion_tokens=usage.completion_tokens,
+                spec_verify_ct=usage.spec_verify_ct or None,
+                attempts=self.attempts,
+                chunks=self.chunks if self.chunks > 1 else None,
+                seconds=round(self.seconds, 3),
+            ),
+            raw=self.raw,
+        )
+
     def to_json(self) -> dict[str, Any]:
-        """The JSONL record: file, ok, status, sha256, data and/or error, review, grounding,
-        usage."""
-        record: dict[str, Any] = {"file": self.name, "ok": self.ok, "status": self.status}
-        if self.sha256 is not None:
-            record["sha256"] = self.sha256
-        if self.has_data:
-            record["data"] = self.json_data()
-        if self.error is not None:
-            record["error"] = self.error
-        if self.review:
-            record["review"] = list(self.review)
-        if self.grounding is not None:
-            record["grounding"] = [item.to_json() for item in self.grounding]
-        record["usage"] = {
-            "prompt_tokens": self.usage.prompt_tokens,
-            "cached_tokens": self.usage.cached_tokens,
-            "completion_tokens": self.usage.completion_tokens,
-            **({"spec_verify_ct": self.usage.spec_verify_ct} if self.usage.spec_verify_ct else {}),
-            "attempts": self.attempts,
-            **({"chunks": self.chunks} if self.chunks > 1 else {}),
-            "seconds": round(self.seconds, 3),
-        }
-        if self.raw is not None:
-            record["raw"] = self.raw
+        return self.to_record().to_json()
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any], index: int = 0) -> DocumentResult:
+        """A record read back (results file, gateway, store): `data` stays JSON."""
+        return ResultRecord.model_validate(record).to_result(index)
+
+
+class RecordUsage(BaseModel):
+    """What one document cost: SGLang's token counts, re-asks, chunks and seconds."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    spec_verify_ct: int | None = None  # speculative verify steps; absent when speculation is off
+    attempts: int = 1
+    chunks: int | None = None  # absent for a document extracted in one piece
+    seconds: float = 0.0
+
+
+class ResultRecord(BaseModel):
+    """One document's outcome as it is written and read everywhere: a line of the results file,
+    a row of the gateway's store, a /v1 response, what the LAN client, eval and bench read.
+
+    `ok` is `status == "ok"`; `data` is present exactly when the status is ok or needs_review.
+    Keys whose value is None are left out of the JSON (inside `data` nothing is left out)."""
+
+    file: str
+    ok: bool
+    status: Status
+    sha256: str | None = None
+    data: Any = None
+    error: str | None = None
+    review: list[str] | None = None
+    grounding: list[dict[str, Any]] | None = None
+    usage: RecordUsage = RecordUsage()
+    raw: str | None = None  # the model's text when it did not validate
+
+    def to_json(self) -> dict[str, Any]:
+        keep_data = self.status in WITH_DATA  # null data is still the answer
+        fields = self.model_dump(mode="json").items()
+        record = {k: v for k, v in fields if v is not None or (k == "data" and keep_data)}
+        record["usage"] = self.usage.model_dump(exclude_none=True)
         return record
+
+    def to_result(self, index: int = 0) -> DocumentResult:
+        usage = self.usage
+        return DocumentResult(
+            index=index,
+            name=self.file,
+            status=self.status,
+            data=self.data,
+            error=self.error,
+            usage=Usage(
+                usage.prompt_tokens,
+                usage.cached_tokens,
+                usage.completion_tokens,
+                usage.spec_verify_ct or 0,
+            ),
+            seconds=usage.seconds,
+            raw=self.raw,
+            sha256=self.sha256,
+            grounding=None
+            if self.grounding is None
+            else tuple(Grounding.from_json(item) for item in self.grounding),
+            review=tuple(self.review or ()),
+            attempts=usage.attempts,
+            chunks=usage.chunks or 1,
+        )
 
 
 @dataclass
