@@ -14,6 +14,7 @@ from forkpoint.api.jobs import JobRunner
 from forkpoint.api.metrics import Metrics
 from forkpoint.api.settings import Settings
 from forkpoint.api.store import JobStore
+from forkpoint.programs.errors import TooLarge
 
 
 def create_app(
@@ -41,10 +42,8 @@ def create_app(
     async def limit_body(request: Request, call_next):
         length = request.headers.get("content-length")
         if length and int(length) > settings.max_body_bytes:
-            return JSONResponse(
-                {"error": f"body of {length} bytes exceeds the {settings.max_body_bytes} limit"},
-                status_code=413,
-            )
+            limit = f"body of {length} bytes exceeds the {settings.max_body_bytes} limit"
+            return errors.response(TooLarge(limit, hint="raise FORKPOINT_MAX_BODY_BYTES"))
         return await call_next(request)
 
     @app.get("/healthz")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hmac
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 
 from forkpoint.api.settings import Settings
+from forkpoint.programs.errors import Unauthorized
 
 
 def check_key(request: Request, settings: Settings) -> None:
@@ -19,8 +20,4 @@ def check_key(request: Request, settings: Settings) -> None:
     for key in keys:
         matched |= hmac.compare_digest(token.encode(), key.encode())
     if scheme.lower() != "bearer" or not matched:
-        raise HTTPException(
-            status_code=401,
-            detail="missing or wrong API key: send 'Authorization: Bearer <key>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise Unauthorized("missing or wrong API key", hint="send 'Authorization: Bearer <key>'")

@@ -1,4 +1,8 @@
-"""A small client for the gateway (httpx only: the LAN-client install has no server parts)."""
+"""A small client for the gateway (httpx only: the LAN-client install has no server parts).
+
+A refusal is raised as the gateway's own error class: the body's "kind" names it in
+programs/errors.py. A body without one (an older gateway, a proxy) falls back on the status.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,12 @@ from typing import Any
 
 import httpx
 
-from forkpoint.programs.errors import DocumentError, ForkpointError, RuntimeUnavailable
+from forkpoint.programs.errors import (
+    DocumentError,
+    ForkpointError,
+    RuntimeUnavailable,
+    error_class,
+)
 
 
 class GatewayClient:
@@ -72,12 +81,26 @@ class GatewayClient:
     def _json(self, response: httpx.Response) -> Any:
         if response.is_success:
             return response.json()
-        try:
-            body = response.json()
-        except ValueError:
-            body = {"error": response.text}
-        message = body.get("error") or body.get("detail") or response.reason_phrase
-        kind = DocumentError if response.status_code in (413, 422) else ForkpointError
-        if response.status_code in (429, 503):
-            kind = RuntimeUnavailable
-        raise kind(f"gateway answered {response.status_code}: {message}", hint=body.get("hint"))
+        raise error_from(response)
+
+
+def error_from(response: httpx.Response) -> ForkpointError:
+    """The ForkpointError a gateway's error answer stands for."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        body = {"error": response.text}
+    status = response.status_code
+    message = body.get("error") or body.get("detail") or response.reason_phrase
+    kind = error_class(body.get("kind")) or _by_status(status)
+    return kind(f"gateway answered {status}: {message}", hint=body.get("hint"))
+
+
+def _by_status(status: int) -> type[ForkpointError]:
+    if status in (413, 422):
+        return DocumentError
+    if status in (429, 503):
+        return RuntimeUnavailable
+    return ForkpointError

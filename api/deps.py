@@ -6,14 +6,14 @@ import asyncio
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from forkpoint.api.auth import check_key
 from forkpoint.api.jobs import JobRunner, task_for
 from forkpoint.api.schemas import TaskChoice
 from forkpoint.programs.documents import Document
-from forkpoint.programs.errors import DocumentError, RuntimeUnavailable
+from forkpoint.programs.errors import DocumentError, RuntimeUnavailable, TooLarge
 
 
 def authorized(request: Request) -> None:
@@ -39,8 +39,10 @@ def choose(choice: TaskChoice):
 def checked(runner: JobRunner, documents: list[Document]) -> list[Document]:
     limits = runner.settings
     if len(documents) > limits.max_documents_per_job:
-        raise HTTPException(413, f"{len(documents)} documents; the limit per job is "
-                                 f"{limits.max_documents_per_job}")  # fmt: skip
+        raise TooLarge(
+            f"{len(documents)} documents; the limit per job is {limits.max_documents_per_job}",
+            hint="split the job, or raise FORKPOINT_MAX_DOCUMENTS_PER_JOB",
+        )
     for doc in documents:
         if doc.text is not None and len(doc.text) > limits.max_document_chars:
             raise DocumentError(

@@ -1,44 +1,72 @@
-"""ForkpointError → HTTP status and JSON body. The only place the gateway decides either."""
+"""Every error the gateway answers, in one JSON shape: {"error", "hint", "retryable", "kind"}.
+
+A ForkpointError answers its class's `http_status` (programs/errors.py), with Retry-After on 429
+and 503 and WWW-Authenticate on 401; "kind" is its class name, which the LAN client raises
+again. FastAPI's and Starlette's own refusals (invalid JSON or fields: 422; an unparsable body:
+400; no such route: 404; wrong method: 405), the body-size limit (413, api/app.py) and anything
+unexpected (500, logged here with its traceback, answered without it) take the same shape, so a
+client reads one kind of body whatever went wrong.
+"""
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from forkpoint.api.jobs import QueueFull
-from forkpoint.api.store import IdempotencyConflict
-from forkpoint.programs.errors import (
-    DocumentError,
-    ForkpointError,
-    OutputError,
-    RuntimeUnavailable,
-    SchemaError,
-    TaskError,
-)
+from forkpoint.programs.errors import ForkpointError, NotFound, RequestError
 
-STATUS: dict[type[ForkpointError], int] = {
-    SchemaError: 422,
-    TaskError: 422,
-    DocumentError: 422,
-    OutputError: 422,
-    IdempotencyConflict: 409,
-    QueueFull: 429,
-    RuntimeUnavailable: 503,
-}
 RETRY_AFTER_SECONDS = 30
+STARLETTE_STATUSES = (400, 404, 405)  # what routing and body parsing refuse with by themselves
+log = logging.getLogger("forkpoint.api")
 
 
-def status_of(error: ForkpointError) -> int:
-    for kind in type(error).__mro__:
-        if kind in STATUS:
-            return STATUS[kind]
-    return 500
+def response(
+    error: ForkpointError, *, status: int | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The answer to `error`: its class's status unless `status` is given."""
+    status = status or error.http_status
+    headers = dict(headers or {})
+    if status in (429, 503):
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    body = {"error": error.message, "hint": error.hint, "retryable": error.retryable}
+    return JSONResponse({**body, "kind": error.kind}, status_code=status, headers=headers)
+
+
+def invalid_request(error: RequestValidationError) -> RequestError:
+    """FastAPI's validation errors as one line: 'body.documents.0.text: Field required; …'."""
+    reasons = "; ".join(
+        f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in error.errors()
+    )
+    return RequestError(f"invalid request: {reasons}")
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ForkpointError)
     async def _forkpoint_error(request: Request, error: ForkpointError) -> JSONResponse:
-        status = status_of(error)
-        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status in (429, 503) else None
-        body = {"error": error.message, "hint": error.hint, "retryable": error.retryable}
-        return JSONResponse(body, status_code=status, headers=headers)
+        return response(error)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        return response(invalid_request(error))
+
+    async def _starlette(request: Request, error) -> JSONResponse:
+        """Starlette's own refusals: an unparsable body, no such route, method not allowed."""
+        kind = {400: RequestError, 404: NotFound}.get(error.status_code, ForkpointError)
+        return response(kind(str(error.detail)), status=error.status_code, headers=error.headers)
+
+    for status in STARLETTE_STATUSES:
+        app.add_exception_handler(status, _starlette)
+
+    @app.middleware("http")
+    async def _unexpected(request: Request, call_next):
+        """Anything no handler knows: logged with its traceback, answered 500 without it."""
+        try:
+            return await call_next(request)
+        except Exception:
+            log.exception("unexpected error in %s %s", request.method, request.url.path)
+            return response(ForkpointError("internal error", hint="see the gateway's log"))

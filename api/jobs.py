@@ -24,7 +24,7 @@ from forkpoint.api.settings import Settings
 from forkpoint.api.store import FINAL_STATES, JobRecord, JobStore
 from forkpoint.programs.batch import BatchDriver, BatchOptions
 from forkpoint.programs.documents import Document, content_hash
-from forkpoint.programs.errors import ForkpointError, RuntimeUnavailable
+from forkpoint.programs.errors import ForkpointError, QueueFull, RuntimeUnavailable
 from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.registry import get_task
 from forkpoint.programs.results import DocumentResult
@@ -34,12 +34,6 @@ from forkpoint.runtime.served_model import check_chat_format
 
 INLINE = "inline-schema"
 DEFAULT_INSTRUCTIONS = "Extract the information the JSON schema asks for from the document."
-
-
-class QueueFull(ForkpointError):
-    """More documents are waiting than the gateway accepts; retry later."""
-
-    retryable = True
 
 
 @dataclass(frozen=True)

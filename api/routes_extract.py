@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import HTTPException
-
 from forkpoint.api.deps import RunnerDep, choose, extract_now, v1_router
 from forkpoint.api.schemas import (
     ExtractRequest,
@@ -18,6 +16,7 @@ from forkpoint.api.schemas import (
 )
 from forkpoint.programs.constraints import Constraint
 from forkpoint.programs.documents import from_text
+from forkpoint.programs.errors import RequestError
 from forkpoint.programs.registry import builtin_tasks
 
 v1 = v1_router()
@@ -49,7 +48,7 @@ def programs() -> list[dict[str, Any]]:
 async def run_program(name: str, body: ProgramRun, runner: RunnerDep) -> dict[str, Any]:
     """Run program `name` with arguments {"document": text}."""
     if set(body.arguments) != {"document"}:
-        raise HTTPException(422, "a program run takes exactly one argument: 'document'")
+        raise RequestError("a program run takes exactly one argument: 'document'")
     task, _ = choose(TaskChoice(task=name))
     return await extract_now(runner, task, from_text(name, body.arguments["document"]))
 

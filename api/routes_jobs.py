@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Header, HTTPException, Request, Response
+from fastapi import Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
@@ -18,6 +18,7 @@ from forkpoint.api.jobs import task_for
 from forkpoint.api.schemas import JobRequest, JobStatus, TaskChoice
 from forkpoint.api.store import FINAL_STATES, JobStore
 from forkpoint.programs.documents import Document, from_bytes, from_text
+from forkpoint.programs.errors import NotFound, RequestError
 from forkpoint.programs.eval_report import report
 from forkpoint.programs.evaluation import Evaluation, Label, check_labels
 from forkpoint.programs.results import BatchSummary, DocumentResult, Usage
@@ -103,12 +104,12 @@ async def _job_input(request: Request) -> tuple[TaskChoice, list[Document]]:
                 )  # fmt: skip
             ]
             if not documents:
-                raise HTTPException(422, "a multipart job needs at least one 'files' part")
+                raise RequestError("a multipart job needs at least one 'files' part")
             return choice, documents
         body = JobRequest.model_validate_json(await request.body())
         return body, [from_text(d.name, d.text) for d in body.documents]
     except (ValidationError, json.JSONDecodeError) as exc:
-        raise HTTPException(422, f"invalid job request: {exc}") from None
+        raise RequestError(f"invalid job request: {exc}") from None
 
 
 @v1.get("/jobs", response_model=list[JobStatus])
@@ -156,7 +157,7 @@ def job_eval(job_id: str, runner: RunnerDep) -> dict[str, Any]:
     status = _status(runner.store, job_id)
     labels = runner.store.labels(job_id)
     if not labels:
-        raise HTTPException(404, f"job {job_id} was submitted without labels")
+        raise NotFound(f"job {job_id} was submitted without labels")
     job = runner.store.job(job_id)
     task = task_for(job.task, job.schema_json, job.instructions)
     pairs = [(r, labels[r["file"]]) for r in runner.store.results(job_id) if r["file"] in labels]
@@ -176,7 +177,7 @@ def job_eval(job_id: str, runner: RunnerDep) -> dict[str, Any]:
 def _status(store: JobStore, job_id: str) -> dict[str, Any]:
     job = store.job(job_id)
     if job is None:
-        raise HTTPException(404, f"no job {job_id}")
+        raise NotFound(f"no job {job_id}")
     counts = store.counts(job_id)
     elapsed = (job.finished or time.time()) - job.created
     return {

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from forkpoint.programs.errors import ForkpointError
+from forkpoint.programs.errors import IdempotencyConflict
 
 JobState = Literal["queued", "running", "done", "cancelled"]
 FINAL_STATES = ("done", "cancelled")
@@ -52,10 +52,6 @@ CREATE TABLE IF NOT EXISTS results (
 
 ADDED_COLUMNS = {"documents": {"sha256": "TEXT"}}  # columns newer than the first release
 JOB_COLUMNS = "id, task, schema_json, instructions, state, total, created, finished"
-
-
-class IdempotencyConflict(ForkpointError):
-    """An idempotency key was reused for a different request."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,8 @@
-"""ForkpointError → CLI exit code and message. The only place the CLI decides either."""
+"""ForkpointError → CLI message and exit code (the error's own `exit_code`, programs/errors.py).
+
+0 success; 1 any other forkpoint error; 2 bad input (schema, task, document, profile,
+request); 3 the runtime or gateway unreachable or full; 4 (`--fail-on-error`) documents failed.
+"""
 
 from __future__ import annotations
 
@@ -8,32 +12,11 @@ from contextlib import contextmanager
 import typer
 from rich.console import Console
 
-from forkpoint.programs.errors import (
-    DocumentError,
-    ForkpointError,
-    ProfileError,
-    RuntimeUnavailable,
-    SchemaError,
-    TaskError,
-)
+from forkpoint.programs.errors import ForkpointError
 
-EXIT_CODES: dict[type[ForkpointError], int] = {
-    SchemaError: 2,
-    TaskError: 2,
-    DocumentError: 2,
-    ProfileError: 2,
-    RuntimeUnavailable: 3,
-}
 EXIT_DOCUMENTS_FAILED = 4  # with --fail-on-error, when any document did not succeed
 
 stderr = Console(stderr=True)
-
-
-def exit_code(error: ForkpointError) -> int:
-    for kind in type(error).__mro__:
-        if kind in EXIT_CODES:
-            return EXIT_CODES[kind]
-    return 1
 
 
 @contextmanager
@@ -45,4 +28,4 @@ def reported() -> Iterator[None]:
         stderr.print(f"[bold red]error:[/] {error.message}", highlight=False, soft_wrap=True)
         if error.hint:
             stderr.print(f"[dim]hint: {error.hint}[/]", highlight=False, soft_wrap=True)
-        raise typer.Exit(exit_code(error)) from None
+        raise typer.Exit(error.exit_code) from None

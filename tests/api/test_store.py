@@ -4,7 +4,8 @@ import sqlite3
 
 import pytest
 
-from forkpoint.api.store import IdempotencyConflict, JobStore
+from forkpoint.api.store import JobStore
+from forkpoint.programs.errors import IdempotencyConflict
 
 
 def test_a_job_and_its_documents_are_stored_together_and_survive_reopening(tmp_path):
