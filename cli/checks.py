@@ -77,6 +77,7 @@ def prepare(
         )
     if write_profile is not None and not any_failed(checks):
         folder = resolve_source(source)
+        assert folder is not None  # check_source passed, so it found the folder
         try:
             text = profile_toml(chosen, folder)
         except ValueError as exc:

@@ -39,9 +39,8 @@ def tasks() -> None:
     with reported():
         table = Table("task", "output model", "examples", "description")
         for task in builtin_tasks().values():
-            table.add_row(
-                task.name, task.output_model.__name__, str(len(task.examples)), task.description
-            )
+            model = task.output_model.__name__ if task.output_model else "(JSON schema)"
+            table.add_row(task.name, model, str(len(task.examples)), task.description)
         Console().print(table)
 
 

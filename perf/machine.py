@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 
-def describe() -> dict[str, str]:
+def describe() -> dict[str, str | bool]:
     return {
         "machine": _machine(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -29,7 +29,8 @@ class Workload:
         target; at least one. None keeps them all."""
         if not target_tokens:
             return self
-        total, kept = 0, []
+        total = 0
+        kept: list[tuple[str, str]] = []
         for document in self.documents:
             if kept and total >= target_tokens:
                 break
@@ -55,7 +56,8 @@ def load_workload(
     if folder is None:
         spec = CorpusSpec(docs, min_tokens, max_tokens, seed)
         return Workload(chosen, generate(spec), {"kind": "generated", **vars(spec)})
-    documents, unreadable = [], []
+    documents: list[tuple[str, str]] = []
+    unreadable: list[str] = []
     for document in read_folder(folder, json_field=json_field):
         if len(documents) == docs:
             break

@@ -34,7 +34,7 @@ def load_task(spec: str) -> ExtractionTask:
         if module_name.endswith(".py"):
             path = Path(module_name).resolve()
             loader = importlib.util.spec_from_file_location(path.stem, path)
-            if loader is None or not path.is_file():
+            if loader is None or loader.loader is None or not path.is_file():
                 raise TaskError(f"no Python file at {path}")
             module = importlib.util.module_from_spec(loader)
             sys.modules[path.stem] = module

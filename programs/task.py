@@ -75,6 +75,7 @@ class ExtractionTask:
         object.__setattr__(self, "grounded_fields", tuple(self.grounded_fields))
         object.__setattr__(self, "examples", tuple(self.examples))
         for i, example in enumerate(self.examples):
+            assert self.output_model is not None  # examples without one were refused above
             if not isinstance(example.output, self.output_model):
                 raise TaskError(
                     f"task {self.name!r}: example {i} output is a "
@@ -88,6 +89,7 @@ class ExtractionTask:
 
         if self.output_model is not None:
             return Constraint.from_model(self.output_model)
+        assert self.json_schema is not None  # __post_init__: exactly one of the two is given
         return Constraint.from_schema(self.json_schema)
 
 

@@ -67,6 +67,6 @@ def _convert(gguf: Path, out: Path) -> None:
     # try to load them as GGUF again.
     if hasattr(model.config, "quantization_config"):
         delattr(model.config, "quantization_config")
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]  # typed via nn.Module.__getattr__
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

@@ -47,12 +47,13 @@ def _build(out: Path) -> None:
         num_local_experts=4,
         num_experts_per_tok=2,
         max_position_embeddings=8192,
-        rope_theta=1e6,  # Mixtral v0.1's
+        rope_parameters={"rope_type": "default", "rope_theta": 1e6},  # Mixtral v0.1's
         sliding_window=None,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
     )
     torch.manual_seed(SEED)
-    model = MixtralForCausalLM(config).to(torch.bfloat16)
+    # transformers types .to() through functools.wraps, as if the model were its first argument
+    model = MixtralForCausalLM(config).to(torch.bfloat16)  # type: ignore[arg-type]
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
