@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -15,6 +14,7 @@ from forkpoint.api.metrics import Metrics
 from forkpoint.api.settings import Settings
 from forkpoint.api.store import JobStore
 from forkpoint.programs.errors import TooLarge
+from forkpoint.runtime.client import RuntimeClient, Timeouts
 
 
 def create_app(
@@ -53,10 +53,7 @@ def create_app(
     @app.get("/readyz")
     def readyz(request: Request) -> JSONResponse:
         url = request.app.state.runner.url
-        try:
-            ok = httpx.get(f"{url}/health", timeout=5).status_code == 200
-        except httpx.HTTPError:
-            ok = False
+        ok = RuntimeClient(url, timeouts=Timeouts(connect=5.0, call=5.0)).healthy("/health")
         return JSONResponse({"runtime": url, "ready": ok}, status_code=200 if ok else 503)
 
     @app.get("/metrics")

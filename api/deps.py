@@ -57,7 +57,7 @@ async def extract_now(runner: JobRunner, task, doc: Document) -> dict[str, Any]:
     checked(runner, [doc])
 
     def run() -> dict[str, Any]:
-        result = runner.driver(task).extract_one(0, doc)
+        result = runner.extractor(task).extract(0, doc)
         runner.metrics.observe(result)
         return result.to_json()
 

@@ -2,7 +2,7 @@
 
 A fixed pool of `concurrency` workers keeps the runtime full. Workers take documents round-robin
 over the jobs that have work (one document per job per turn), so a small job submitted behind a
-large one is not starved. Each task's prefix is warmed once per runtime (one BatchDriver per task,
+large one is not starved. Each task's prefix is warmed once per runtime (one Extractor per task,
 reused). When the runtime is down (crashed, restarting) workers wait for it — up to
 `runtime_down_wait_seconds` — and re-send; a document that meets outages while the runtime is up
 is retried with backoff and, after `runtime_attempts`, recorded as failed with the reason. On
@@ -18,17 +18,17 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
-from forkpoint.api.corpora import JobCorpora
 from forkpoint.api.metrics import Metrics
 from forkpoint.api.settings import Settings
 from forkpoint.api.store import FINAL_STATES, JobRecord, JobStore
-from forkpoint.programs.batch import BatchDriver, BatchOptions
 from forkpoint.programs.documents import Document, content_hash
 from forkpoint.programs.errors import ForkpointError, QueueFull, RuntimeUnavailable
+from forkpoint.programs.extractor import Extractor
 from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.registry import get_task
 from forkpoint.programs.results import DocumentResult
 from forkpoint.programs.task import ExtractionTask, schema_task
+from forkpoint.runtime.corpora import JobCorpora
 from forkpoint.runtime.launcher import is_ready
 from forkpoint.runtime.served_model import check_chat_format
 
@@ -98,9 +98,9 @@ class JobRunner:
         self._work = threading.Condition()
         self._queues: dict[str, deque[WorkItem]] = {}
         self._turns: deque[str] = deque()  # jobs with queued work, in round-robin order
-        self._drivers: dict[tuple[str, str | None], BatchDriver] = {}
+        self._extractors: dict[tuple[str, str | None], Extractor] = {}
         self._tasks: dict[str, ExtractionTask] = {}  # by job id: built once, not per document
-        self._drivers_lock = threading.Lock()
+        self._extractors_lock = threading.Lock()
         self._outages: dict[tuple[str, int], int] = {}
         self._threads: list[threading.Thread] = []
         self._stopping = False
@@ -110,7 +110,7 @@ class JobRunner:
 
         Someone else's runtime is checked first: a chat format that does not fit its model
         stops the gateway here, not one document at a time (a runtime that does not answer yet
-        is checked when the first driver is built)."""
+        is checked when the first extractor is built)."""
         if self.supervisor is None:
             try:
                 self._chat_format = check_chat_format(self.url, self._chat_format, timeout=5)
@@ -180,19 +180,19 @@ class JobRunner:
         self._tasks.pop(job_id, None)
         self._drop_corpus(job_id)
 
-    def driver(self, task: ExtractionTask) -> BatchDriver:
-        """One warmed driver per task (and schema): the prefix is computed once per runtime."""
+    def extractor(self, task: ExtractionTask) -> Extractor:
+        """One warmed extractor per task (and schema): the prefix is computed once per runtime.
+        The gateway's own workers schedule the documents, `concurrency` at a time."""
         key = (task.name, task.constraint.key)
-        with self._drivers_lock:
-            driver = self._drivers.get(key)
-            if driver is None:
-                options = BatchOptions(concurrency=self.concurrency)
+        with self._extractors_lock:
+            extractor = self._extractors.get(key)
+            if extractor is None:
                 if self._chat_format is None:
                     self._chat_format = check_chat_format(self.url, None)
-                driver = BatchDriver(self.url, task_prompt(task, self._chat_format), options)
-                driver.warm()
-                self._drivers[key] = driver
-        return driver
+                extractor = Extractor(self.url, task_prompt(task, self._chat_format))
+                extractor.warm()
+                self._extractors[key] = extractor
+        return extractor
 
     def _enqueue(self, job: JobRecord) -> None:
         items = deque(WorkItem(job.id, *row) for row in self.store.pending(job.id))
@@ -214,7 +214,7 @@ class JobRunner:
     def _queue(self, job_id: str, items: deque[WorkItem]) -> None:
         self.store.set_state(job_id, "running")
         with self._work:
-            if self.store.job(job_id).state == "cancelled":
+            if self.store.get(job_id).state == "cancelled":
                 return
             self._queues[job_id] = items
             self._turns.append(job_id)
@@ -228,7 +228,7 @@ class JobRunner:
             self.store.set_corpus(job_id, stats)
         with self._corpus_lock:
             self._corpus_jobs[job_id] = "loaded"
-        if self.store.job(job_id).state in FINAL_STATES:  # cancelled while it loaded
+        if self.store.get(job_id).state in FINAL_STATES:  # cancelled while it loaded
             self._drop_corpus(job_id)
 
     def _drop_corpus(self, job_id: str) -> None:
@@ -271,7 +271,7 @@ class JobRunner:
                 if task is None:
                     task = self._tasks[job.id] = task_for(job.task, job.schema_json,
                                                           job.instructions)  # fmt: skip
-                result = self.driver(task).extract_one(item.index, item.document)
+                result = self.extractor(task).extract(item.index, item.document)
             except RuntimeUnavailable as exc:
                 self._outage(item, exc)
                 continue
@@ -281,8 +281,8 @@ class JobRunner:
 
     def _runtime_restarted(self) -> None:
         self.metrics.runtime_restarts.inc()
-        with self._drivers_lock:
-            self._drivers.clear()  # the new server's cache is empty: warm the prefixes again
+        with self._extractors_lock:
+            self._extractors.clear()  # the new server's cache is empty: warm the prefixes again
         for job in self.store.unfinished():  # and it has no corpora: load them again
             if self.corpora.enabled:
                 self._load_corpus(job.id, [row[2] for row in self.store.pending(job.id)])
@@ -292,8 +292,8 @@ class JobRunner:
         being restarted by systemd), wait for it and re-send: not the document's failure. Only
         outages while the runtime answers its health check count toward `runtime_attempts`."""
         self.metrics.runtime_outages.inc()
-        with self._drivers_lock:
-            self._drivers.clear()  # a restarted runtime has an empty cache: warm again
+        with self._extractors_lock:
+            self._extractors.clear()  # a restarted runtime has an empty cache: warm again
         if self._waited_for_runtime():
             self._requeue(item)
             return
@@ -329,7 +329,7 @@ class JobRunner:
     def _store(self, job_id: str, result: DocumentResult) -> None:
         if self.store.record(job_id, result.index, result.to_json()):
             self.metrics.observe(result)
-            if self.store.job(job_id).state in FINAL_STATES:  # the job's last document
+            if self.store.get(job_id).state in FINAL_STATES:  # the job's last document
                 self._tasks.pop(job_id, None)
                 self._drop_corpus(job_id)
         self._outages.pop((job_id, result.index), None)

@@ -12,6 +12,7 @@ from fastapi import Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
+from starlette.datastructures import UploadFile
 
 from forkpoint.api.deps import RunnerDep, checked, choose, v1_router
 from forkpoint.api.jobs import task_for
@@ -21,7 +22,7 @@ from forkpoint.programs.documents import Document, from_bytes, from_text
 from forkpoint.programs.errors import NotFound, RequestError
 from forkpoint.programs.eval_report import report
 from forkpoint.programs.evaluation import Evaluation, Label, check_labels
-from forkpoint.programs.results import BatchSummary, DocumentResult, Usage
+from forkpoint.programs.results import BatchSummary, DocumentResult
 
 v1 = v1_router()
 
@@ -93,7 +94,7 @@ async def _job_input(request: Request) -> tuple[TaskChoice, list[Document]]:
                 schema=json.loads(schema) if isinstance(schema, str) else None,
                 instructions=form.get("instructions"),
             )
-            files = [f for f in form.getlist("files") if hasattr(f, "read")]
+            files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
             field = form.get("json_field")
             json_field = field if isinstance(field, str) and field else None
             documents = [
@@ -101,7 +102,7 @@ async def _job_input(request: Request) -> tuple[TaskChoice, list[Document]]:
                 for i, f in enumerate(files)
                 for doc in from_bytes(
                     f.filename or f"file-{i}", await f.read(), json_field=json_field
-                )  # fmt: skip
+                )
             ]
             if not documents:
                 raise RequestError("a multipart job needs at least one 'files' part")
@@ -142,7 +143,7 @@ async def job_results(job_id: str, runner: RunnerDep, wait: bool = True) -> Stre
             for record in batch:
                 yield (json.dumps(record, ensure_ascii=False) + "\n").encode()
             sent += len(batch)
-            job = runner.store.job(job_id)
+            job = runner.store.get(job_id)
             finished = job.state in FINAL_STATES and not batch
             if sent >= job.total or finished or not wait or time.monotonic() > deadline:
                 return
@@ -158,15 +159,13 @@ def job_eval(job_id: str, runner: RunnerDep) -> dict[str, Any]:
     labels = runner.store.labels(job_id)
     if not labels:
         raise NotFound(f"job {job_id} was submitted without labels")
-    job = runner.store.job(job_id)
+    job = runner.store.get(job_id)
     task = task_for(job.task, job.schema_json, job.instructions)
     pairs = [(r, labels[r["file"]]) for r in runner.store.results(job_id) if r["file"] in labels]
     summary = BatchSummary()
     results = []
     for position, (record, _) in enumerate(pairs):
-        usage = Usage.from_meta(record["usage"])
-        data, error = record.get("data"), record.get("error")
-        result = DocumentResult(position, record["file"], record["status"], data, error, usage)
+        result = DocumentResult.from_json(record, position)
         summary.add(result)
         results.append(result)
     summary.wall_seconds = status["elapsed_seconds"]
@@ -175,9 +174,7 @@ def job_eval(job_id: str, runner: RunnerDep) -> dict[str, Any]:
 
 
 def _status(store: JobStore, job_id: str) -> dict[str, Any]:
-    job = store.job(job_id)
-    if job is None:
-        raise NotFound(f"no job {job_id}")
+    job = store.get(job_id)
     counts = store.counts(job_id)
     elapsed = (job.finished or time.time()) - job.created
     return {

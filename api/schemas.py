@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from forkpoint.programs.results import ResultRecord
+
 
 class TaskChoice(BaseModel):
     """A registered task by name, or an inline JSON schema (with optional instructions)."""
@@ -45,27 +47,8 @@ class JobRequest(TaskChoice):
     )
 
 
-class Usage(BaseModel):
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    completion_tokens: int = 0
-    attempts: int = 1
-    seconds: float = 0.0
-
-
-class ExtractResponse(BaseModel):
-    """The DocumentResult record: data when ok or needs_review, else error."""
-
-    file: str
-    ok: bool
-    status: Literal["ok", "needs_review", "invalid", "error", "truncated"]
-    sha256: str | None = None
-    data: Any = None
-    error: str | None = None
-    review: list[str] | None = None
-    grounding: list[dict[str, Any]] | None = None
-    usage: Usage
-    raw: str | None = None
+# /v1/extract's answer is the one result record (programs/results.py), with every usage field
+ExtractResponse = ResultRecord
 
 
 class JobStatus(BaseModel):

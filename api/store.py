@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from forkpoint.programs.errors import IdempotencyConflict
+from forkpoint.programs.errors import IdempotencyConflict, NotFound
 
 JobState = Literal["queued", "running", "done", "cancelled"]
 FINAL_STATES = ("done", "cancelled")
@@ -180,6 +180,13 @@ class JobStore:
             query = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"
             row = self._db.execute(query, (job_id,)).fetchone()
         return JobRecord(*row) if row else None
+
+    def get(self, job_id: str) -> JobRecord:
+        """The job, or NotFound (404) naming it."""
+        job = self.job(job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id}")
+        return job
 
     def jobs(self, limit: int = 100) -> list[JobRecord]:
         with self._lock:

@@ -19,6 +19,7 @@ from forkpoint.cli.options import (
     TaskModuleOption,
     TaskOption,
     choose_task,
+    prompt_format,
     runtime_url,
 )
 
@@ -54,7 +55,7 @@ def eval_(
                 _evaluate(
                     url,
                     variant,
-                    chat_format or launch.chat_format,
+                    prompt_format(url, launch, sglang_url, chat_format),
                     folder,
                     variant_labels,
                     concurrency or launch.client_concurrency,

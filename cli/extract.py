@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -22,9 +20,10 @@ from forkpoint.cli.options import (
     TaskOption,
     choose_task,
     console,
+    prompt_format,
     runtime_url,
 )
-from forkpoint.programs.documents import folder_files, read_path
+from forkpoint.programs.documents import folder_files
 from forkpoint.programs.results import BatchSummary
 from forkpoint.programs.results_file import ResultsFile
 
@@ -82,7 +81,7 @@ def extract(
             summary = _run(
                 url,
                 chosen,
-                chat_format or launch.chat_format,
+                prompt_format(url, launch, sglang_url, chat_format),
                 files,
                 results,
                 concurrency or launch.client_concurrency,
@@ -119,13 +118,10 @@ def _given(ctx: typer.Context, options: dict[str, str]) -> list[str]:
 def _run(url, task, chat_format, files, results: ResultsFile, concurrency: int, json_field):
     # Imported here: the SGLang frontend pulls in torch, which `forkpoint --help` must not pay.
     from forkpoint.programs.batch import BatchDriver, BatchOptions
+    from forkpoint.programs.folder_run import extract_files
     from forkpoint.programs.prompt import task_prompt
 
-    prompt = task_prompt(task, chat_format)
-    driver = BatchDriver(url, prompt, BatchOptions(concurrency=concurrency))
-    summary = BatchSummary()
-    summary.prefix_tokens = driver.warm()
-    started = time.perf_counter()
+    driver = BatchDriver(url, task_prompt(task, chat_format), BatchOptions(concurrency=concurrency))
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -133,33 +129,15 @@ def _run(url, task, chat_format, files, results: ResultsFile, concurrency: int, 
         TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
     )
-    skipped = 0
-
-    def to_extract():
-        nonlocal skipped
-        for path in files:
-            for doc in read_path(path, json_field=json_field):
-                if results.is_done(doc):
-                    skipped += 1
-                else:
-                    yield doc
-
     total = None if any(p.suffix.lower() == ".jsonl" for p in files) else len(files)
-    with Progress(*columns, console=console) as progress, results.open() as sink:
+    with Progress(*columns, console=console) as progress:
         bar = progress.add_task(f"{task.name}", total=total, status="")
 
-        def tick(result) -> None:
-            summary.add(result)
-            status = f"ok {summary.ok} failed {summary.failed} already done {skipped}"
-            progress.update(bar, completed=summary.total + skipped, status=status)
+        def tick(summary: BatchSummary) -> None:
+            status = f"ok {summary.ok} failed {summary.failed} already done {summary.skipped}"
+            progress.update(bar, completed=summary.total + summary.skipped, status=status)
 
-        for result in driver.run(to_extract(), on_result=tick):
-            sink.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
-            sink.flush()  # every finished document is on disk before the next one
-    results.compact()
-    summary.wall_seconds = time.perf_counter() - started
-    summary.skipped = skipped
-    return summary
+        return extract_files(driver, files, results, json_field=json_field, on_progress=tick)
 
 
 def _print_summary(summary: BatchSummary, out: Path) -> None:

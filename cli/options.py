@@ -36,6 +36,14 @@ def choose_task(task: str, task_module: str | None) -> ExtractionTask:
     return load_task(task_module) if task_module else get_task(task)
 
 
+def prompt_format(url: str, profile, sglang_url: str | None, chat_format: str | None) -> str:
+    """--chat-format if given; else the profile's for the runtime this command started; else
+    (--sglang-url) the served model's. Checked against the served model either way."""
+    from forkpoint.runtime.served_model import check_chat_format
+
+    return check_chat_format(url, chat_format or (None if sglang_url else profile.chat_format))
+
+
 @contextmanager
 def runtime_url(profile, sglang_url: str | None) -> Iterator[str]:
     """The given server's URL, or the URL of the profile's server started for this command."""

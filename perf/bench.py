@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -45,7 +46,7 @@ from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.results import BatchSummary, DocumentResult
 from forkpoint.runtime.embedded_model import ensure_smollm2_gguf
 from forkpoint.runtime.launcher import RuntimeServer, free_port
-from forkpoint.runtime.profiles import Speculation, get_profile
+from forkpoint.runtime.profiles import get_profile
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -174,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     ran_on = describe()  # the commit and date the run starts from (a long run may outlive both)
 
     primary = None if args.sglang_url else RuntimeServer(profile.model_copy(update={"port": 0}))
-    url = args.sglang_url or primary.start().url
+    url = primary.start().url if primary else args.sglang_url
     try:
         # Warm-up pass (not measured): loads the grammar compiler and kernels once.
         run_direct(url, prompt, documents[:2], 2, warm=True, name="warm-up")
@@ -196,12 +197,13 @@ def main(argv: list[str] | None = None) -> None:
             primary.stop()
     # Ablations that need a second server, started from the profile with one thing changed.
     flipped = "no-speculation" if profile.speculation.algorithm else "ngram"
-    variants = {
+    speculation = profile.speculation.model_copy(
+        update={"algorithm": None if flipped == "no-speculation" else "NGRAM"}
+    )
+    variants: dict[str, dict[str, Any]] = {
         "no-radix": {"extra_args": (*profile.extra_args, "--disable-radix-cache")},
-        flipped: {"speculation": Speculation(
-            **{**profile.speculation.model_dump(), "algorithm": None if flipped ==
-               "no-speculation" else "NGRAM"})},
-    }  # fmt: skip
+        flipped: {"speculation": speculation},
+    }
     for name in [r for r in runs if r in ("no-radix", "speculation")]:
         name = flipped if name == "speculation" else name
         if args.sglang_url:

@@ -1,7 +1,8 @@
 """`forkpoint calibrate`: the first hour on a real server, one command.
 
 Runs the same job (the generated corpus, or the user's own folder and task) through a grid of
-server variants (perf/variants.py), one server at a time, and writes into OUT:
+server variants (perf/variants.py), one server at a time — variants that differ only in client
+settings (client_concurrency) share one — and writes into OUT:
   calibrate-<date>-<commit>-<profile>.json / .md   every variant's figures, side by side
   calibration.json          the projection's components measured on the base variant
                             (prefill tok/s with the server full, decode step at the running
@@ -59,24 +60,26 @@ def calibrate(plan: Plan, say: Callable[[str], None] = print) -> Outcome:
     runs: dict[str, dict] = {}
     components: dict[str, Any] = {}
     base_answers: list = []
-    for variant in plan.variants:
-        chosen = variant.apply(plan.profile)
-        say(f"variant {variant.name}: {len(plan.job.documents)} documents ...")
-        try:
-            figures, answers, measured = _run_variant(variant.name, chosen, plan)
-        except ForkpointError as exc:
+    with _Servers(say) as servers:
+        for variant in _in_server_order(plan.variants, plan.profile):
+            chosen = variant.apply(plan.profile)
+            say(f"variant {variant.name}: {len(plan.job.documents)} documents ...")
+            try:
+                url = servers.serving(chosen)
+                figures, answers, measured = _run_variant(variant.name, chosen, plan, url)
+            except ForkpointError as exc:
+                if variant.name == "base":
+                    raise
+                # "error", not "failed": a run's figures count its failed documents under "failed"
+                runs[variant.name] = {"run": variant.name, "error": exc.message}
+                say(f"variant {variant.name} failed: {exc.message}")
+                continue
             if variant.name == "base":
-                raise
-            # "error", not "failed": a run's figures count its failed documents under "failed"
-            runs[variant.name] = {"run": variant.name, "error": exc.message}
-            say(f"variant {variant.name} failed: {exc.message}")
-            continue
-        if variant.name == "base":
-            base_answers, components = answers, measured
-        figures["overrides"] = variant.overrides
-        figures["same_answers_as_base"] = _agreement(answers, base_answers)
-        runs[variant.name] = figures
-        say(f"variant {variant.name}: {figures['seconds_per_1m_tokens']} s per 1M tokens")
+                base_answers, components = answers, measured
+            figures["overrides"] = variant.overrides
+            figures["same_answers_as_base"] = _agreement(answers, base_answers)
+            runs[variant.name] = figures
+            say(f"variant {variant.name}: {figures['seconds_per_1m_tokens']} s per 1M tokens")
     if plan.peer is not None:
         say("peer ...")
         peer = plan.peer(plan.profile, plan.job)
@@ -93,27 +96,70 @@ def calibrate(plan: Plan, say: Callable[[str], None] = print) -> Outcome:
     return Outcome(report, _write(plan, report))
 
 
-def _run_variant(name: str, profile: LaunchProfile, plan: Plan):
+def server_command(profile: LaunchProfile) -> tuple:
+    """What the server process is: two variants with the same command share one server."""
+    return (*profile.model_copy(update={"port": 0}).argv(), *sorted(profile.env.items()))
+
+
+def _in_server_order(variants: list[Variant], profile: LaunchProfile) -> list[Variant]:
+    """Base first, then the variants that run on base's server (client-side settings such as
+    client_concurrency), then the rest: a server is started once per distinct command."""
+    base = server_command(profile)
+    return sorted(
+        variants, key=lambda v: (v.name != "base", server_command(v.apply(profile)) != base)
+    )
+
+
+class _Servers:
+    """One server at a time (a GPU holds one Mixtral), kept while variants share its command."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+        self.server: RuntimeServer | None = None
+        self.command: tuple | None = None
+
+    def serving(self, profile: LaunchProfile) -> str:
+        command = server_command(profile)
+        if self.server is not None and command == self.command:
+            self.say("  same server command: the running server is reused")
+            return self.server.url
+        self.stop()
+        self.server = RuntimeServer(profile.model_copy(update={"port": 0})).start()
+        self.command = command
+        return self.server.url
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+        self.server, self.command = None, None
+
+    def __enter__(self) -> _Servers:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def _run_variant(name: str, profile: LaunchProfile, plan: Plan, url: str):
     prompt = task_prompt(plan.job.task, profile.chat_format)
     documents = plan.job.documents
-    with RuntimeServer(profile.model_copy(update={"port": 0})) as server:
-        run_direct(server.url, prompt, documents[:2], 2, warm=True, name="warm-up")
-        outcome = run_direct(
-            server.url, prompt, documents, profile.client_concurrency, warm=True, name="measured"
+    run_direct(url, prompt, documents[:2], 2, warm=True, name="warm-up")
+    outcome = run_direct(
+        url, prompt, documents, profile.client_concurrency, warm=True, name="measured"
+    )
+    figures = measure(name, *outcome)
+    measured: dict[str, Any] = {}
+    if name == "base":
+        running = min(
+            profile.max_running_requests or profile.client_concurrency,
+            profile.client_concurrency,
+            len(documents),
         )
-        figures = measure(name, *outcome)
-        measured: dict[str, Any] = {}
-        if name == "base":
-            running = min(
-                profile.max_running_requests or profile.client_concurrency,
-                profile.client_concurrency,
-                len(documents),
-            )
-            texts = [text for _, text in documents[: max(running, 1)]]
-            measured = {
-                **probes.prefill_rate(server.url, prompt, texts),
-                **probes.decode_step(server.url, running, plan.decode_steps),
-            }
+        texts = [text for _, text in documents[: max(running, 1)]]
+        measured = {
+            **probes.prefill_rate(url, prompt, texts),
+            **probes.decode_step(url, running, plan.decode_steps),
+        }
     figures["valid_rate"] = _valid_rate(figures)
     return figures, [r.data for r in outcome[0]], measured
 

@@ -28,11 +28,11 @@ from collections import Counter
 
 import httpx
 
-from forkpoint.api.corpora import JobCorpora
 from forkpoint.perf.corpus import CorpusSpec, generate
 from forkpoint.perf.machine import describe, heading
 from forkpoint.perf.machine import save as save_results
 from forkpoint.perf.ngram_replay import greedy_runs, replay
+from forkpoint.runtime.corpora import JobCorpora
 from forkpoint.runtime.launcher import RuntimeServer
 from forkpoint.runtime.profiles import LaunchProfile, Speculation, get_profile
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import random
-import time
 from typing import Annotated
 
 from pydantic import BaseModel, Field
@@ -25,7 +24,6 @@ from forkpoint.perf.machine import save as save_results
 from forkpoint.programs.batch import BatchDriver, BatchOptions
 from forkpoint.programs.documents import from_text
 from forkpoint.programs.prompt import task_prompt
-from forkpoint.programs.results import BatchSummary
 from forkpoint.programs.task import ExtractionTask
 from forkpoint.runtime.launcher import RuntimeServer
 from forkpoint.runtime.profiles import get_profile
@@ -64,13 +62,10 @@ def run(url: str, model: type[BaseModel], docs, max_tokens: int, concurrency: in
     task = ExtractionTask(name=model.__name__.lower(), instructions=INSTRUCTIONS,
                           output_model=model, max_output_tokens=max_tokens)  # fmt: skip
     driver = BatchDriver(url, task_prompt(task, "chatml"), BatchOptions(concurrency=concurrency))
-    summary = BatchSummary(prefix_tokens=driver.warm())
+    results, summary = driver.summarized([from_text(name, text) for name, text in docs])
     statuses: dict[str, int] = {}
-    started = time.perf_counter()
-    for result in driver.run([from_text(name, text) for name, text in docs]):
-        summary.add(result)
+    for result in results:
         statuses[result.status] = statuses.get(result.status, 0) + 1
-    summary.wall_seconds = time.perf_counter() - started
     figures = summary.to_json()
     return {
         "variant": model.__name__.lower(),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,7 +91,7 @@ class Evaluation:
     def __post_init__(self) -> None:
         outcomes = zip(self.labels, self.results, strict=True)
         pairs = [(label.expected, _data(result)) for label, result in outcomes]
-        self.scores = score_fields(self.task.output_model.model_fields, pairs)
+        self.scores = score_fields(self.task.field_names, pairs)
 
     @property
     def valid_rate(self) -> float:
@@ -137,13 +136,7 @@ class Evaluation:
 def run_evaluation(driver, task: ExtractionTask, folder: Path, labels: list[Label]) -> Evaluation:
     """Run `driver` (a warmed or cold BatchDriver for `task`) over the labelled documents."""
     documents: list[Document] = [read_text(folder / label.document) for label in labels]
-    summary = BatchSummary(prefix_tokens=driver.warm())
-    started = time.perf_counter()
-    results = []
-    for result in driver.run(documents):
-        summary.add(result)
-        results.append(result)
-    summary.wall_seconds = time.perf_counter() - started
+    results, summary = driver.summarized(documents)
     return Evaluation(task, labels, results, summary)
 
 

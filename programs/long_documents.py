@@ -21,9 +21,8 @@ import json
 import re
 from typing import Any
 
-import httpx
-
-from forkpoint.programs.errors import DocumentError
+from forkpoint.programs.errors import DocumentError, RuntimeUnavailable
+from forkpoint.runtime.client import RuntimeClient
 
 SAFETY_TOKENS = 16  # the seam between prefix and turn may tokenize a few tokens differently
 PARAGRAPH = re.compile(r"\n\s*\n")
@@ -33,23 +32,17 @@ class TokenCounter:
     """The runtime's tokenizer, over HTTP (`POST /tokenize`)."""
 
     def __init__(self, url: str) -> None:
-        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=120.0)
+        self.client = RuntimeClient(url)
 
     def count(self, texts: list[str], *, special: bool = True) -> tuple[list[int], int]:
         """Token counts of `texts` (with BOS etc. when `special`) and the model's context."""
-        response = self.http.post(
-            "/tokenize", json={"prompt": texts, "add_special_tokens": special}
-        )
-        response.raise_for_status()
-        body = response.json()
-        counts = body["count"] if isinstance(body["count"], list) else [body["count"]]
-        return counts, int(body["max_model_len"])
+        return self.client.tokenize(texts, special=special)
 
     def context_length(self) -> int | None:
         """The runtime's context length; None if it cannot say (e.g. behind a router)."""
         try:
             return self.count(["x"])[1]
-        except (httpx.HTTPError, KeyError, ValueError):
+        except (RuntimeUnavailable, KeyError, ValueError):
             return None
 
 

@@ -10,8 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import sglang as sgl
+from sglang.lang.backend.base_backend import BaseBackend
 from sglang.lang.backend.runtime_endpoint import RuntimeEndpoint
+from sglang.lang.chat_template import get_chat_template_by_model_path
+from sglang.lang.global_config import global_config
+from sglang.lang.interpreter import StreamExecutor
+from sglang.lang.ir import SglSamplingParams
+
+from forkpoint.runtime.client import RuntimeClient
 
 OUTPUT = "output"
 
@@ -37,11 +45,47 @@ class ServerError(ConnectionError):
 
 
 class Endpoint(RuntimeEndpoint):
-    """SGLang's frontend backend, telling a server error (5xx) from a refusal (4xx).
+    """SGLang's frontend backend over forkpoint's runtime client: every request has a timeout
+    (the frontend's own urllib calls have none), connections are pooled, and a server error
+    (5xx) is told from a refusal (4xx).
 
-    The frontend raises the same bare RuntimeError for both; a 5xx becomes a ServerError (an
-    OSError, retried like a dropped connection), a 4xx stays the document's own failure.
+    The frontend raises the same bare RuntimeError for both; a 5xx, a dropped connection or a
+    timeout becomes a ServerError (an OSError, retried by the extractor), a 4xx stays the
+    document's own failure.
     """
+
+    def __init__(self, client: RuntimeClient) -> None:
+        BaseBackend.__init__(self)  # not RuntimeEndpoint's: it asks for the model without a timeout
+        self.support_concate_and_append = True
+        self.client = client
+        self.base_url, self.api_key, self.verify = client.url, None, None
+        self.model_info = client.model_info()
+        self.chat_template = get_chat_template_by_model_path(self.model_info["model_path"])
+
+    def generate(self, s: StreamExecutor, sampling_params: SglSamplingParams):
+        """As RuntimeEndpoint.generate (text in, text and meta_info out), through the client."""
+        self._handle_dtype_to_regex(sampling_params)
+        data = {
+            "text": s.text_,
+            "sampling_params": {
+                "skip_special_tokens": global_config.skip_special_tokens_in_output,
+                "spaces_between_special_tokens": global_config.spaces_between_special_tokens_in_out,
+                **sampling_params.to_srt_kwargs(),
+            },
+        }
+        try:
+            res = self.client.http.post(
+                "/generate",
+                json=data,
+                timeout=self.client.timeouts.httpx(self.client.timeouts.generate),
+            )
+        except httpx.HTTPError as exc:
+            raise ServerError(
+                f"SGLang did not answer /generate: {exc or type(exc).__name__}"
+            ) from exc
+        self._assert_success(res)
+        body = res.json()
+        return body["text"], body["meta_info"]
 
     def _assert_success(self, res) -> None:
         if res.status_code >= 500:
@@ -51,7 +95,7 @@ class Endpoint(RuntimeEndpoint):
 
 def connect(url: str, api_key: str | None = None) -> RuntimeEndpoint:
     """A frontend backend for a running SGLang server (asks it for its model info once)."""
-    return Endpoint(url.rstrip("/"), api_key=api_key)
+    return Endpoint(RuntimeClient(url, api_key=api_key))
 
 
 def run_warm(endpoint: RuntimeEndpoint, prefix: str) -> dict[str, Any]:

@@ -81,7 +81,7 @@ class DocumentResult:
     def succeeded(
         cls, index: int, doc: Document, data: Any, usage: Usage, seconds: float, **extra: Any
     ):
-        status = "needs_review" if extra.get("review") else "ok"
+        status: Status = "needs_review" if extra.get("review") else "ok"
         return cls(index, doc.name, status, data=data, usage=usage, seconds=seconds,
                    sha256=doc.sha256, **extra)  # fmt: skip
 

@@ -82,6 +82,13 @@ class ExtractionTask:
                     f"{type(example.output).__name__}, not a {self.output_model.__name__}"
                 )
 
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        """The answer's top-level fields, from the model or the inline schema."""
+        if self.output_model is not None:
+            return tuple(self.output_model.model_fields)
+        return tuple(self.constraint.schema.get("properties") or ())
+
     @cached_property
     def constraint(self) -> Constraint:
         """The output model as a checked decoding constraint (compiled once)."""

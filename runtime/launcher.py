@@ -18,9 +18,8 @@ import time
 from collections import deque
 from pathlib import Path
 
-import httpx
-
 from forkpoint.programs.errors import RuntimeUnavailable
+from forkpoint.runtime.client import RuntimeClient, Timeouts
 from forkpoint.runtime.paths import logs_dir
 from forkpoint.runtime.profiles import LaunchProfile
 
@@ -156,10 +155,7 @@ def wait_until_ready(
 
 
 def is_ready(url: str, path: str = "/health_generate") -> bool:
-    try:
-        return httpx.get(f"{url}{path}", timeout=30.0).status_code == 200
-    except httpx.HTTPError:
-        return False
+    return RuntimeClient(url, timeouts=Timeouts(call=30.0)).healthy(path)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

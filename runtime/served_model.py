@@ -13,14 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from forkpoint.programs.errors import ProfileError, RuntimeUnavailable
+from forkpoint.programs.errors import ProfileError
 from forkpoint.programs.templates import MODEL_FAMILIES
-
-# /model_info is SGLang 0.5's name; /get_model_info (deprecated there, logged on every call) is
-# what older servers and sglang-router answer.
-INFO_PATHS = ("/model_info", "/get_model_info")
+from forkpoint.runtime.client import RuntimeClient, Timeouts
 
 
 @dataclass(frozen=True)
@@ -73,30 +68,8 @@ class ServedModel:
 
 def served_model(url: str, timeout: float = 10.0) -> ServedModel:
     """Ask the runtime at `url` which model it serves (one request; two on an older server)."""
-    url = url.rstrip("/")
-    for path in INFO_PATHS:
-        try:
-            answer = httpx.get(url + path, timeout=timeout)
-        except httpx.HTTPError as exc:
-            raise RuntimeUnavailable(
-                f"no SGLang server answers at {url}: {exc or type(exc).__name__}",
-                hint="start one with `forkpoint runtime up`, or check the URL",
-            ) from exc
-        if answer.status_code == 404:
-            continue
-        if answer.status_code != 200:
-            raise RuntimeUnavailable(
-                f"the runtime at {url} answered {path} with {answer.status_code}: "
-                f"{answer.text[:200]}"
-            )
-        try:
-            return ServedModel.from_info(url, answer.json())
-        except ValueError as exc:
-            raise RuntimeUnavailable(f"the runtime at {url} sent no JSON from {path}") from exc
-    raise RuntimeUnavailable(
-        f"the server at {url} has no model info endpoint ({', '.join(INFO_PATHS)})",
-        hint="is it an SGLang server or sglang-router?",
-    )
+    client = RuntimeClient(url, timeouts=Timeouts(connect=timeout, call=timeout))
+    return ServedModel.from_info(client.url, client.model_info())
 
 
 def chat_format_for(model: ServedModel) -> str | None:

@@ -11,13 +11,13 @@ import time
 import httpx
 import pytest
 
-from forkpoint.api.corpora import JobCorpora
 from forkpoint.api.jobs import JobRunner
 from forkpoint.api.metrics import Metrics
 from forkpoint.api.settings import Settings
 from forkpoint.api.store import JobStore
 from forkpoint.programs.documents import from_text
 from forkpoint.programs.registry import get_task
+from forkpoint.runtime.corpora import JobCorpora
 from forkpoint.runtime.profiles import Speculation
 
 pytestmark = pytest.mark.slow

@@ -118,6 +118,25 @@ def test_fail_on_error_exits_4_when_a_document_failed_and_the_error_line_is_writ
     assert [(r["file"], r["status"]) for r in again] == [("a.txt", "ok"), ("b.txt", "error")]
 
 
+@pytest.mark.slow
+def test_a_runtime_given_by_url_gets_its_served_models_chat_format_not_the_profiles(
+    sglang_server, tmp_path
+):
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Ann Lee, CTO at Lumen Labs, ann@lumen.io")
+    out = tmp_path / "out.jsonl"
+    # the Mixtral profile's format is mixtral-v1; the server at the URL serves SmolLM2 (chatml)
+    args = ["extract", str(folder), "--task", "contacts", "--out", str(out)]
+    given = [*args, "--profile", "mixtral-awq-2x4090", "--sglang-url", sglang_server.url]
+    result = runner.invoke(app, given)
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["status"] for line in out.read_text().splitlines()] == ["ok"]
+    # an explicit format that does not fit the served model is refused, naming both
+    refused = runner.invoke(app, [*given, "--chat-format", "mixtral-v1"])
+    assert refused.exit_code == 2 and "not mixtral-v1" in refused.output
+
+
 @pytest.mark.slow  # no server, but importing the SGLang frontend takes a while
 def test_an_unreachable_sglang_url_exits_3_with_a_hint_naming_the_real_option(tmp_path):
     (tmp_path / "x.txt").write_text("hello")

@@ -1,22 +1,20 @@
 """`forkpoint calibrate`: a grid of server variants over one job, measured on real servers; the
-components the projection models, and the winner as a profile that starts a server."""
+components the projection models, and the winner as a profile SGLang accepts."""
 
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
 from forkpoint.cli.main import app
-from forkpoint.perf.calibrate import choose, vllm_peer
+from forkpoint.perf.calibrate import _in_server_order, choose, server_command, vllm_peer
 from forkpoint.perf.variants import Variant, default_axes, grid, parse_axis
 from forkpoint.perf.workload import load_workload
 from forkpoint.programs.errors import ProfileError
 from forkpoint.runtime.checks import check_profile
-from forkpoint.runtime.launcher import RuntimeServer
 from forkpoint.runtime.profiles import get_profile, save_profile
 from forkpoint.runtime.tiny_mixtral import ensure_tiny_mixtral
 
@@ -139,13 +137,11 @@ def test_calibrate_on_the_embedded_default_writes_a_report_a_calibration_and_a_p
     )
     assert projected.returncode == 0, projected.stderr
     assert "measured" in projected.stdout
-    # the winner, written as a profile: SGLang's parser accepts it and it starts a server
+    # the winner, written as a profile that SGLang's own argument parser accepts
     written = get_profile(str(out / "cpu-small-calibrated.toml"))
     check_profile(written)
     winner_algorithm = None if report["winner"] == "speculation.algorithm=off" else "NGRAM"
     assert written.speculation.algorithm == winner_algorithm
-    with RuntimeServer(written.model_copy(update={"port": 0})) as server:
-        assert httpx.get(f"{server.url}/health_generate", timeout=60).status_code == 200
 
 
 TRIAGE_TASK = """
@@ -207,6 +203,8 @@ def test_calibrate_runs_the_users_folder_and_task_on_the_tiny_mixtral(tmp_path):
         ],
     )
     assert done.exit_code == 0, done.output
+    # client_concurrency is the client's setting: its variant ran on base's server
+    assert "same server command: the running server is reused" in done.output
     report = json.loads(next(out.glob("calibrate-*-tiny-mixtral.json")).read_text())
     assert report["task"] == "triage" and report["corpus"]["kind"] == "folder"
     assert set(report["runs"]) == {"base", "client_concurrency=1"}
@@ -216,6 +214,16 @@ def test_calibrate_runs_the_users_folder_and_task_on_the_tiny_mixtral(tmp_path):
     assert report["runs"]["client_concurrency=1"]["same_answers_as_base"] is not None
     written = get_profile(str(out / "tiny-mixtral-calibrated.toml"))
     assert written.chat_format == "mixtral-v1" and written.model_path == tiny.model_path
+
+
+def test_variants_of_client_settings_share_the_base_server_and_run_right_after_it():
+    profile = get_profile("mixtral-awq-2x4090")
+    variants = grid(profile, ["cuda_graph_max_bs_decode=48", "client_concurrency=128"])
+    ordered = [v.name for v in _in_server_order(variants, profile)]
+    assert ordered == ["base", "client_concurrency=128", "cuda_graph_max_bs_decode=48"]
+    commands = {v.name: server_command(v.apply(profile)) for v in variants}
+    assert commands["client_concurrency=128"] == commands["base"]
+    assert commands["cuda_graph_max_bs_decode=48"] != commands["base"]
 
 
 def test_without_vllm_the_peer_is_skipped_saying_why():

@@ -5,8 +5,8 @@ from typing import Annotated
 import pytest
 from pydantic import BaseModel, Field
 
-from forkpoint.programs.batch import BatchDriver, BatchOptions
 from forkpoint.programs.documents import from_text
+from forkpoint.programs.extractor import Extractor
 from forkpoint.programs.long_documents import chunk, merge
 from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.task import ExtractionTask
@@ -89,9 +89,9 @@ def test_an_over_long_document_is_an_error_naming_its_size_under_the_default_pol
     sglang_server,
 ):
     task = meeting_task("error")
-    driver = BatchDriver(sglang_server.url, task_prompt(task, "chatml"), BatchOptions())
-    assert driver.context_length == 8192
-    result = driver.extract_one(0, from_text("long.txt", minutes(120)))
+    extractor = Extractor(sglang_server.url, task_prompt(task, "chatml"))
+    assert extractor.context_length == 8192
+    result = extractor.extract(0, from_text("long.txt", minutes(120)))
     assert result.status == "error"
     assert "more than the runtime's context of 8,192 tokens" in result.error
     assert "long.txt needs" in result.error and result.usage.prompt_tokens == 0  # never sent
@@ -102,9 +102,9 @@ def test_an_over_long_document_is_chunked_extracted_and_merged_under_the_chunk_p
     sglang_server,
 ):
     task = meeting_task("chunk")
-    driver = BatchDriver(sglang_server.url, task_prompt(task, "chatml"), BatchOptions())
+    extractor = Extractor(sglang_server.url, task_prompt(task, "chatml"))
     text = minutes(120)
-    result = driver.extract_one(0, from_text("long.txt", text))
+    result = extractor.extract(0, from_text("long.txt", text))
     assert result.chunks >= 2, result.error
     assert result.usage.prompt_tokens > 8192  # all of it was read, in pieces that each fit
     assert result.to_json()["usage"]["chunks"] == result.chunks

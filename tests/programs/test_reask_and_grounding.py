@@ -6,8 +6,8 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field, model_validator
 
-from forkpoint.programs.batch import BatchDriver, BatchOptions
 from forkpoint.programs.documents import from_text
+from forkpoint.programs.extractor import Extractor
 from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.task import ExtractionTask
 
@@ -32,31 +32,30 @@ def person_task(**options) -> ExtractionTask:
                           output_model=Person, max_output_tokens=80, **options)  # fmt: skip
 
 
-def driver_for(server, task) -> BatchDriver:
-    driver = BatchDriver(server.url, task_prompt(task, server.profile.chat_format),
-                         BatchOptions(concurrency=2))  # fmt: skip
-    driver.warm()
-    return driver
+def extractor_for(server, task) -> Extractor:
+    extractor = Extractor(server.url, task_prompt(task, server.profile.chat_format))
+    extractor.warm()
+    return extractor
 
 
 def test_a_validator_failure_is_re_asked_with_the_error_and_then_succeeds(sglang_server):
-    driver = driver_for(sglang_server, person_task(max_reasks=1))
+    extractor = extractor_for(sglang_server, person_task(max_reasks=1))
     VERDICTS[:] = [False]  # the first answer fails the model's validator; the second passes
-    result = driver.extract_one(0, from_text("sig.txt", SIGNATURE))
+    result = extractor.extract(0, from_text("sig.txt", SIGNATURE))
     assert VERDICTS == []
     assert result.status == "ok" and result.attempts == 2
     assert result.to_json()["usage"]["attempts"] == 2
     # Both attempts read the task prefix from the cache; the re-ask also re-read the document
     # turn and the first answer, which the first attempt had just put in the radix cache.
-    assert result.usage.cached_tokens >= 2 * driver.prefix_tokens
+    assert result.usage.cached_tokens >= 2 * extractor.prefix_tokens
 
 
 def test_a_result_still_failing_after_the_re_asks_is_recorded_invalid_with_its_attempts(
     sglang_server,
 ):
-    driver = driver_for(sglang_server, person_task(max_reasks=2))
+    extractor = extractor_for(sglang_server, person_task(max_reasks=2))
     VERDICTS[:] = [False, False, False]
-    result = driver.extract_one(0, from_text("sig.txt", SIGNATURE))
+    result = extractor.extract(0, from_text("sig.txt", SIGNATURE))
     assert result.status == "invalid" and result.attempts == 3
     assert result.error.endswith("(after 3 attempts)")
     assert "the name must include the family name" in result.error
@@ -75,7 +74,7 @@ def test_a_value_that_is_not_in_the_document_makes_it_need_review_with_spans_for
     task = ExtractionTask(name="located", instructions="Extract the person who signs.",
                           output_model=Located, max_output_tokens=60,
                           grounded_fields=("name", "country"))  # fmt: skip
-    result = driver_for(sglang_server, task).extract_one(0, from_text("sig.txt", SIGNATURE))
+    result = extractor_for(sglang_server, task).extract(0, from_text("sig.txt", SIGNATURE))
     assert result.status == "needs_review" and result.has_data
     assert "country = 'Norway' does not occur in the document" in result.review
     record = result.to_json()

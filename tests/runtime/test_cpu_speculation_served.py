@@ -11,10 +11,10 @@ from collections import Counter
 import httpx
 import pytest
 
-from forkpoint.api.corpora import JobCorpora
 from forkpoint.perf.corpus import CorpusSpec, generate
 from forkpoint.perf.ngram_replay import greedy_runs, replay
 from forkpoint.perf.speculation import served_steps
+from forkpoint.runtime.corpora import JobCorpora
 
 pytestmark = pytest.mark.slow
 DOCS = generate(CorpusSpec(documents=4, min_tokens=150, max_tokens=300, seed=7))

@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 
+from forkpoint.programs.errors import RuntimeUnavailable
+from forkpoint.runtime.client import RuntimeClient
 from forkpoint.runtime.profiles import Speculation
 
 log = logging.getLogger("forkpoint.corpora")
@@ -40,7 +42,7 @@ class JobCorpora:
     ) -> None:
         self.enabled = speculation.algorithm == "NGRAM" and speculation.external_sam_budget > 0
         self.max_tokens = speculation.external_corpus_max_tokens
-        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=300.0, transport=transport)
+        self.runtime = RuntimeClient(url, transport=transport)
 
     def register(self, job_id: str, texts: list[str]) -> dict[str, Any] | None:
         """Load the job's documents (bounded); the stats to show with the job, or None if off."""
@@ -57,8 +59,10 @@ class JobCorpora:
                                  "documents_sent": len(sent), "tokens_loaded": 0}  # fmt: skip
         try:
             body = {"corpus_id": corpus_id(job_id), "documents": sent}
-            answer = self.http.post("/add_external_corpus", json=body).json()
-        except (httpx.HTTPError, ValueError) as exc:
+            answer = self.runtime.request(
+                "POST", "/add_external_corpus", json=body, timeout=self.runtime.timeouts.corpus
+            ).json()
+        except (RuntimeUnavailable, ValueError) as exc:
             stats["note"] = f"not loaded: {exc}"
             return stats
         if not answer.get("success"):
@@ -74,9 +78,9 @@ class JobCorpora:
         if not self.enabled:
             return False
         try:
-            answer = self.http.post("/remove_external_corpus",
-                                    json={"corpus_id": corpus_id(job_id)}).json()  # fmt: skip
-        except (httpx.HTTPError, ValueError) as exc:
+            body = {"corpus_id": corpus_id(job_id)}
+            answer = self.runtime.request("POST", "/remove_external_corpus", json=body).json()
+        except (RuntimeUnavailable, ValueError) as exc:
             log.warning("could not remove corpus of job %s: %s", job_id, exc)
             return False
         return bool(answer.get("success"))
@@ -86,8 +90,8 @@ class JobCorpora:
         if not self.enabled:
             return {}
         try:
-            answer = self.http.get("/list_external_corpora").json()
-        except (httpx.HTTPError, ValueError):
+            answer = self.runtime.request("GET", "/list_external_corpora").json()
+        except (RuntimeUnavailable, ValueError):
             return {}
         counts = answer.get("corpus_token_counts") or {}
         return {k.removeprefix(PREFIX): v for k, v in counts.items() if k.startswith(PREFIX)}

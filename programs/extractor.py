@@ -1,0 +1,188 @@
+"""The extractor: one document through the task's program, no scheduling.
+
+fit (chunk a long document) → ask after the fork point → validate, re-ask with the errors →
+merge chunks → ground string values → one DocumentResult. Thread-safe: a scheduler (batch.py)
+or the gateway's workers call `extract` from many threads against one warmed prefix. Never
+raises for a document's fault; raises RuntimeUnavailable only when the runtime stays unreachable.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal
+
+from forkpoint.programs import long_documents, program
+from forkpoint.programs.documents import Document
+from forkpoint.programs.errors import (
+    DocumentError,
+    ForkpointError,
+    OutputError,
+    RuntimeUnavailable,
+)
+from forkpoint.programs.grounding import ground, ungrounded_required
+from forkpoint.programs.prompt import TaskPrompt
+from forkpoint.programs.results import DocumentResult, Usage
+from forkpoint.runtime.served_model import ServedModel, check_served_format
+
+RETRY_DELAYS = (1.0, 4.0)  # seconds before the 2nd and 3rd try of a document
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """One text's way through the program: ok (with data), invalid, truncated or failed."""
+
+    status: Literal["ok", "invalid", "truncated", "failed"]
+    usage: Usage
+    attempts: int
+    data: Any = None
+    error: str | None = None
+    raw: str = ""
+
+
+class Extractor:
+    """One task prompt against one SGLang server, one document at a time."""
+
+    def __init__(
+        self,
+        url: str,
+        prompt: TaskPrompt,
+        *,
+        temperature: float = 0.0,
+        max_output_tokens: int | None = None,  # None: the task's own limit
+    ) -> None:
+        self.url, self.prompt = url, prompt
+        self.temperature, self.max_output_tokens = temperature, max_output_tokens
+        try:
+            self.endpoint = program.connect(url)
+        except RuntimeUnavailable as exc:
+            hint = "start one with `forkpoint runtime up`, or omit --sglang-url"
+            raise RuntimeUnavailable(exc.message, hint=hint) from exc
+        # The endpoint asked the server for its model info when it connected: check the
+        # prompt's format against the served model from that answer, no request of its own.
+        check_served_format(ServedModel.from_info(url, self.endpoint.model_info),
+                            prompt.chat_format.name)  # fmt: skip
+        self.prefix_tokens: int | None = None
+        self.counter = long_documents.TokenCounter(url)
+
+    def warm(self) -> int:
+        """Compute the prefix once on the server; returns its token count."""
+        meta = self._with_retries(lambda: program.run_warm(self.endpoint, self.prompt.prefix))
+        self.prefix_tokens = int(meta["prompt_tokens"])
+        return self.prefix_tokens
+
+    @cached_property
+    def context_length(self) -> int | None:
+        """The runtime's context length (asked once); None if the runtime cannot say."""
+        return self.counter.context_length()
+
+    def extract(self, index: int, doc: Document) -> DocumentResult:
+        """Extract one document (blocking, thread-safe). Never raises for a document's fault;
+        raises RuntimeUnavailable only when the server stays unreachable through the retries.
+
+        A document longer than the runtime's context is an error or, with the task's
+        `long_documents="chunk"`, extracted in chunks whose answers are merged."""
+        started = time.perf_counter()
+        if doc.error is not None:
+            return DocumentResult.failed(index, doc, doc.error, seconds=0.0)
+        task = self.prompt.task
+        max_tokens = self.max_output_tokens or task.max_output_tokens
+        texts = [doc.text or ""]
+        if self.context_length is not None:
+            try:
+                texts = long_documents.fit(
+                    doc.name, doc.text or "", prompt=self.prompt, counter=self.counter,
+                    context=self.context_length, output_tokens=max_tokens,
+                    policy=task.long_documents, overlap_tokens=task.chunk_overlap_tokens,
+                )  # fmt: skip
+            except DocumentError as exc:
+                return DocumentResult.failed(index, doc, str(exc), time.perf_counter() - started)
+        answers = [self._answer(text, max_tokens) for text in texts]
+        usage = sum((a.usage for a in answers), Usage())
+        seconds = time.perf_counter() - started
+        attempts = max(a.attempts for a in answers)
+        for i, answer in enumerate(answers):
+            where = f"chunk {i + 1} of {len(answers)}: " if len(answers) > 1 else ""
+            error = where + (answer.error or "")
+            if answer.status == "failed":
+                return DocumentResult.failed(index, doc, error, seconds, usage=usage,
+                                             chunks=len(answers))  # fmt: skip
+            if answer.status == "truncated" or answer.status == "invalid":
+                return DocumentResult(index, doc.name, answer.status, error=error, usage=usage,
+                                      seconds=seconds, raw=answer.raw, sha256=doc.sha256,
+                                      attempts=attempts, chunks=len(answers))  # fmt: skip
+        data, notes = answers[0].data, []
+        if len(answers) > 1:
+            merged, notes = long_documents.merge([_plain(a.data) for a in answers],
+                                                 task.constraint.schema)  # fmt: skip
+            try:
+                data = task.constraint.validate(json.dumps(merged))
+            except OutputError as exc:
+                reason = f"the {len(answers)} chunks' merged answer: {exc.message}"
+                return DocumentResult(index, doc.name, "invalid", error=reason, usage=usage,
+                                      seconds=seconds, raw=json.dumps(merged), sha256=doc.sha256,
+                                      attempts=attempts, chunks=len(answers))  # fmt: skip
+        found = ground(_plain(data), doc.text or "")
+        review = notes + ungrounded_required(found, task.grounded_fields)
+        return DocumentResult.succeeded(index, doc, data, usage, seconds,
+                                        grounding=tuple(found), review=tuple(review),
+                                        attempts=attempts, chunks=len(answers))  # fmt: skip
+
+    def _answer(self, text: str, max_tokens: int) -> _Answer:
+        """One text through the program, re-asked on validation failures (the output model's
+        own validators, which no grammar expresses) up to the task's `max_reasks`, each time
+        with the earlier answers and their errors after the fork point."""
+        task = self.prompt.task
+        usage = Usage()
+        attempts: list[tuple[str, str]] = []  # (answer, validation error) so far
+        while True:
+            try:
+                raw, meta = self._with_retries(
+                    lambda: program.run_extract(
+                        self.endpoint,
+                        prefix=self.prompt.prefix,
+                        turn=self.prompt.reask(text, attempts),
+                        json_schema=task.constraint.schema_json,
+                        max_tokens=max_tokens,
+                        temperature=self.temperature,
+                    )
+                )
+            except RuntimeUnavailable:
+                raise  # not this document's fault: the caller decides (abort, or retry later)
+            except ForkpointError as exc:
+                return _Answer("failed", usage, len(attempts) + 1, error=str(exc))
+            except RuntimeError as exc:  # the frontend's error for a non-200 answer
+                reason = f"the runtime rejected the document: {exc}"
+                return _Answer("failed", usage, len(attempts) + 1, error=reason)
+            usage = usage + Usage.from_meta(meta)
+            tried = len(attempts) + 1
+            if (meta.get("finish_reason") or {}).get("type") == "length":
+                reason = (
+                    f"output stopped at the {max_tokens}-token limit before the JSON was complete "
+                    "(finish_reason=length); bound the task's lists and strings, or raise its limit"
+                )
+                return _Answer("truncated", usage, tried, error=reason, raw=raw)
+            try:
+                return _Answer("ok", usage, tried, data=task.constraint.validate(raw))
+            except OutputError as exc:
+                if len(attempts) < task.max_reasks:
+                    attempts.append((raw, exc.message))
+                    continue
+                reason = f"{exc.message} (after {tried} attempt{'s' * (tried > 1)})"
+                return _Answer("invalid", usage, tried, error=reason, raw=raw)
+
+    def _with_retries(self, call):
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                return call()
+            except OSError as exc:  # refused/reset connection or a 5xx: the server's trouble
+                if delay is None:
+                    raise RuntimeUnavailable(f"the SGLang server stopped answering: {exc}") from exc
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+
+def _plain(data):
+    return data.model_dump(mode="json") if hasattr(data, "model_dump") else data

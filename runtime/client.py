@@ -1,0 +1,119 @@
+"""forkpoint's one HTTP client for an SGLang runtime (or sglang-router): every call has a timeout.
+
+What forkpoint asks a runtime: which model it serves, how many tokens a text is, whether it is
+healthy, to flush its cache, to load and drop NGRAM draft corpora (runtime/corpora.py, through
+`request`). Generation goes through SGLang's frontend program (programs/program.py), whose
+endpoint sends its requests through this client too. A runtime that cannot be reached (refused,
+reset, timed out) is RuntimeUnavailable; one that answers with an error is the caller's to judge
+(`response.status_code`), or RuntimeUnavailable from `json`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from forkpoint.programs.errors import RuntimeUnavailable
+
+# /model_info is SGLang 0.5's name; /get_model_info (deprecated there, logged on every call) is
+# what older servers and sglang-router answer.
+INFO_PATHS = ("/model_info", "/get_model_info")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds. `generate` bounds one document's request: queueing behind a full server
+    included, so it is generous; a runtime that hangs still ends the request."""
+
+    connect: float = 10.0
+    call: float = 60.0  # model info, tokenize, health, flush, corpora lists
+    corpus: float = 300.0  # loading a job's documents as a draft corpus
+    generate: float = 900.0
+
+    def httpx(self, seconds: float) -> httpx.Timeout:
+        return httpx.Timeout(seconds, connect=self.connect)
+
+
+class RuntimeClient:
+    """Calls to one runtime at `url`. Thread-safe (one pooled httpx client)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None = None,
+        timeouts: Timeouts | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.timeouts = timeouts or Timeouts()
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        self.http = httpx.Client(
+            base_url=self.url,
+            headers=headers,
+            timeout=self.timeouts.httpx(self.timeouts.call),
+            transport=transport,
+        )
+
+    def request(
+        self, method: str, path: str, *, json: Any = None, timeout: float | None = None
+    ) -> httpx.Response:
+        """One call; RuntimeUnavailable when nothing answers (refused, reset, timed out)."""
+        limit = self.timeouts.httpx(timeout) if timeout is not None else None
+        try:
+            if limit is None:
+                return self.http.request(method, path, json=json)
+            return self.http.request(method, path, json=json, timeout=limit)
+        except httpx.HTTPError as exc:
+            raise RuntimeUnavailable(
+                f"no SGLang server answers at {self.url} ({method} {path}: "
+                f"{exc or type(exc).__name__})",
+                hint="start one with `forkpoint runtime up`, or check the URL",
+            ) from exc
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A call that must answer 200 with JSON; anything else is RuntimeUnavailable."""
+        return self._checked(self.request(method, path, **kwargs), path)
+
+    def _checked(self, answer: httpx.Response, path: str) -> Any:
+        if answer.status_code != 200:
+            raise RuntimeUnavailable(
+                f"the runtime at {self.url} answered {path} with {answer.status_code}: "
+                f"{answer.text[:200]}"
+            )
+        try:
+            return answer.json()
+        except ValueError as exc:
+            raise RuntimeUnavailable(f"the runtime at {self.url} sent no JSON from {path}") from exc
+
+    # -- what the runtime is -------------------------------------------------------------------
+
+    def model_info(self) -> dict[str, Any]:
+        """SGLang's model info (one request; two on an older server)."""
+        for path in INFO_PATHS:
+            answer = self.request("GET", path)
+            if answer.status_code != 404:
+                return self._checked(answer, path)
+        raise RuntimeUnavailable(
+            f"the server at {self.url} has no model info endpoint ({', '.join(INFO_PATHS)})",
+            hint="is it an SGLang server or sglang-router?",
+        )
+
+    def healthy(self, path: str = "/health") -> bool:
+        """True when GET `path` answers 200 (`/health_generate` also runs one decode step)."""
+        try:
+            return self.request("GET", path).status_code == 200
+        except RuntimeUnavailable:
+            return False
+
+    def tokenize(self, texts: list[str], *, special: bool = True) -> tuple[list[int], int]:
+        """Token counts of `texts` (with BOS etc. when `special`) and the model's context."""
+        body = self.json("POST", "/tokenize", json={"prompt": texts, "add_special_tokens": special})
+        counts = body["count"] if isinstance(body["count"], list) else [body["count"]]
+        return counts, int(body["max_model_len"])
+
+    def flush_cache(self) -> bool:
+        """Drop the runtime's prefix cache (refused while requests run); True if it did."""
+        return self.request("POST", "/flush_cache").status_code == 200
