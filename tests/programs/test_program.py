@@ -1,4 +1,5 @@
-"""The frontend endpoint tells a server's failure (retry) from a refusal of the document.
+"""The frontend endpoint tells a server's failure (retry) from a refusal of the document, and
+never waits without end.
 
 A real SGLang server cannot be made to answer 500 on demand, so these use a minimal HTTP server
 that answers with a chosen status; everything else in the suite talks to real SGLang.
@@ -6,19 +7,23 @@ that answers with a chosen status; everything else in the suite talks to real SG
 
 import http.server
 import threading
+import time
 
 import pytest
 
-from forkpoint.programs.program import Endpoint, ServerError
+from forkpoint.programs.program import Endpoint, ServerError, connect, run_warm
+from forkpoint.runtime.client import RuntimeClient, Timeouts
 
 
 class _Answers(http.server.BaseHTTPRequestHandler):
     status = 200
+    delay = 0.0  # seconds before answering a POST: a runtime stuck in a long step
 
-    def do_GET(self):  # /get_model_info, asked once by the endpoint
+    def do_GET(self):  # /model_info, asked once by the endpoint
         self._reply(200, b'{"model_path": "m"}')
 
     def do_POST(self):
+        time.sleep(type(self).delay)
         self._reply(type(self).status, b'{"error": "boom"}')
 
     def _reply(self, status, body):
@@ -43,8 +48,18 @@ def server():
 @pytest.mark.parametrize(("status", "error"), [(500, ServerError), (503, ServerError),
                                                (400, RuntimeError)])  # fmt: skip
 def test_a_5xx_is_a_retryable_server_error_and_a_4xx_is_the_documents_own(server, status, error):
-    _Answers.status = status
-    endpoint = Endpoint(f"http://127.0.0.1:{server.server_port}")
+    _Answers.status, _Answers.delay = status, 0.0
+    endpoint = connect(f"http://127.0.0.1:{server.server_port}")
     with pytest.raises(error) as raised:
-        endpoint.cache_prefix("hello")
+        run_warm(endpoint, "hello")
     assert isinstance(raised.value, OSError) == (status >= 500)
+
+
+def test_a_generate_call_that_gets_no_answer_ends_at_its_timeout_as_a_server_error(server):
+    _Answers.status, _Answers.delay = 200, 3.0
+    url = f"http://127.0.0.1:{server.server_port}"
+    client = RuntimeClient(url, timeouts=Timeouts(generate=0.5))
+    started = time.perf_counter()
+    with pytest.raises(ServerError, match="did not answer /generate"):
+        run_warm(Endpoint(client), "hello")
+    assert time.perf_counter() - started < 2.5
