@@ -77,15 +77,23 @@ def _extract(folder, out, url, *extra):
     return [json.loads(line) for line in out.read_text().splitlines()], result.output
 
 
+ANN = "Ann Lee, CTO at Lumen Labs, ann@lumen.io"
+
+
+def inbox(tmp_path, **texts):
+    """A folder with one NAME.txt per keyword argument."""
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    for name, text in texts.items():
+        (folder / f"{name}.txt").write_text(text)
+    return folder
+
+
 @pytest.mark.slow
 def test_resume_extracts_only_new_changed_or_failed_documents_and_keeps_the_rest(
     sglang_server, tmp_path
 ):
-    folder = tmp_path / "inbox"
-    folder.mkdir()
-    (folder / "a.txt").write_text("Ann Lee, CTO at Lumen Labs, ann@lumen.io")
-    (folder / "b.txt").write_text("Omar Haddad (CFO, Dunes Capital), omar@dunes.ae")
-    (folder / "c.txt").write_text("")  # fails: empty
+    folder = inbox(tmp_path, a=ANN, b="Omar Haddad (CFO, Dunes Capital), omar@dunes.ae", c="")
     out = tmp_path / "out.jsonl"
     first, _ = _extract(folder, out, sglang_server.url)
     assert [r["status"] for r in first] == ["ok", "ok", "error"]
@@ -102,10 +110,7 @@ def test_resume_extracts_only_new_changed_or_failed_documents_and_keeps_the_rest
 def test_fail_on_error_exits_4_when_a_document_failed_and_the_error_line_is_written(
     sglang_server, tmp_path
 ):
-    folder = tmp_path / "inbox"
-    folder.mkdir()
-    (folder / "a.txt").write_text("Ann Lee, CTO at Lumen Labs, ann@lumen.io")
-    (folder / "b.txt").write_text("")  # unreadable: empty
+    folder = inbox(tmp_path, a=ANN, b="")  # b is unreadable: empty
     out = tmp_path / "out.jsonl"
     lines, _ = _extract(folder, out, sglang_server.url)  # without the flag: exit 0
     assert [(r["file"], r["status"]) for r in lines] == [("a.txt", "ok"), ("b.txt", "error")]
@@ -122,9 +127,7 @@ def test_fail_on_error_exits_4_when_a_document_failed_and_the_error_line_is_writ
 def test_a_runtime_given_by_url_gets_its_served_models_chat_format_not_the_profiles(
     sglang_server, tmp_path
 ):
-    folder = tmp_path / "inbox"
-    folder.mkdir()
-    (folder / "a.txt").write_text("Ann Lee, CTO at Lumen Labs, ann@lumen.io")
+    folder = inbox(tmp_path, a=ANN)
     out = tmp_path / "out.jsonl"
     # the Mixtral profile's format is mixtral-v1; the server at the URL serves SmolLM2 (chatml)
     args = ["extract", str(folder), "--task", "contacts", "--out", str(out)]
