@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -54,5 +55,7 @@ def runtime_url(profile, sglang_url: str | None) -> Iterator[str]:
 
     server = RuntimeServer(profile)
     console.print(f"starting the [bold]{profile.name}[/] runtime (log: {server.log_path})")
+    started = time.monotonic()
     with server:
+        console.print(f"runtime ready in {time.monotonic() - started:.0f} s at {server.url}")
         yield server.url
