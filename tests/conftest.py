@@ -1,6 +1,7 @@
-"""Real processes shared by the tests: an SGLang server (cpu-small) and gateway processes."""
+"""Shared by the tests: real processes (an SGLang server, gateways) and hostile input files."""
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -104,3 +105,75 @@ def start_gateway(tmp_path):
     yield start
     for gateway in started:
         gateway.stop()
+
+
+# Hostile uploads, made in code (no binary files in git): each must become its own document's
+# error, never an exception out of forkpoint.programs.documents or a 500 from the gateway.
+def _zip(members: dict[str, bytes | str]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _docx(document_xml: str | None = None) -> bytes:
+    """A real .docx (python-docx), its word/document.xml replaced when given."""
+    import io
+    import zipfile
+
+    import docx
+
+    buffer = io.BytesIO()
+    docx.Document().save(buffer)
+    with zipfile.ZipFile(buffer) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    if document_xml is not None:
+        members["word/document.xml"] = document_xml
+    return _zip(members)
+
+
+def _pdf() -> bytes:
+    import io
+
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def _billion_laughs() -> str:
+    entities = "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10))
+    return (
+        f'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY lol0 "lol">{entities}]>'
+        '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+        "<w:body><w:p><w:r><w:t>&lol9;</w:t></w:r></w:p></w:body></w:document>"
+    )
+
+
+BAD_FILES = {  # file name → (how to make its bytes, what its error says)
+    "bomb.docx": (lambda: _zip({"word/document.xml": b" " * (8 << 20)}), "zip bomb"),
+    "only-document-xml.docx": (lambda: _zip({"word/document.xml": "<x/>"}), "Word document"),
+    "truncated.docx": (lambda: _docx()[:2000], "damaged or truncated zip"),
+    "billion-laughs.docx": (lambda: _docx(_billion_laughs()), "Word document"),
+    "truncated.pdf": (lambda: _pdf()[:300], "PDF"),
+    "random.pdf": (lambda: b"%PDF-1.7\n" + random.Random(1).randbytes(20_000), "PDF"),
+    "random.txt": (lambda: random.Random(2).randbytes(20_000), "is binary"),
+    "latin-1.txt": (lambda: "café crème".encode("latin-1"), "is not UTF-8"),
+    "deep.json": (lambda: b"[" * 100_000, "nested too deeply"),
+    "deep-closed.json": (lambda: b"[" * 5_000 + b"]" * 5_000, "nested too deeply"),
+    "deep.jsonl": (lambda: b"[" * 100_000 + b"\n", "nested too deeply"),
+}
+
+
+@pytest.fixture(params=sorted(BAD_FILES))
+def bad_file(request) -> tuple[str, bytes, str]:
+    """(file name, bytes, part of its error message), one per hostile file."""
+    make, reason = BAD_FILES[request.param]
+    return request.param, make(), reason
