@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from forkpoint.api import errors, routes_extract, routes_jobs
+from forkpoint.api.auth import Gate
 from forkpoint.api.jobs import JobRunner
 from forkpoint.api.metrics import Metrics
 from forkpoint.api.settings import Settings
@@ -29,6 +30,7 @@ def create_app(
         store = JobStore(settings.db_path)
         runner = JobRunner(store, settings, Metrics(), supervisor=supervisor)
         app.state.settings, app.state.store, app.state.runner = settings, store, runner
+        app.state.gate = Gate(settings)
         if start_workers:
             runner.start()
         yield

@@ -1,4 +1,4 @@
-"""What the /v1 routes share: auth, the runner, task choice and the input limits."""
+"""What the /v1 routes share: the caller, the runner, task choice and the input limits."""
 
 from __future__ import annotations
 
@@ -9,15 +9,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
-from forkpoint.api.auth import check_key
+from forkpoint.api.auth import Caller
 from forkpoint.api.jobs import JobRunner, task_for
 from forkpoint.api.schemas import TaskChoice
+from forkpoint.api.store import JobRecord, JobStore
 from forkpoint.programs.documents import Document
-from forkpoint.programs.errors import DocumentError, RuntimeUnavailable, TooLarge
+from forkpoint.programs.errors import DocumentError, NotFound, RuntimeUnavailable, TooLarge
 
 
-def authorized(request: Request) -> None:
-    check_key(request, request.app.state.settings)
+def authorized(request: Request) -> Caller:
+    """Every /v1 route's dependency: the caller, or 401/503 (api/auth.py). FastAPI runs it once
+    per request, however many routes' parameters ask for `CallerDep` too."""
+    return request.app.state.gate.caller(request)
 
 
 def runner_of(request: Request) -> JobRunner:
@@ -25,6 +28,16 @@ def runner_of(request: Request) -> JobRunner:
 
 
 RunnerDep = Annotated[JobRunner, Depends(runner_of)]
+CallerDep = Annotated[Caller, Depends(authorized)]
+
+
+def visible_job(store: JobStore, job_id: str, caller: Caller) -> JobRecord:
+    """The job, if the caller may see it; else the same NotFound as for a job that does not
+    exist, so another key cannot learn that it does."""
+    job = store.job(job_id)
+    if job is None or not caller.may_see(job.owner):
+        raise NotFound(f"no job {job_id}")
+    return job
 
 
 def v1_router() -> APIRouter:

@@ -141,9 +141,11 @@ class JobRunner:
         instructions: str | None = None,
         labels: dict[str, dict] | None = None,
         idempotency_key: str | None = None,
+        owner: str | None = None,
     ) -> tuple[JobRecord, bool]:
-        """Store a job durably and queue it: (job, created). Raises QueueFull past the queue
-        limit. A repeated idempotency key returns the job it created (created False)."""
+        """Store a job durably, owned by `owner`, and queue it: (job, created). Raises QueueFull
+        past the queue limit. An idempotency key the owner used within the idempotency TTL
+        returns the job it created (created False)."""
         waiting = self.store.pending_count()
         if waiting + len(documents) > self.settings.max_queued_documents:
             raise QueueFull(
@@ -160,6 +162,8 @@ class JobRunner:
             idempotency=None
             if idempotency_key is None
             else (idempotency_key, request_fingerprint(task, schema_json, instructions, documents)),
+            owner=owner,
+            idempotency_ttl=self.settings.idempotency_ttl_seconds,
         )
         if not created:
             return job, False

@@ -14,7 +14,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from forkpoint.api.deps import RunnerDep, checked, choose, v1_router
+from forkpoint.api.auth import Caller
+from forkpoint.api.deps import CallerDep, RunnerDep, checked, choose, v1_router, visible_job
 from forkpoint.api.jobs import task_for
 from forkpoint.api.schemas import JobRequest, JobStatus, TaskChoice
 from forkpoint.api.store import FINAL_STATES, JobStore
@@ -61,13 +62,15 @@ v1 = v1_router()
 async def submit_job(
     request: Request,
     runner: RunnerDep,
+    caller: CallerDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
     """A batch job: task or schema, plus documents as inline JSON or multipart files (PDF, Word,
-    HTML, text, JSON/JSONL). With an `Idempotency-Key` header, submitting the same request again
-    returns the job it created (200) instead of a new one; the same key with a different request
-    is 409."""
+    HTML, text, JSON/JSONL). The job belongs to the caller's API key. With an `Idempotency-Key`
+    header, submitting the same request again with the same API key returns the job it created
+    (200) instead of a new one, the same key with a different request is 409; keys expire after
+    FORKPOINT_IDEMPOTENCY_TTL_SECONDS (a day)."""
     choice, documents = await _job_input(request)
     task, schema = choose(choice)
     labels = None
@@ -78,10 +81,11 @@ async def submit_job(
     job, created = await run_in_threadpool(
         runner.submit, task, checked(runner, documents), schema_json=schema,
         instructions=choice.instructions, labels=labels, idempotency_key=idempotency_key,
+        owner=caller.owner,
     )  # fmt: skip
     if not created:
         response.status_code = 200
-    return _status(runner.store, job.id)
+    return _status(runner.store, job.id, caller)
 
 
 async def _job_input(request: Request) -> tuple[TaskChoice, list[Document]]:
@@ -114,26 +118,30 @@ async def _job_input(request: Request) -> tuple[TaskChoice, list[Document]]:
 
 
 @v1.get("/jobs", response_model=list[JobStatus])
-def list_jobs(runner: RunnerDep) -> list[dict[str, Any]]:
-    return [_status(runner.store, job.id) for job in runner.store.jobs()]
+def list_jobs(runner: RunnerDep, caller: CallerDep) -> list[dict[str, Any]]:
+    """The caller's newest jobs (an admin key's: everyone's)."""
+    jobs = runner.store.jobs(owner=caller.listing_owner)
+    return [_status(runner.store, job.id, caller) for job in jobs]
 
 
 @v1.get("/jobs/{job_id}", response_model=JobStatus)
-def job_status(job_id: str, runner: RunnerDep) -> dict[str, Any]:
-    return _status(runner.store, job_id)
+def job_status(job_id: str, runner: RunnerDep, caller: CallerDep) -> dict[str, Any]:
+    return _status(runner.store, job_id, caller)
 
 
 @v1.delete("/jobs/{job_id}", response_model=JobStatus)
-def cancel_job(job_id: str, runner: RunnerDep) -> dict[str, Any]:
-    _status(runner.store, job_id)
+def cancel_job(job_id: str, runner: RunnerDep, caller: CallerDep) -> dict[str, Any]:
+    _status(runner.store, job_id, caller)
     runner.cancel(job_id)
-    return _status(runner.store, job_id)
+    return _status(runner.store, job_id, caller)
 
 
 @v1.get("/jobs/{job_id}/results")
-async def job_results(job_id: str, runner: RunnerDep, wait: bool = True) -> StreamingResponse:
+async def job_results(
+    job_id: str, runner: RunnerDep, caller: CallerDep, wait: bool = True
+) -> StreamingResponse:
     """NDJSON in document order; streams while the job runs (unless wait=false)."""
-    _status(runner.store, job_id)
+    _status(runner.store, job_id, caller)
     deadline = time.monotonic() + runner.settings.results_wait_seconds
 
     async def lines() -> AsyncIterator[bytes]:
@@ -153,9 +161,9 @@ async def job_results(job_id: str, runner: RunnerDep, wait: bool = True) -> Stre
 
 
 @v1.get("/jobs/{job_id}/eval")
-def job_eval(job_id: str, runner: RunnerDep) -> dict[str, Any]:
+def job_eval(job_id: str, runner: RunnerDep, caller: CallerDep) -> dict[str, Any]:
     """For a job submitted with labels: per-field accuracy over the documents done so far."""
-    status = _status(runner.store, job_id)
+    status = _status(runner.store, job_id, caller)
     labels = runner.store.labels(job_id)
     if not labels:
         raise NotFound(f"job {job_id} was submitted without labels")
@@ -173,8 +181,9 @@ def job_eval(job_id: str, runner: RunnerDep) -> dict[str, Any]:
     return {"complete": job.state == "done", "labelled": len(labels), **report(evaluated)}
 
 
-def _status(store: JobStore, job_id: str) -> dict[str, Any]:
-    job = store.get(job_id)
+def _status(store: JobStore, job_id: str, caller: Caller) -> dict[str, Any]:
+    """The job's status, or NotFound if it does not exist or is not the caller's to see."""
+    job = visible_job(store, job_id, caller)
     counts = store.counts(job_id)
     elapsed = (job.finished or time.time()) - job.created
     return {

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     db_path: Path = Field(default_factory=lambda: cache_dir() / "gateway.sqlite3")
     api_keys: list[str] = []  # FORKPOINT_API_KEYS='["key1","key2"]'
     api_keys_file: Path | None = None  # one key per line; rotated by editing the file
+    admin_keys: list[str] = []  # keys that see and cancel every job (and are valid keys)
+    idempotency_ttl_seconds: float = Field(24 * 3600.0, gt=0)  # an Idempotency-Key's lifetime
     concurrency: int | None = Field(None, ge=1)  # documents in flight; default: the profile's
     max_queued_documents: int = Field(20_000, ge=1)
     max_documents_per_job: int = Field(10_000, ge=1)
@@ -37,12 +39,32 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _keys_required_off_loopback(self) -> Settings:
-        if not self.is_loopback and not self.keys():
+        """At start-up a configured key file must be readable, and beyond loopback at least one
+        key must exist. Later the file is re-read on every request (api/auth.py), and a file
+        that becomes empty or unreadable refuses requests: it never opens the gateway."""
+        try:
+            keys = self.keys()
+        except (OSError, UnicodeError) as exc:
+            raise ValueError(f"cannot read the API key file {self.api_keys_file}: {exc}") from exc
+        if not self.is_loopback and not keys:
             raise ValueError(
                 f"binding to {self.host} exposes the gateway beyond this machine: configure API "
                 "keys (FORKPOINT_API_KEYS or FORKPOINT_API_KEYS_FILE) or bind to 127.0.0.1"
             )
         return self
+
+    @property
+    def has_key_source(self) -> bool:
+        """Whether any key source is configured, even one that is empty (FORKPOINT_API_KEYS='[]'
+        or an empty file): then every request needs a key, and none is 'no keys, open'."""
+        explicit = {"api_keys", "admin_keys"} & self.model_fields_set
+        return bool(explicit) or self.api_keys_file is not None
+
+    @property
+    def is_open(self) -> bool:
+        """No key needed: only on a loopback bind with no key source configured. Decided by the
+        settings, never by the key list being empty at the moment."""
+        return self.is_loopback and not self.has_key_source
 
     @property
     def is_loopback(self) -> bool:
@@ -54,8 +76,9 @@ class Settings(BaseSettings):
             return False
 
     def keys(self) -> list[str]:
-        """Configured keys, the file re-read on every call so rotation needs no restart."""
-        keys = list(self.api_keys)
+        """Every valid key (admin keys included), the file re-read on every call so rotation
+        needs no restart. Raises OSError (or UnicodeError) if the file cannot be read."""
+        keys = [*self.api_keys, *self.admin_keys]
         if self.api_keys_file is not None:
             lines = self.api_keys_file.read_text().splitlines()
             keys += [line.strip() for line in lines if line.strip() and not line.startswith("#")]

@@ -3,6 +3,12 @@
 SQLite in WAL mode behind a small interface. A job and all its documents are written in one
 transaction before the client hears "accepted"; a result is keyed by (job, document index), so
 a document re-sent after a crash or a retry can never be recorded twice.
+
+A job records its owner: a short hash of the API key that created it (api/auth.py), never the
+key; None on an open gateway and for jobs a store older than owners holds. Idempotency keys are
+stored scoped by owner ("<owner>:<key>", owner ids are hex) with the time they were first used,
+and expire after the gateway's `idempotency_ttl_seconds`; a record without a time (older
+stores) counts as expired.
 """
 
 from __future__ import annotations
@@ -50,8 +56,13 @@ CREATE TABLE IF NOT EXISTS results (
 """
 
 
-ADDED_COLUMNS = {"documents": {"sha256": "TEXT"}}  # columns newer than the first release
-JOB_COLUMNS = "id, task, schema_json, instructions, state, total, created, finished"
+ADDED_COLUMNS = {  # columns newer than the first release
+    "documents": {"sha256": "TEXT"},
+    "jobs": {"owner": "TEXT"},
+    "idempotency": {"created": "REAL"},
+}
+JOB_COLUMNS = "id, task, schema_json, instructions, state, total, created, finished, owner"
+DAY = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,7 @@ class JobRecord:
     total: int
     created: float
     finished: float | None
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,34 +127,47 @@ class JobStore:
         instructions: str | None = None,
         labels: dict[str, dict[str, Any]] | None = None,
         idempotency: tuple[str, str] | None = None,
+        owner: str | None = None,
+        idempotency_ttl: float = DAY,
     ) -> tuple[JobRecord, bool]:
         """Store a job, every document (and any labels) in one transaction; (job, created).
 
-        `idempotency` is (key, fingerprint of the request): a key seen before returns its job
-        (created False) when the fingerprint matches, and raises IdempotencyConflict if not.
+        `idempotency` is (key, fingerprint of the request), scoped by `owner`: a key the owner
+        used less than `idempotency_ttl` seconds ago returns its job (created False) when the
+        fingerprint matches, and raises IdempotencyConflict if not. An expired key is forgotten.
         """
+        now = time.time()
         job = JobRecord(uuid.uuid4().hex, task, schema_json, instructions, "queued",
-                        len(documents), time.time(), None)  # fmt: skip
+                        len(documents), now, None, owner)  # fmt: skip
         with self._tx() as db:
             if idempotency is not None:
+                key, fingerprint = idempotency
+                scoped = f"{owner or ''}:{key}"
+                db.execute(
+                    "DELETE FROM idempotency WHERE created IS NULL OR created < ?",
+                    (now - idempotency_ttl,),
+                )
                 row = db.execute(
-                    "SELECT job_id, fingerprint FROM idempotency WHERE key = ?", (idempotency[0],)
+                    "SELECT job_id, fingerprint FROM idempotency WHERE key = ?", (scoped,)
                 ).fetchone()
                 if row is not None:
-                    if row[1] != idempotency[1]:
+                    if row[1] != fingerprint:
                         raise IdempotencyConflict(
-                            f"Idempotency-Key {idempotency[0]!r} was used for a different request"
+                            f"Idempotency-Key {key!r} was used for a different request"
                         )
                     found = db.execute(
                         f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (row[0],)
                     ).fetchone()
                     return JobRecord(*found), False
-                key, fingerprint = idempotency
-                db.execute("INSERT INTO idempotency VALUES (?, ?, ?)", (key, job.id, fingerprint))
+                db.execute(
+                    "INSERT INTO idempotency (key, job_id, fingerprint, created) "
+                    "VALUES (?, ?, ?, ?)",
+                    (scoped, job.id, fingerprint, now),
+                )
             db.execute(
-                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (job.id, job.task, job.schema_json, job.instructions, job.state, job.total,
-                 job.created, job.finished),
+                 job.created, job.finished, job.owner),
             )  # fmt: skip
             db.executemany(
                 "INSERT INTO documents (job_id, idx, name, text, sha256) VALUES (?, ?, ?, ?, ?)",
@@ -188,10 +213,13 @@ class JobStore:
             raise NotFound(f"no job {job_id}")
         return job
 
-    def jobs(self, limit: int = 100) -> list[JobRecord]:
+    def jobs(self, limit: int = 100, *, owner: str | None = None) -> list[JobRecord]:
+        """The newest jobs: every job, or with `owner` only that owner's."""
+        where, args = ("WHERE owner = ?", (owner,)) if owner is not None else ("", ())
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY created DESC LIMIT ?", (limit,)
+                f"SELECT {JOB_COLUMNS} FROM jobs {where} ORDER BY created DESC LIMIT ?",
+                (*args, limit),
             ).fetchall()
         return [JobRecord(*row) for row in rows]
 

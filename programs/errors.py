@@ -102,9 +102,23 @@ class NotFound(ForkpointError):
 
 
 class Unauthorized(ForkpointError):
-    """A gateway request without a valid API key (the gateway adds `WWW-Authenticate`)."""
+    """A gateway request without a valid API key (the gateway adds `WWW-Authenticate`), or any
+    request while the configured key source holds no key at all."""
 
     http_status = 401
+
+
+class KeysUnavailable(ForkpointError):
+    """The gateway cannot read its API key file (deleted, a directory, no permission), so it
+    cannot tell a valid key from any other and refuses every request: 503, never open.
+
+    Retryable, like RuntimeUnavailable: the usual cause is a rotation that removes the file
+    before writing the new one, which heals within seconds, and a retry after Retry-After is
+    harmless when it does not (the operator's log says which file and why)."""
+
+    retryable = True
+    http_status = 503
+    exit_code = 3
 
 
 def error_class(kind: object) -> type[ForkpointError] | None:

@@ -43,6 +43,7 @@ EXPECTED = {  # class: (HTTP status, CLI exit code)
     "IdempotencyConflict": (409, 1),
     "NotFound": (404, 1),
     "Unauthorized": (401, 1),
+    "KeysUnavailable": (503, 3),
 }
 
 
