@@ -3,8 +3,9 @@
 A ForkpointError answers its class's `http_status` (programs/errors.py), with Retry-After on 429
 and 503 and WWW-Authenticate on 401; "kind" is its class name, which the LAN client raises
 again. FastAPI's and Starlette's own refusals (invalid JSON or fields: 422; an unparsable body:
-400; no such route: 404; wrong method: 405), the body-size limit (413, api/app.py) and anything
-unexpected (500, logged here with its traceback, answered without it) take the same shape, so a
+400, but 422 for JSON nested too deeply to parse; no such route: 404; wrong method: 405), the
+body-size limit (413, api/app.py) and anything unexpected (500, logged here with its traceback,
+answered without it) take the same shape, so a
 client reads one kind of body whatever went wrong.
 """
 
@@ -56,6 +57,8 @@ def install(app: FastAPI) -> None:
 
     async def _starlette(request: Request, error) -> JSONResponse:
         """Starlette's own refusals: an unparsable body, no such route, method not allowed."""
+        if isinstance(error.__cause__, RecursionError):  # FastAPI's json.loads of a body
+            return response(RequestError("the JSON body is nested too deeply to read"))
         kind = {400: RequestError, 404: NotFound}.get(error.status_code, ForkpointError)
         return response(kind(str(error.detail)), status=error.status_code, headers=error.headers)
 

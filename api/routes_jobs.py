@@ -115,6 +115,8 @@ async def _job_input(request: Request) -> tuple[TaskChoice, list[Document]]:
         return body, [from_text(d.name, d.text) for d in body.documents]
     except (ValidationError, json.JSONDecodeError) as exc:
         raise RequestError(f"invalid job request: {exc}") from None
+    except RecursionError:  # json.loads of the 'schema' field: not a ValueError
+        raise RequestError("invalid job request: 'schema' is nested too deeply to read") from None
 
 
 @v1.get("/jobs", response_model=list[JobStatus])

@@ -21,6 +21,11 @@ from pydantic import BaseModel, ValidationError
 
 from forkpoint.programs.errors import OutputError, SchemaError
 
+# Levels of JSON nesting an inline schema may have (an object property is two: "properties" and
+# the property). Real schemas stay far below; the checks below recurse, and a schema hundreds of
+# levels deep would end in a RecursionError rather than a clear SchemaError.
+MAX_SCHEMA_DEPTH = 64
+
 
 @dataclass(frozen=True)
 class Constraint:
@@ -46,8 +51,12 @@ class Constraint:
                 schema = json.loads(schema)
             except json.JSONDecodeError as exc:
                 raise SchemaError(f"the schema is not valid JSON: {exc}") from exc
+            except RecursionError:  # not a ValueError
+                raise SchemaError(_too_deep("more than Python can parse")) from None
         if not isinstance(schema, dict):
             raise SchemaError("a JSON schema must be a JSON object")
+        if (depth := _depth(schema)) > MAX_SCHEMA_DEPTH:
+            raise SchemaError(_too_deep(f"{depth} levels"))
         _check_draft(schema)
         return cls._checked(_normalize(schema), None)
 
@@ -93,6 +102,22 @@ def _normalize(schema: dict[str, Any]) -> str:
     # Compact, but never key-sorted: xgrammar emits properties in schema order, and that order
     # must match the few-shot answers (and put e.g. line items before the total they sum to).
     return json.dumps(schema, separators=(",", ":"), ensure_ascii=False)
+
+
+def _depth(value: Any) -> int:
+    """How deeply `value` nests (a scalar: 0), counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _too_deep(how_deep: str) -> str:
+    return f"the schema is nested too deeply ({how_deep}; the limit is {MAX_SCHEMA_DEPTH})"
 
 
 def _check_draft(schema: dict[str, Any]) -> None:

@@ -105,3 +105,18 @@ def test_unbounded_strings_and_arrays_are_flagged_bounded_ones_are_not():
 def test_oneof_is_flagged_because_xgrammar_enforces_it_as_anyof():
     constraint = Constraint.from_schema({"oneOf": [{"type": "integer"}, {"type": "number"}]})
     assert any("oneOf is enforced as anyOf" in w for w in constraint.warnings)
+
+
+def nested(levels: int) -> dict:
+    schema: dict = {"type": "string"}
+    for _ in range(levels):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
+def test_a_schema_nested_beyond_the_limit_is_a_schema_error_not_a_recursion_error():
+    assert Constraint.from_schema(nested(31)).schema == nested(31)  # 63 levels of JSON
+    as_text = '{"type": "object", "properties": {"a": ' * 1000 + '{"type": "string"}' + "}}" * 1000
+    for too_deep in (nested(32), nested(400), as_text):
+        with pytest.raises(SchemaError, match="the schema is nested too deeply"):
+            Constraint.from_schema(too_deep)
