@@ -5,8 +5,7 @@ and 503 and WWW-Authenticate on 401; "kind" is its class name, which the LAN cli
 again. FastAPI's and Starlette's own refusals (invalid JSON or fields: 422; an unparsable body:
 400, but 422 for JSON nested too deeply to parse; no such route: 404; wrong method: 405), the
 body-size limit (413, api/app.py) and anything unexpected (500, logged here with its traceback,
-answered without it) take the same shape, so a
-client reads one kind of body whatever went wrong.
+answered without it) take the same shape, so a client reads one kind of body whatever went wrong.
 """
 
 from __future__ import annotations
