@@ -15,9 +15,11 @@ pytestmark = pytest.mark.slow
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
+# 8 in flight: documents run in waves, so results stream while later ones still wait (and a
+# CPU runtime with NGRAM verifies 8 drafts per sequence: a smaller batch is also faster here)
 @pytest.fixture
 def gateway(sglang_server, start_gateway):
-    return start_gateway(sglang_server.url)
+    return start_gateway(sglang_server.url, FORKPOINT_CONCURRENCY="8")
 
 
 def _contact_documents(count: int) -> list[tuple[str, str]]:
@@ -25,17 +27,17 @@ def _contact_documents(count: int) -> list[tuple[str, str]]:
     return [(f"doc-{i:03d}.txt", samples[i % len(samples)].read_text()) for i in range(count)]
 
 
-def test_a_50_document_job_completes_with_50_validated_results_streamed_in_order(gateway):
+def test_a_job_completes_with_every_result_validated_and_streamed_in_order(gateway):
     client = GatewayClient(gateway.url)
-    job = client.submit("contacts", _contact_documents(50))
-    assert job["state"] in ("queued", "running") and job["total"] == 50
+    job = client.submit("contacts", _contact_documents(24))  # 20 samples, 4 of them twice
+    assert job["state"] in ("queued", "running") and job["total"] == 24
     arrivals = []
     for record in client.results(job["id"]):
         arrivals.append((record["file"], client.status(job["id"])["done"]))
-    assert [name for name, _ in arrivals] == [f"doc-{i:03d}.txt" for i in range(50)]
-    assert arrivals[0][1] < 50  # the first result arrived while the job was still running
+    assert [name for name, _ in arrivals] == [f"doc-{i:03d}.txt" for i in range(24)]
+    assert arrivals[0][1] < 24  # the first result arrived while the job was still running
     final = client.status(job["id"])
-    assert final["state"] == "done" and final["done"] == 50
+    assert final["state"] == "done" and final["done"] == 24
     model = get_task("contacts").output_model
     records = list(client.results(job["id"], wait=False))
     assert all(r["ok"] for r in records), [r["error"] for r in records if not r["ok"]]
@@ -52,10 +54,13 @@ def test_one_document_extracts_synchronously_and_a_bad_schema_is_422(gateway):
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["ok"] and answer.json()["data"]["name"]
-    schema = {"type": "object", "properties": {"x": {"type": "string", "format": "email",
-                                                     "uniqueItems": True}}}  # fmt: skip
-    bad = httpx.post(f"{gateway.url}/v1/extract",
-                     json={"schema": schema, "document": "x"}, timeout=30)  # fmt: skip
+    schema = {
+        "type": "object",
+        "properties": {"x": {"type": "string", "format": "email", "uniqueItems": True}},
+    }
+    bad = httpx.post(
+        f"{gateway.url}/v1/extract", json={"schema": schema, "document": "x"}, timeout=30
+    )
     assert bad.status_code == 422
     assert "uniqueItems" in bad.json()["error"]
     metrics = httpx.get(f"{gateway.url}/metrics").text
