@@ -56,8 +56,9 @@ class GatewayClient:
         """Result records in document order, as the gateway records them."""
         params = {"wait": str(wait).lower()}
         try:
-            with self.http.stream("GET", f"/v1/jobs/{job_id}/results", params=params,
-                                  timeout=None) as response:  # fmt: skip
+            with self.http.stream(
+                "GET", f"/v1/jobs/{job_id}/results", params=params, timeout=None
+            ) as response:
                 if response.status_code != 200:
                     response.read()
                     self._json(response)

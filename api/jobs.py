@@ -52,8 +52,10 @@ class WorkItem:
 def request_fingerprint(task, schema_json, instructions, documents: list[Document]) -> str:
     """What makes two job submissions the same request (for idempotency keys)."""
     parts = [task.name, schema_json or "", instructions or ""]
-    parts += [f"{doc.name}\0{doc.sha256 or content_hash(doc.text or doc.error or '')}"
-              for doc in documents]  # fmt: skip
+    parts += [
+        f"{doc.name}\0{doc.sha256 or content_hash(doc.text or doc.error or '')}"
+        for doc in documents
+    ]
     return content_hash("\n".join(parts))
 
 
@@ -273,8 +275,9 @@ class JobRunner:
             try:
                 task = self._tasks.get(job.id)
                 if task is None:
-                    task = self._tasks[job.id] = task_for(job.task, job.schema_json,
-                                                          job.instructions)  # fmt: skip
+                    task = self._tasks[job.id] = task_for(
+                        job.task, job.schema_json, job.instructions
+                    )
                 result = self.extractor(task).extract(item.index, item.document)
             except RuntimeUnavailable as exc:
                 self._outage(item, exc)

@@ -14,16 +14,20 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.jobs = Counter("forkpoint_jobs", "Jobs by event.", ["event"], registry=self.registry)
         self.documents = Counter(
-            "forkpoint_documents", "Recorded documents by status.", ["status"],
+            "forkpoint_documents",
+            "Recorded documents by status.",
+            ["status"],
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.tokens = Counter(
             "forkpoint_tokens", "Tokens by kind.", ["kind"], registry=self.registry
         )
         self.latency = Histogram(
-            "forkpoint_document_seconds", "Per-document extraction latency.",
-            buckets=(0.5, 1, 2, 5, 10, 20, 40, 80, 160, 320), registry=self.registry,
-        )  # fmt: skip
+            "forkpoint_document_seconds",
+            "Per-document extraction latency.",
+            buckets=(0.5, 1, 2, 5, 10, 20, 40, 80, 160, 320),
+            registry=self.registry,
+        )
         self.runtime_outages = Counter(
             "forkpoint_runtime_outages", "Runtime outages met by workers.", registry=self.registry
         )

@@ -32,10 +32,15 @@ async def extract(body: ExtractRequest, runner: RunnerDep) -> dict[str, Any]:
 @v1.get("/tasks", response_model=list[TaskInfo])
 def tasks() -> list[dict[str, Any]]:
     return [
-        {"name": t.name, "description": t.description, "schema": t.constraint.schema,
-         "examples": len(t.examples), "max_output_tokens": t.max_output_tokens}
+        {
+            "name": t.name,
+            "description": t.description,
+            "schema": t.constraint.schema,
+            "examples": len(t.examples),
+            "max_output_tokens": t.max_output_tokens,
+        }
         for t in builtin_tasks().values()
-    ]  # fmt: skip
+    ]
 
 
 @v1.get("/programs", response_model=list[TaskInfo])

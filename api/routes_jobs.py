@@ -79,10 +79,15 @@ async def submit_job(
         valid = check_labels(records, {doc.name for doc in documents}, task, where="labels")
         labels = {label.document: label.expected for label in valid}
     job, created = await run_in_threadpool(
-        runner.submit, task, checked(runner, documents), schema_json=schema,
-        instructions=choice.instructions, labels=labels, idempotency_key=idempotency_key,
+        runner.submit,
+        task,
+        checked(runner, documents),
+        schema_json=schema,
+        instructions=choice.instructions,
+        labels=labels,
+        idempotency_key=idempotency_key,
         owner=caller.owner,
-    )  # fmt: skip
+    )
     if not created:
         response.status_code = 200
     return _status(runner.store, job.id, caller)
@@ -189,11 +194,17 @@ def _status(store: JobStore, job_id: str, caller: Caller) -> dict[str, Any]:
     counts = store.counts(job_id)
     elapsed = (job.finished or time.time()) - job.created
     return {
-        "id": job.id, "task": job.task, "state": job.state, "total": job.total,
-        "done": counts.done, "failed": counts.failed, "prompt_tokens": counts.prompt_tokens,
-        "cached_tokens": counts.cached_tokens, "completion_tokens": counts.completion_tokens,
+        "id": job.id,
+        "task": job.task,
+        "state": job.state,
+        "total": job.total,
+        "done": counts.done,
+        "failed": counts.failed,
+        "prompt_tokens": counts.prompt_tokens,
+        "cached_tokens": counts.cached_tokens,
+        "completion_tokens": counts.completion_tokens,
         "elapsed_seconds": round(elapsed, 3),
         "read_tokens_per_second": round(counts.prompt_tokens / elapsed, 1) if elapsed else 0.0,
         "write_tokens_per_second": round(counts.completion_tokens / elapsed, 1) if elapsed else 0.0,
         "speculation_corpus": store.corpus(job_id),
-    }  # fmt: skip
+    }

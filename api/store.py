@@ -137,8 +137,17 @@ class JobStore:
         fingerprint matches, and raises IdempotencyConflict if not. An expired key is forgotten.
         """
         now = time.time()
-        job = JobRecord(uuid.uuid4().hex, task, schema_json, instructions, "queued",
-                        len(documents), now, None, owner)  # fmt: skip
+        job = JobRecord(
+            uuid.uuid4().hex,
+            task,
+            schema_json,
+            instructions,
+            "queued",
+            len(documents),
+            now,
+            None,
+            owner,
+        )
         with self._tx() as db:
             if idempotency is not None:
                 key, fingerprint = idempotency
@@ -166,14 +175,25 @@ class JobStore:
                 )
             db.execute(
                 f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (job.id, job.task, job.schema_json, job.instructions, job.state, job.total,
-                 job.created, job.finished, job.owner),
-            )  # fmt: skip
+                (
+                    job.id,
+                    job.task,
+                    job.schema_json,
+                    job.instructions,
+                    job.state,
+                    job.total,
+                    job.created,
+                    job.finished,
+                    job.owner,
+                ),
+            )
             db.executemany(
                 "INSERT INTO documents (job_id, idx, name, text, sha256) VALUES (?, ?, ?, ?, ?)",
-                [(job.id, i, *doc[:2], doc[2] if len(doc) > 2 else None)
-                 for i, doc in enumerate(documents)],
-            )  # fmt: skip
+                [
+                    (job.id, i, *doc[:2], doc[2] if len(doc) > 2 else None)
+                    for i, doc in enumerate(documents)
+                ],
+            )
             db.executemany(
                 "INSERT INTO labels VALUES (?, ?, ?)",
                 [(job.id, name, json.dumps(expected)) for name, expected in (labels or {}).items()],
@@ -267,10 +287,17 @@ class JobStore:
         with self._tx() as db:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, index, int("data" in record), json.dumps(record, ensure_ascii=False),
-                 usage.get("prompt_tokens", 0), usage.get("cached_tokens", 0),
-                 usage.get("completion_tokens", 0), time.time()),
-            )  # fmt: skip
+                (
+                    job_id,
+                    index,
+                    int("data" in record),
+                    json.dumps(record, ensure_ascii=False),
+                    usage.get("prompt_tokens", 0),
+                    usage.get("cached_tokens", 0),
+                    usage.get("completion_tokens", 0),
+                    time.time(),
+                ),
+            )
             inserted = cursor.rowcount == 1
             (left,) = db.execute(
                 "SELECT COUNT(*) FROM documents d LEFT JOIN results r ON r.job_id = d.job_id "

@@ -98,8 +98,13 @@ def _job(client, task, files, job_id, json_field) -> dict[str, Any]:
 
 def _follow(client, server, job, results: ResultsFile, sink, summary: BatchSummary) -> None:
     console.print(f"job [bold]{job['id']}[/] on {server} (resume with --job {job['id']})")
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[status]}"), TimeElapsedColumn())  # fmt: skip
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console) as progress:
         bar = progress.add_task(job["task"], total=job["total"], status="")
         for record in client.results(job["id"]):

@@ -39,8 +39,13 @@ def serve(
             raise ProfileError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
         if sglang_url:
             Console(stderr=True).print(f"gateway on http://{host}:{port} → runtime {sglang_url}")
-            uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
-                        timeout_graceful_shutdown=GRACEFUL_SECONDS)  # fmt: skip
+            uvicorn.run(
+                create_app(settings),
+                host=host,
+                port=port,
+                log_level="info",
+                timeout_graceful_shutdown=GRACEFUL_SECONDS,
+            )
             return
         from forkpoint.runtime.launcher import RuntimeServer
         from forkpoint.runtime.supervisor import RuntimeSupervisor
@@ -50,10 +55,16 @@ def serve(
         supervisor = RuntimeSupervisor(server).start()
         try:
             settings = settings.model_copy(update={"sglang_url": supervisor.url})
-            Console(stderr=True).print(f"gateway on http://{host}:{port} → runtime {server.url}"
-                                       " (restarted if it dies)")  # fmt: skip
+            Console(stderr=True).print(
+                f"gateway on http://{host}:{port} → runtime {server.url} (restarted if it dies)"
+            )
             app = create_app(settings, supervisor=supervisor)
-            uvicorn.run(app, host=host, port=port, log_level="info",
-                        timeout_graceful_shutdown=GRACEFUL_SECONDS)  # fmt: skip
+            uvicorn.run(
+                app,
+                host=host,
+                port=port,
+                log_level="info",
+                timeout_graceful_shutdown=GRACEFUL_SECONDS,
+            )
         finally:
             supervisor.stop()

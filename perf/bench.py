@@ -110,11 +110,15 @@ def run_gateway(url: str, task_name: str, documents, concurrency: int, prefix: i
     port = free_port()
     with tempfile.TemporaryDirectory() as scratch:
         # the results stream must outlast the job (its default gives up after an hour)
-        settings = Settings(sglang_url=url, port=port, concurrency=concurrency,
-                            db_path=Path(scratch) / "bench.db",
-                            max_queued_documents=len(documents) + 1,
-                            max_documents_per_job=len(documents),
-                            results_wait_seconds=7 * 24 * 3600)  # fmt: skip
+        settings = Settings(
+            sglang_url=url,
+            port=port,
+            concurrency=concurrency,
+            db_path=Path(scratch) / "bench.db",
+            max_queued_documents=len(documents) + 1,
+            max_documents_per_job=len(documents),
+            results_wait_seconds=7 * 24 * 3600,
+        )
         server = uvicorn.Server(
             uvicorn.Config(create_app(settings), port=port, log_level="warning")
         )
@@ -141,8 +145,11 @@ def run_gateway(url: str, task_name: str, documents, concurrency: int, prefix: i
 
 
 def _prefix_tokens(url: str, prompt) -> int:
-    answer = httpx.post(f"{url}/generate", timeout=600, json={
-        "text": prompt.prefix, "sampling_params": {"max_new_tokens": 0}})  # fmt: skip
+    answer = httpx.post(
+        f"{url}/generate",
+        timeout=600,
+        json={"text": prompt.prefix, "sampling_params": {"max_new_tokens": 0}},
+    )
     return answer.json()["meta_info"]["prompt_tokens"]
 
 
@@ -242,8 +249,12 @@ def main(argv: list[str] | None = None) -> None:
     _save(report)
 
 
-UNREPORTED = ("cached_tokens", "computed_prefill_tokens", "cache_hit_rate",
-              "prefix_reuse_efficiency")  # fmt: skip
+UNREPORTED = (
+    "cached_tokens",
+    "computed_prefill_tokens",
+    "cache_hit_rate",
+    "prefix_reuse_efficiency",
+)
 
 
 def _ratios(figures: dict[str, dict]) -> dict[str, dict]:
@@ -256,9 +267,13 @@ def _ratios(figures: dict[str, dict]) -> dict[str, dict]:
             continue
         out[name] = {
             key: round(run[key] / base[key], 3) if base[key] and run[key] is not None else None
-            for key in ("wall_seconds", "read_tokens_per_second", "write_tokens_per_second",
-                        "computed_prefill_tokens")
-        }  # fmt: skip
+            for key in (
+                "wall_seconds",
+                "read_tokens_per_second",
+                "write_tokens_per_second",
+                "computed_prefill_tokens",
+            )
+        }
     return out
 
 

@@ -37,16 +37,23 @@ def save(kind: str, report: dict, markdown: list[str]) -> Path:
 
 def heading(title: str, report: dict, details: str) -> list[str]:
     """The first lines every results table starts with: what, when, which commit, where."""
-    return [f"# {title} — {report['date']} — commit {report['commit'][:7]}", "",
-            f"Machine: {report['machine']}. {details} MEASURED.", ""]  # fmt: skip
+    return [
+        f"# {title} — {report['date']} — commit {report['commit'][:7]}",
+        "",
+        f"Machine: {report['machine']}. {details} MEASURED.",
+        "",
+    ]
 
 
 def _machine() -> str:
     cpu = platform.processor() or "unknown CPU"
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]  # fmt: skip
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("model name")
+        ]
         cpu = names[0] if names else cpu
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     gpu = "no GPU"

@@ -47,32 +47,55 @@ def greedy_runs(url: str, task_name: str, chat_format: str, docs, concurrency: i
 
     def one(doc: tuple[str, str]) -> dict:
         text = prompt.full(doc[1])
-        answer = http.post("/generate", json={"text": text, "sampling_params": {
-            "temperature": 0, "max_new_tokens": task.max_output_tokens,
-            "json_schema": task.constraint.schema_json}}).json()  # fmt: skip
+        answer = http.post(
+            "/generate",
+            json={
+                "text": text,
+                "sampling_params": {
+                    "temperature": 0,
+                    "max_new_tokens": task.max_output_tokens,
+                    "json_schema": task.constraint.schema_json,
+                },
+            },
+        ).json()
         [prompt_ids] = http.post("/tokenize", json={"prompt": [text]}).json()["tokens"]
         [doc_ids] = http.post(
             "/tokenize", json={"prompt": [doc[1]], "add_special_tokens": False}
         ).json()["tokens"]
         spec = {k: v for k, v in answer["meta_info"].items() if k.startswith("spec_")}
-        return {"name": doc[0], "prompt": prompt_ids, "document": doc_ids,
-                "output": answer["output_ids"], "spec": spec}  # fmt: skip
+        return {
+            "name": doc[0],
+            "prompt": prompt_ids,
+            "document": doc_ids,
+            "output": answer["output_ids"],
+            "spec": spec,
+        }
 
     with ThreadPoolExecutor(concurrency) as pool:
         return list(pool.map(one, docs))
 
 
 def replay(
-    runs: list[dict], *, draft: int, bfs: int, depth: int, sam_budget: int = 0,
+    runs: list[dict],
+    *,
+    draft: int,
+    bfs: int,
+    depth: int,
+    sam_budget: int = 0,
     capacity: int = SERVER_TRIE_CAPACITY,
-) -> dict:  # fmt: skip
+) -> dict:
     """Accept lengths of every verify step, as SGLang's NGRAM worker would draft them;
     `sam_budget` > 0: with the documents loaded as a job corpus, that many draft slots for it."""
     from sglang.srt.speculative.cpp_ngram.ngram_corpus import NgramCorpus
 
-    corpus = NgramCorpus(max_trie_depth=depth, min_bfs_breadth=1, max_bfs_breadth=bfs,
-                         draft_token_num=draft, capacity=capacity,
-                         external_sam_budget=sam_budget)  # fmt: skip
+    corpus = NgramCorpus(
+        max_trie_depth=depth,
+        min_bfs_breadth=1,
+        max_bfs_breadth=bfs,
+        draft_token_num=draft,
+        capacity=capacity,
+        external_sam_budget=sam_budget,
+    )
     if sam_budget:
         chunks = [([SEPARATOR_TOKEN] if i else []) + run["document"] for i, run in enumerate(runs)]
         loaded = corpus.load_external_corpus_named("job", chunks)
@@ -97,13 +120,17 @@ def replay(
         per_document.append(steps[first:])
     tokens = sum(len(run["output"]) - 1 for run in runs)
     return {
-        "draft_tokens": draft, "bfs_breadth": bfs, "trie_depth": depth,
-        "job_corpus": sam_budget > 0, "sam_budget": sam_budget,
-        "verify_steps": len(steps), "decoded_tokens": tokens,
+        "draft_tokens": draft,
+        "bfs_breadth": bfs,
+        "trie_depth": depth,
+        "job_corpus": sam_budget > 0,
+        "sam_budget": sam_budget,
+        "verify_steps": len(steps),
+        "decoded_tokens": tokens,
         "mean_accept_length": round(tokens / len(steps), 3) if steps else 0.0,
         "distribution": dict(sorted(Counter(steps).items())),
         "per_document": per_document,
-    }  # fmt: skip
+    }
 
 
 def _accepted(drafts: list[int], mask: list[int], n: int, truth: list[int]) -> int:
@@ -140,28 +167,43 @@ def main() -> None:
             profile = get_profile("cpu-small").model_copy(update={"port": 0})
             url = stack.enter_context(RuntimeServer(profile)).url
         runs = greedy_runs(url, args.task, args.chat_format, docs, args.concurrency)
-    settings = [(8, 4, 18, False), (8, 4, 18, True), (4, 2, 18, False), (4, 2, 18, True),
-                (16, 8, 18, False), (16, 8, 18, True)]  # fmt: skip
-    results = [replay(runs, draft=d, bfs=b, depth=t, sam_budget=d // 2 if c else 0)
-               for d, b, t, c in settings]  # fmt: skip
+    settings = [
+        (8, 4, 18, False),
+        (8, 4, 18, True),
+        (4, 2, 18, False),
+        (4, 2, 18, True),
+        (16, 8, 18, False),
+        (16, 8, 18, True),
+    ]
+    results = [
+        replay(runs, draft=d, bfs=b, depth=t, sam_budget=d // 2 if c else 0)
+        for d, b, t, c in settings
+    ]
     for result in results:
         del result["per_document"]
-    report = {**describe(), "task": args.task, "documents": args.docs,
-              "runtime": args.sglang_url or "cpu-small (embedded)", "replays": results}  # fmt: skip
+    report = {
+        **describe(),
+        "task": args.task,
+        "documents": args.docs,
+        "runtime": args.sglang_url or "cpu-small (embedded)",
+        "replays": results,
+    }
     lines = heading(
         "NGRAM replay",
         report,
         f"Task {args.task}, {args.docs} documents, "
         f"runtime {report['runtime']}; replayed, not served.",
-    ) + [  # fmt: skip
+    ) + [
         "| draft tokens | BFS breadth | job corpus | verify steps | mean accept length "
         "| distribution (accepted: steps) |",
         "|---:|---:|---|---:|---:|---|",
     ]
     for r in results:
         dist = ", ".join(f"{k}: {v}" for k, v in r["distribution"].items())
-        lines.append(f"| {r['draft_tokens']} | {r['bfs_breadth']} | {r['job_corpus']} | "
-                     f"{r['verify_steps']} | {r['mean_accept_length']} | {dist} |")  # fmt: skip
+        lines.append(
+            f"| {r['draft_tokens']} | {r['bfs_breadth']} | {r['job_corpus']} | "
+            f"{r['verify_steps']} | {r['mean_accept_length']} | {dist} |"
+        )
     save_results("ngram-replay", report, lines)
 
 

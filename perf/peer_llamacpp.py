@@ -70,10 +70,14 @@ def ensure_peer() -> Path:
     python = home / "bin" / "python"
     if not _imports_server(python):
         shutil.rmtree(home, ignore_errors=True)
-        _run([shutil.which("python3") or sys.executable, "-m", "venv", str(home)],
-             "create the peer's venv")  # fmt: skip
-        _run([str(python), "-m", "pip", "install", "--quiet", "--no-cache-dir", PACKAGE],
-             f"pip install {PACKAGE}")  # fmt: skip
+        _run(
+            [shutil.which("python3") or sys.executable, "-m", "venv", str(home)],
+            "create the peer's venv",
+        )
+        _run(
+            [str(python), "-m", "pip", "install", "--quiet", "--no-cache-dir", PACKAGE],
+            f"pip install {PACKAGE}",
+        )
     if not (home / "bin" / "llama-server").is_file():
         _build_llama_server(python, home / "bin" / "llama-server")
     (home / ".complete").write_text(VERSION + "\n")
@@ -89,8 +93,22 @@ def _imports_server(python: Path) -> bool:
 def _build_llama_server(python: Path, target: Path) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         source_pkg = f"llama-cpp-python=={VERSION}"
-        _run([str(python), "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-              source_pkg, "-d", scratch], "download the llama.cpp source")  # fmt: skip
+        _run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                source_pkg,
+                "-d",
+                scratch,
+            ],
+            "download the llama.cpp source",
+        )
         (sdist,) = Path(scratch).glob("llama_cpp_python-*.tar.gz")
         with tarfile.open(sdist) as tar:
             tar.extractall(scratch, filter="data")
@@ -105,8 +123,18 @@ def _build_llama_server(python: Path, target: Path) -> None:
             "-DLLAMA_BUILD_EXAMPLES=OFF",
         ]
         _run(["cmake", "-S", str(source), "-B", str(build), *flags], "configure llama.cpp")
-        _run(["cmake", "--build", str(build), "--target", "llama-server", "-j",
-              str(os.cpu_count() or 2)], "build llama-server")  # fmt: skip
+        _run(
+            [
+                "cmake",
+                "--build",
+                str(build),
+                "--target",
+                "llama-server",
+                "-j",
+                str(os.cpu_count() or 2),
+            ],
+            "build llama-server",
+        )
         shutil.copy2(build / "bin" / "llama-server", target.with_suffix(".part"))
         target.with_suffix(".part").rename(target)
 
@@ -123,8 +151,14 @@ class PeerServer(ManagedProcess):
     """One llama.cpp server on a free port, started and stopped like forkpoint's RuntimeServer
     (its own process group, health-waited, stopped on exit)."""
 
-    def __init__(self, kind: str, slots: int = 1, context_per_slot: int = 4096,
-                 threads: int | None = None, startup_timeout: float = 300.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        kind: str,
+        slots: int = 1,
+        context_per_slot: int = 4096,
+        threads: int | None = None,
+        startup_timeout: float = 300.0,
+    ) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown llama.cpp peer {kind!r}; known: {', '.join(KINDS)}")
         super().__init__(f"peer-{kind}", None, startup_timeout)
@@ -141,15 +175,46 @@ class PeerServer(ManagedProcess):
     def argv(self, gguf: Path) -> list[str]:
         home = peer_dir()
         if self.kind == "llama-server":
-            return [str(home / "bin" / "llama-server"), "-m", str(gguf), "--host", "127.0.0.1",
-                    "--port", str(self.port), "-t", str(self.threads), "-np", str(self.slots),
-                    "-c", str(self.slots * self.context_per_slot),
-                    "--cont-batching", "--no-webui"]  # fmt: skip
-        return [str(home / "bin" / "python"), "-m", "llama_cpp.server", "--model", str(gguf),
-                "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx",
-                str(self.context_per_slot), "--n_threads", str(self.threads),
-                "--n_threads_batch", str(self.threads), "--cache", "true", "--cache_type", "ram",
-                "--interrupt_requests", "false"]  # fmt: skip
+            return [
+                str(home / "bin" / "llama-server"),
+                "-m",
+                str(gguf),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "-t",
+                str(self.threads),
+                "-np",
+                str(self.slots),
+                "-c",
+                str(self.slots * self.context_per_slot),
+                "--cont-batching",
+                "--no-webui",
+            ]
+        return [
+            str(home / "bin" / "python"),
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(gguf),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(self.context_per_slot),
+            "--n_threads",
+            str(self.threads),
+            "--n_threads_batch",
+            str(self.threads),
+            "--cache",
+            "true",
+            "--cache_type",
+            "ram",
+            "--interrupt_requests",
+            "false",
+        ]
 
     def start(self) -> PeerServer:
         ensure_peer()
@@ -174,23 +239,33 @@ class PeerServer(ManagedProcess):
         )
 
 
-def extract_one(peer: PeerServer, http: httpx.Client, index: int, name: str, text: str,
-                prompt, task) -> DocumentResult:  # fmt: skip
+def extract_one(
+    peer: PeerServer, http: httpx.Client, index: int, name: str, text: str, prompt, task
+) -> DocumentResult:
     """One document through the peer: the same prompt, schema, greedy decoding and limit."""
     started = time.perf_counter()
     full = prompt.full(text)
     limit = task.max_output_tokens
     if peer.kind == "llama-server":
-        body = {"prompt": full, "n_predict": limit, "temperature": 0.0, "cache_prompt": True,
-                "json_schema": task.constraint.schema}  # fmt: skip
+        body = {
+            "prompt": full,
+            "n_predict": limit,
+            "temperature": 0.0,
+            "cache_prompt": True,
+            "json_schema": task.constraint.schema,
+        }
         answer = _post(http, peer.url + "/completion", body)
         output, stop = answer["content"], answer.get("stop_type")
         prompt_tokens, computed = answer["tokens_evaluated"], answer["timings"]["prompt_n"]
         usage = Usage(prompt_tokens, prompt_tokens - computed, answer["tokens_predicted"])
         truncated = stop == "limit"
     else:
-        body = {"prompt": full, "max_tokens": limit, "temperature": 0.0,
-                "grammar": _gbnf(peer, task.constraint.schema)}  # fmt: skip
+        body = {
+            "prompt": full,
+            "max_tokens": limit,
+            "temperature": 0.0,
+            "grammar": _gbnf(peer, task.constraint.schema),
+        }
         answer = _post(http, peer.url + "/v1/completions", body)
         choice, counts = answer["choices"][0], answer["usage"]
         output, truncated = choice["text"], choice.get("finish_reason") == "length"
@@ -202,8 +277,9 @@ def extract_one(peer: PeerServer, http: httpx.Client, index: int, name: str, tex
     try:
         data = task.constraint.validate(output)
     except Exception as exc:  # noqa: BLE001 - any validation failure is an invalid answer
-        return DocumentResult(index, name, "invalid", error=str(exc), usage=usage,
-                              seconds=seconds, raw=output)  # fmt: skip
+        return DocumentResult(
+            index, name, "invalid", error=str(exc), usage=usage, seconds=seconds, raw=output
+        )
     return DocumentResult(index, name, "ok", data=data, usage=usage, seconds=seconds)
 
 
@@ -223,10 +299,17 @@ def _gbnf(peer: PeerServer, schema: dict) -> str:
 
     key = json.dumps(schema, sort_keys=True)
     if key not in _GRAMMARS:
-        code = ("import json,sys; from llama_cpp.llama_grammar import json_schema_to_gbnf; "
-                "print(json_schema_to_gbnf(sys.stdin.read()))")  # fmt: skip
-        done = subprocess.run([str(peer_dir() / "bin" / "python"), "-c", code], input=key,
-                              capture_output=True, text=True, check=True)  # fmt: skip
+        code = (
+            "import json,sys; from llama_cpp.llama_grammar import json_schema_to_gbnf; "
+            "print(json_schema_to_gbnf(sys.stdin.read()))"
+        )
+        done = subprocess.run(
+            [str(peer_dir() / "bin" / "python"), "-c", code],
+            input=key,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         _GRAMMARS[key] = done.stdout
     return _GRAMMARS[key]
 

@@ -18,8 +18,14 @@ from forkpoint.perf.peer_llamacpp import PeerServer, run_peer
 from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.registry import get_task
 
-KEYS = ("wall_seconds", "read_tokens_per_second", "write_tokens_per_second",
-        "computed_prefill_tokens", "output_tokens", "ok")  # fmt: skip
+KEYS = (
+    "wall_seconds",
+    "read_tokens_per_second",
+    "write_tokens_per_second",
+    "computed_prefill_tokens",
+    "output_tokens",
+    "ok",
+)
 
 
 def main() -> None:
@@ -38,21 +44,31 @@ def main() -> None:
     for slots in [int(n) for n in args.slots.split(",")]:
         with PeerServer("llama-server", slots=slots) as peer:
             run_peer(peer, prompt, task, documents[:2], min(slots, 2), 0)  # warm-up
-            figures = bench.measure(f"{slots} slots", *run_peer(peer, prompt, task, documents,
-                                                                slots, 0))  # fmt: skip
+            figures = bench.measure(
+                f"{slots} slots", *run_peer(peer, prompt, task, documents, slots, 0)
+            )
         rows.append({"slots": slots, **{key: figures[key] for key in KEYS}})
         print(json.dumps(rows[-1]), flush=True)
     report = {**describe(), "flags": vars(args), "corpus": vars(spec), "rows": rows}
-    details = (f"{args.docs} invoices, {args.min_tokens}–{args.max_tokens} tokens; client "
-               "concurrency = slots.")  # fmt: skip
-    save("peer-slots", report, [
-        *heading("llama-server slots", report, details),
-        "| slots | wall s | read tok/s | write tok/s | computed prefill | output tok | valid |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-        *(f"| {r['slots']} | {r['wall_seconds']} | {r['read_tokens_per_second']} | "
-          f"{r['write_tokens_per_second']} | {r['computed_prefill_tokens']:,} | "
-          f"{r['output_tokens']:,} | {r['ok']}/{args.docs} |" for r in rows),
-    ])  # fmt: skip
+    details = (
+        f"{args.docs} invoices, {args.min_tokens}–{args.max_tokens} tokens; client "
+        "concurrency = slots."
+    )
+    save(
+        "peer-slots",
+        report,
+        [
+            *heading("llama-server slots", report, details),
+            "| slots | wall s | read tok/s | write tok/s | computed prefill | output tok | valid |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+            *(
+                f"| {r['slots']} | {r['wall_seconds']} | {r['read_tokens_per_second']} | "
+                f"{r['write_tokens_per_second']} | {r['computed_prefill_tokens']:,} | "
+                f"{r['output_tokens']:,} | {r['ok']}/{args.docs} |"
+                for r in rows
+            ),
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -66,8 +66,9 @@ SCHEMA_FIELD: dict[str, Callable[[Constraint], dict[str, Any]]] = {
 def vllm_available(python: str | Path) -> str | None:
     """None when `python -c "import vllm"` works, else why not (to say why the peer is skipped)."""
     try:
-        done = subprocess.run([str(python), "-c", "import vllm"], capture_output=True, text=True,
-                              timeout=300)  # fmt: skip
+        done = subprocess.run(
+            [str(python), "-c", "import vllm"], capture_output=True, text=True, timeout=300
+        )
     except OSError as exc:
         return f"cannot run {python} to import vllm: {exc}"
     except subprocess.TimeoutExpired:
@@ -117,11 +118,25 @@ class VllmServer(ManagedProcess):
         return {"method": "ngram", "num_speculative_tokens": self.ngram_drafts, **NGRAM_LOOKUP}
 
     def argv(self) -> list[str]:
-        args = [self.python, "-m", "vllm.entrypoints.openai.api_server", "--model", self.model,
-                "--host", "127.0.0.1", "--port", str(self.port),
-                "--tensor-parallel-size", str(self.tp), "--max-num-seqs", str(self.max_num_seqs),
-                "--gpu-memory-utilization", str(self.gpu_memory_utilization),
-                "--enable-prefix-caching", "--enable-prompt-tokens-details"]  # fmt: skip
+        args = [
+            self.python,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            self.model,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--tensor-parallel-size",
+            str(self.tp),
+            "--max-num-seqs",
+            str(self.max_num_seqs),
+            "--gpu-memory-utilization",
+            str(self.gpu_memory_utilization),
+            "--enable-prefix-caching",
+            "--enable-prompt-tokens-details",
+        ]
         if self.quantization:
             args += ["--quantization", self.quantization]
         if self.kv_cache_dtype:
@@ -146,8 +161,13 @@ class VllmServer(ManagedProcess):
 
 def completion_body(model: str, prompt, task, text: str, dialect: str = "vllm") -> dict[str, Any]:
     """One document's /v1/completions request: forkpoint's own text, schema, limit, greedy."""
-    return {"model": model, "prompt": prompt.full(text), "max_tokens": task.max_output_tokens,
-            "temperature": 0.0, **SCHEMA_FIELD[dialect](task.constraint)}  # fmt: skip
+    return {
+        "model": model,
+        "prompt": prompt.full(text),
+        "max_tokens": task.max_output_tokens,
+        "temperature": 0.0,
+        **SCHEMA_FIELD[dialect](task.constraint),
+    }
 
 
 def cached_tokens(counts: dict[str, Any]) -> int | None:
@@ -174,31 +194,47 @@ def extract_one(http: httpx.Client, url: str, index: int, name: str, body: dict,
         usage = usage_from(answer["usage"])
     except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as exc:
         seconds = time.perf_counter() - started
-        return DocumentResult(index, name, "error", error=f"{type(exc).__name__}: {exc}",
-                              seconds=seconds)  # fmt: skip
+        return DocumentResult(
+            index, name, "error", error=f"{type(exc).__name__}: {exc}", seconds=seconds
+        )
     seconds = time.perf_counter() - started
     if stop == "length":
         reason = f"output stopped at the {body['max_tokens']}-token limit (finish_reason=length)"
-        return DocumentResult(index, name, "truncated", error=reason, usage=usage,
-                              seconds=seconds, raw=output)  # fmt: skip
+        return DocumentResult(
+            index, name, "truncated", error=reason, usage=usage, seconds=seconds, raw=output
+        )
     try:
         data = task.constraint.validate(output)
     except OutputError as exc:
-        return DocumentResult(index, name, "invalid", error=exc.message, usage=usage,
-                              seconds=seconds, raw=output)  # fmt: skip
+        return DocumentResult(
+            index, name, "invalid", error=exc.message, usage=usage, seconds=seconds, raw=output
+        )
     return DocumentResult(index, name, "ok", data=data, usage=usage, seconds=seconds)
 
 
 def _post(http: httpx.Client, url: str, body: dict) -> dict:
     response = http.post(url, json=body)
     if response.is_error:  # keep the server's reason: a refused schema says why in the body
-        raise httpx.HTTPStatusError(f"{response.status_code} from {url}: {response.text[:500]}",
-                                    request=response.request, response=response)  # fmt: skip
+        raise httpx.HTTPStatusError(
+            f"{response.status_code} from {url}: {response.text[:500]}",
+            request=response.request,
+            response=response,
+        )
     return response.json()
 
 
-def run_openai_peer(url: str, model: str, prompt, task, documents, concurrency: int, prefix: int,
-                    *, dialect: str = "vllm", timeout: float = 600.0) -> tuple:  # fmt: skip
+def run_openai_peer(
+    url: str,
+    model: str,
+    prompt,
+    task,
+    documents,
+    concurrency: int,
+    prefix: int,
+    *,
+    dialect: str = "vllm",
+    timeout: float = 600.0,
+) -> tuple:
     """Every document through an OpenAI-compatible /v1/completions, `concurrency` at a time;
     (results, wall, prefix, timeline) as bench.run_direct returns them, results in document
     order. A request that fails or outlasts `timeout` seconds is that document's error."""

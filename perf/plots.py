@@ -26,22 +26,29 @@ def measured_runs(report: dict) -> dict[str, dict]:
 def draw(report_path: Path) -> list[Path]:
     report = json.loads(report_path.read_text())
     runs = measured_runs(report)
-    title = (f"{report['profile']} · {report['corpus']['documents']} documents · "
-             f"{report['machine']} · {report['date'][:10]} · {report['commit'][:7]}")  # fmt: skip
+    title = (
+        f"{report['profile']} · {report['corpus']['documents']} documents · "
+        f"{report['machine']} · {report['date'][:10]} · {report['commit'][:7]}"
+    )
     stem = report_path.with_suffix("")
-    return [_throughput(runs, title, Path(f"{stem}-throughput.png")),
-            _timeline(runs, title, Path(f"{stem}-timeline.png"))]  # fmt: skip
+    return [
+        _throughput(runs, title, Path(f"{stem}-throughput.png")),
+        _timeline(runs, title, Path(f"{stem}-timeline.png")),
+    ]
 
 
 def _throughput(runs: dict[str, dict], title: str, out: Path) -> Path:
     names = list(runs)
     fig, (read, write) = plt.subplots(1, 2, figsize=(11, 4.2))
-    panels = ((read, "read_tokens_per_second", "read (prompt) tok/s"),
-              (write, "write_tokens_per_second", "write (output) tok/s"))  # fmt: skip
+    panels = (
+        (read, "read_tokens_per_second", "read (prompt) tok/s"),
+        (write, "write_tokens_per_second", "write (output) tok/s"),
+    )
     for axis, key, label in panels:
         values = [runs[n][key] for n in names]
-        bars = axis.barh(names, values, color=["#2b6cb0" if n == "baseline" else "#a0aec0"
-                                                for n in names])  # fmt: skip
+        bars = axis.barh(
+            names, values, color=["#2b6cb0" if n == "baseline" else "#a0aec0" for n in names]
+        )
         axis.bar_label(bars, fmt="%.1f", padding=3, fontsize=8)
         axis.set_xlabel(label)
         axis.invert_yaxis()

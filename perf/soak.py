@@ -31,13 +31,14 @@ from forkpoint.perf.machine import save as save_results
 from forkpoint.runtime.launcher import RuntimeServer, free_port
 from forkpoint.runtime.profiles import get_profile
 
-SCHEMA = {"type": "object", "required": ["urgent"],
-          "properties": {"urgent": {"type": "boolean"}}}  # fmt: skip
+SCHEMA = {"type": "object", "required": ["urgent"], "properties": {"urgent": {"type": "boolean"}}}
 
 
 def job(round_: int, n: int, docs: int) -> dict:
-    texts = [f"Round {round_} job {n} note {i}: {'urgent, today' if i % 4 else 'whenever'}."
-             for i in range(docs)]  # fmt: skip
+    texts = [
+        f"Round {round_} job {n} note {i}: {'urgent, today' if i % 4 else 'whenever'}."
+        for i in range(docs)
+    ]
     return {
         "schema": SCHEMA,
         "instructions": "Is the note urgent?",
@@ -50,9 +51,20 @@ def gateway(runtime_url: str, db: Path):
     port = free_port()
     env = {**os.environ, "FORKPOINT_DB_PATH": str(db), "FORKPOINT_CONCURRENCY": "32"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "forkpoint.cli", "serve", "--sglang-url", runtime_url,
-         "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "forkpoint.cli",
+            "serve",
+            "--sglang-url",
+            runtime_url,
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(240):
@@ -92,18 +104,32 @@ def main() -> None:
                     documents += len(records)
                     failed += sum(1 for r in records if "data" not in r)
             rss = process.memory_info().rss / 2**20
-            samples.append({"second": round(time.monotonic() - started, 1),
-                            "documents": documents, "rss_mib": round(rss, 1)})  # fmt: skip
+            samples.append(
+                {
+                    "second": round(time.monotonic() - started, 1),
+                    "documents": documents,
+                    "rss_mib": round(rss, 1),
+                }
+            )
             print(f"round {round_}: {documents} documents, gateway RSS {rss:.1f} MiB", flush=True)
             round_ += 1
         wall = time.monotonic() - started
     rss = [s["rss_mib"] for s in samples]
-    report = {**describe(), "runtime": args.sglang_url or "cpu-small (embedded)",
-              "seconds": round(wall, 1), "rounds": len(samples), "documents": documents,
-              "failed": failed, "documents_per_second": round(documents / wall, 2),
-              "rss_start_mib": rss[0], "rss_end_mib": rss[-1], "rss_peak_mib": max(rss),
-              "rss_growth_mib": round(rss[-1] - rss[0], 1), "samples": samples,
-              "flags": vars(args)}  # fmt: skip
+    report = {
+        **describe(),
+        "runtime": args.sglang_url or "cpu-small (embedded)",
+        "seconds": round(wall, 1),
+        "rounds": len(samples),
+        "documents": documents,
+        "failed": failed,
+        "documents_per_second": round(documents / wall, 2),
+        "rss_start_mib": rss[0],
+        "rss_end_mib": rss[-1],
+        "rss_peak_mib": max(rss),
+        "rss_growth_mib": round(rss[-1] - rss[0], 1),
+        "samples": samples,
+        "flags": vars(args),
+    }
     save(report)
 
 
@@ -117,7 +143,7 @@ def save(report: dict) -> None:
         f"| {report['seconds']} | {report['rounds']} | {report['documents']} | {report['failed']} "
         f"| {report['documents_per_second']} | {report['rss_start_mib']} | {report['rss_end_mib']}"
         f" | {report['rss_peak_mib']} | {report['rss_growth_mib']} |",
-    ]  # fmt: skip
+    ]
     save_results("soak", report, lines)
 
 

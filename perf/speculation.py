@@ -86,10 +86,14 @@ def compare(name: str, speculation: Speculation, served: dict, baseline: list[di
     if speculation.algorithm is None:
         return {**row, "served_accept_length": 1.0, "replayed_accept_length": 1.0}
     steps = sum(r["spec"].get("spec_verify_ct", 0) for r in runs)
-    replayed = replay(baseline, draft=speculation.num_draft_tokens,
-                      bfs=speculation.max_bfs_breadth, depth=speculation.max_trie_depth,
-                      sam_budget=speculation.external_sam_budget,
-                      capacity=speculation.capacity)  # fmt: skip
+    replayed = replay(
+        baseline,
+        draft=speculation.num_draft_tokens,
+        bfs=speculation.max_bfs_breadth,
+        depth=speculation.max_trie_depth,
+        sam_budget=speculation.external_sam_budget,
+        capacity=speculation.capacity,
+    )
     agree = sum(
         served_steps(r) == Counter(steps_of_doc)
         for r, steps_of_doc in zip(runs, replayed.pop("per_document"), strict=True)
@@ -119,14 +123,22 @@ def main() -> None:
     args = parser.parse_args()
     docs = generate(CorpusSpec(documents=args.docs, min_tokens=200, max_tokens=args.max_tokens))
     profile = get_profile("cpu-small")
-    served = {name: (spec, serve(profile, spec, args, docs))
-              for name, spec in settings(profile, args.sam_budget).items()}  # fmt: skip
+    served = {
+        name: (spec, serve(profile, spec, args, docs))
+        for name, spec in settings(profile, args.sam_budget).items()
+    }
     baseline = served["off"][1]["runs"]
     rows = [compare(name, spec, result, baseline) for name, (spec, result) in served.items()]
-    report = {**describe(), "task": args.task, "documents": args.docs, "dtype": args.dtype,
-              "concurrency": args.concurrency, "profile": "cpu-small",
-              "speculation": {k: s.model_dump() for k, (s, _) in served.items()},
-              "settings": rows}  # fmt: skip
+    report = {
+        **describe(),
+        "task": args.task,
+        "documents": args.docs,
+        "dtype": args.dtype,
+        "concurrency": args.concurrency,
+        "profile": "cpu-small",
+        "speculation": {k: s.model_dump() for k, (s, _) in served.items()},
+        "settings": rows,
+    }
     off_wall = rows[0]["wall_s"]
     lines = heading(
         "NGRAM speculation, served and replayed",
@@ -138,7 +150,7 @@ def main() -> None:
         "| setting | outputs identical to off | accept length served | accept length replayed "
         "| documents agreeing step for step | wall s | output tok/s | speed-up |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]  # fmt: skip
+    ]
     for r in rows:
         agree = r.get("documents_agreeing_step_for_step", "–")
         lines.append(
@@ -151,14 +163,24 @@ def main() -> None:
             f"\n{r['setting']}: served steps (tokens gained: count) "
             f"{r['served_distribution']}; replayed {r['replayed_distribution']}."
         )
-    grid = [replay(baseline, draft=d, bfs=b, depth=18, sam_budget=d // 2 if corpus else 0)
-            for d, b in GRID for corpus in (False, True)]  # fmt: skip
+    grid = [
+        replay(baseline, draft=d, bfs=b, depth=18, sam_budget=d // 2 if corpus else 0)
+        for d, b in GRID
+        for corpus in (False, True)
+    ]
     report["replayed_grid"] = [{k: v for k, v in g.items() if k != "per_document"} for g in grid]
-    lines += ["", "Replayed only, on the speculation-off outputs (job corpus: half the slots):", "",
-              "| draft tokens | BFS breadth | job corpus | verify steps | mean accept length |",
-              "|---:|---:|---|---:|---:|"]  # fmt: skip
-    lines += [f"| {g['draft_tokens']} | {g['bfs_breadth']} | {g['job_corpus']} | "
-              f"{g['verify_steps']} | {g['mean_accept_length']} |" for g in grid]  # fmt: skip
+    lines += [
+        "",
+        "Replayed only, on the speculation-off outputs (job corpus: half the slots):",
+        "",
+        "| draft tokens | BFS breadth | job corpus | verify steps | mean accept length |",
+        "|---:|---:|---|---:|---:|",
+    ]
+    lines += [
+        f"| {g['draft_tokens']} | {g['bfs_breadth']} | {g['job_corpus']} | "
+        f"{g['verify_steps']} | {g['mean_accept_length']} |"
+        for g in grid
+    ]
     save_results("speculation", report, lines)
 
 

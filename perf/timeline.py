@@ -24,9 +24,13 @@ class Timeline:
         self._lock = threading.Lock()
         self._prompt = self._output = 0
         self._progress = Progress(
-            TextColumn(f"{name:>16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[rate]}"), transient=False,
-        )  # fmt: skip
+            TextColumn(f"{name:>16}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[rate]}"),
+            transient=False,
+        )
         self._task = self._progress.add_task(name, total=total, rate="")
         # without a terminal (a log file, CI) the bar only draws at the end: print lines instead
         self._every = 0 if self._progress.console.is_terminal else max(total // 20, 1)
@@ -61,5 +65,8 @@ class Timeline:
             done = len(self.points)
         self._progress.update(self._task, advance=1, rate=rate)
         if self._every and (done % self._every == 0 or done == self._total):
-            print(f"{self._name}: {done}/{self._total} documents, {elapsed:.0f} s, "
-                  f"read {self._prompt / elapsed:.1f} tok/s, {rate}", flush=True)  # fmt: skip
+            print(
+                f"{self._name}: {done}/{self._total} documents, {elapsed:.0f} s, "
+                f"read {self._prompt / elapsed:.1f} tok/s, {rate}",
+                flush=True,
+            )

@@ -59,8 +59,12 @@ def changelogs(count: int, seed: int = 7) -> list[tuple[str, str]]:
 
 
 def run(url: str, model: type[BaseModel], docs, max_tokens: int, concurrency: int) -> dict:
-    task = ExtractionTask(name=model.__name__.lower(), instructions=INSTRUCTIONS,
-                          output_model=model, max_output_tokens=max_tokens)  # fmt: skip
+    task = ExtractionTask(
+        name=model.__name__.lower(),
+        instructions=INSTRUCTIONS,
+        output_model=model,
+        max_output_tokens=max_tokens,
+    )
     driver = BatchDriver(url, task_prompt(task, "chatml"), BatchOptions(concurrency=concurrency))
     results, summary = driver.summarized([from_text(name, text) for name, text in docs])
     statuses: dict[str, int] = {}
@@ -74,7 +78,7 @@ def run(url: str, model: type[BaseModel], docs, max_tokens: int, concurrency: in
         "truncated_rate": round(statuses.get("truncated", 0) / len(docs), 3),
         "valid_rate": round(
             (statuses.get("ok", 0) + statuses.get("needs_review", 0)) / len(docs), 3
-        ),  # fmt: skip
+        ),
         **{k: figures[k] for k in ("output_tokens", "wall_seconds", "write_tokens_per_second")},
     }
 
@@ -92,24 +96,32 @@ def main() -> None:
         if url is None:
             profile = get_profile("cpu-small").model_copy(update={"port": 0})
             url = stack.enter_context(RuntimeServer(profile)).url
-        runs = [run(url, model, docs, args.max_output_tokens, args.concurrency)
-                for model in (Unbounded, Bounded)]  # fmt: skip
-    report = {**describe(), "runtime": args.sglang_url or "cpu-small (embedded)",
-              "documents": args.docs, "max_output_tokens": args.max_output_tokens,
-              "concurrency": args.concurrency, "runs": runs}  # fmt: skip
+        runs = [
+            run(url, model, docs, args.max_output_tokens, args.concurrency)
+            for model in (Unbounded, Bounded)
+        ]
+    report = {
+        **describe(),
+        "runtime": args.sglang_url or "cpu-small (embedded)",
+        "documents": args.docs,
+        "max_output_tokens": args.max_output_tokens,
+        "concurrency": args.concurrency,
+        "runs": runs,
+    }
     save(report)
 
 
 def save(report: dict) -> None:
     lines = heading(
-        "Runaway outputs", report,
+        "Runaway outputs",
+        report,
         f"Runtime: {report['runtime']}. {report['documents']} changelogs (3–12 changes each), "
         f"max {report['max_output_tokens']} output tokens.",
     ) + [
         "| variant | bounds | ok | truncated | invalid | truncated rate | valid rate | output tok "
         "| wall s | write tok/s |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]  # fmt: skip
+    ]
     for r in report["runs"]:
         s = r["statuses"]
         lines.append(

@@ -62,8 +62,9 @@ class Extractor:
             raise RuntimeUnavailable(exc.message, hint=hint) from exc
         # The endpoint asked the server for its model info when it connected: check the
         # prompt's format against the served model from that answer, no request of its own.
-        check_served_format(ServedModel.from_info(url, self.endpoint.model_info),
-                            prompt.chat_format.name)  # fmt: skip
+        check_served_format(
+            ServedModel.from_info(url, self.endpoint.model_info), prompt.chat_format.name
+        )
         self.prefix_tokens: int | None = None
         self.counter = long_documents.TokenCounter(url)
 
@@ -93,10 +94,15 @@ class Extractor:
         if self.context_length is not None:
             try:
                 texts = long_documents.fit(
-                    doc.name, doc.text or "", prompt=self.prompt, counter=self.counter,
-                    context=self.context_length, output_tokens=max_tokens,
-                    policy=task.long_documents, overlap_tokens=task.chunk_overlap_tokens,
-                )  # fmt: skip
+                    doc.name,
+                    doc.text or "",
+                    prompt=self.prompt,
+                    counter=self.counter,
+                    context=self.context_length,
+                    output_tokens=max_tokens,
+                    policy=task.long_documents,
+                    overlap_tokens=task.chunk_overlap_tokens,
+                )
             except DocumentError as exc:
                 return DocumentResult.failed(index, doc, str(exc), time.perf_counter() - started)
         answers = [self._answer(text, max_tokens) for text in texts]
@@ -107,28 +113,56 @@ class Extractor:
             where = f"chunk {i + 1} of {len(answers)}: " if len(answers) > 1 else ""
             error = where + (answer.error or "")
             if answer.status == "failed":
-                return DocumentResult.failed(index, doc, error, seconds, usage=usage,
-                                             chunks=len(answers))  # fmt: skip
+                return DocumentResult.failed(
+                    index, doc, error, seconds, usage=usage, chunks=len(answers)
+                )
             if answer.status == "truncated" or answer.status == "invalid":
-                return DocumentResult(index, doc.name, answer.status, error=error, usage=usage,
-                                      seconds=seconds, raw=answer.raw, sha256=doc.sha256,
-                                      attempts=attempts, chunks=len(answers))  # fmt: skip
+                return DocumentResult(
+                    index,
+                    doc.name,
+                    answer.status,
+                    error=error,
+                    usage=usage,
+                    seconds=seconds,
+                    raw=answer.raw,
+                    sha256=doc.sha256,
+                    attempts=attempts,
+                    chunks=len(answers),
+                )
         data, notes = answers[0].data, []
         if len(answers) > 1:
-            merged, notes = long_documents.merge([_plain(a.data) for a in answers],
-                                                 task.constraint.schema)  # fmt: skip
+            merged, notes = long_documents.merge(
+                [_plain(a.data) for a in answers], task.constraint.schema
+            )
             try:
                 data = task.constraint.validate(json.dumps(merged))
             except OutputError as exc:
                 reason = f"the {len(answers)} chunks' merged answer: {exc.message}"
-                return DocumentResult(index, doc.name, "invalid", error=reason, usage=usage,
-                                      seconds=seconds, raw=json.dumps(merged), sha256=doc.sha256,
-                                      attempts=attempts, chunks=len(answers))  # fmt: skip
+                return DocumentResult(
+                    index,
+                    doc.name,
+                    "invalid",
+                    error=reason,
+                    usage=usage,
+                    seconds=seconds,
+                    raw=json.dumps(merged),
+                    sha256=doc.sha256,
+                    attempts=attempts,
+                    chunks=len(answers),
+                )
         found = ground(_plain(data), doc.text or "")
         review = notes + ungrounded_required(found, task.grounded_fields)
-        return DocumentResult.succeeded(index, doc, data, usage, seconds,
-                                        grounding=tuple(found), review=tuple(review),
-                                        attempts=attempts, chunks=len(answers))  # fmt: skip
+        return DocumentResult.succeeded(
+            index,
+            doc,
+            data,
+            usage,
+            seconds,
+            grounding=tuple(found),
+            review=tuple(review),
+            attempts=attempts,
+            chunks=len(answers),
+        )
 
     def _answer(self, text: str, max_tokens: int) -> _Answer:
         """One text through the program, re-asked on validation failures (the output model's

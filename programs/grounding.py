@@ -30,8 +30,12 @@ class Grounding:
         return self.match is not None
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "value": self.value, "match": self.match,
-                "span": list(self.span) if self.span else None}  # fmt: skip
+        return {
+            "path": self.path,
+            "value": self.value,
+            "match": self.match,
+            "span": list(self.span) if self.span else None,
+        }
 
     @classmethod
     def from_json(cls, item: dict[str, Any]) -> Grounding:

@@ -82,18 +82,35 @@ class DocumentResult:
         cls, index: int, doc: Document, data: Any, usage: Usage, seconds: float, **extra: Any
     ):
         status: Status = "needs_review" if extra.get("review") else "ok"
-        return cls(index, doc.name, status, data=data, usage=usage, seconds=seconds,
-                   sha256=doc.sha256, **extra)  # fmt: skip
+        return cls(
+            index,
+            doc.name,
+            status,
+            data=data,
+            usage=usage,
+            seconds=seconds,
+            sha256=doc.sha256,
+            **extra,
+        )
 
     @classmethod
     def failed(cls, index: int, doc: Document, error: str, seconds: float, **extra: Any):
-        return cls(index, doc.name, "error", error=error, seconds=seconds, sha256=doc.sha256,
-                   **extra)  # fmt: skip
+        return cls(
+            index, doc.name, "error", error=error, seconds=seconds, sha256=doc.sha256, **extra
+        )
 
     @classmethod
     def truncated(cls, index, doc, error: str, usage: Usage, seconds: float, raw: str):
-        return cls(index, doc.name, "truncated", error=error, usage=usage, seconds=seconds, raw=raw,
-                   sha256=doc.sha256)  # fmt: skip
+        return cls(
+            index,
+            doc.name,
+            "truncated",
+            error=error,
+            usage=usage,
+            seconds=seconds,
+            raw=raw,
+            sha256=doc.sha256,
+        )
 
     def json_data(self) -> Any:
         return self.data.model_dump(mode="json") if isinstance(self.data, BaseModel) else self.data

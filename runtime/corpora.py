@@ -55,8 +55,12 @@ class JobCorpora:
                 break
             sent.append(text)
             budget -= len(text)
-        stats: dict[str, Any] = {"corpus_id": corpus_id(job_id), "documents": len(texts),
-                                 "documents_sent": len(sent), "tokens_loaded": 0}  # fmt: skip
+        stats: dict[str, Any] = {
+            "corpus_id": corpus_id(job_id),
+            "documents": len(texts),
+            "documents_sent": len(sent),
+            "tokens_loaded": 0,
+        }
         try:
             body = {"corpus_id": corpus_id(job_id), "documents": sent}
             answer = self.runtime.request(

@@ -73,14 +73,25 @@ class Doctor:
             detail = f"no GPU ({why.splitlines()[0] if why else 'nvidia-smi found none'})"
             if not wanted:
                 return [passed("gpus", f"{detail}; {self.profile.name} runs on the CPU")]
-            return [failed("gpus", detail, f"{self.profile.name} needs {wanted} NVIDIA GPU(s): "
-                           "install the driver (>= 580) and check `nvidia-smi`")]  # fmt: skip
+            return [
+                failed(
+                    "gpus",
+                    detail,
+                    f"{self.profile.name} needs {wanted} NVIDIA GPU(s): "
+                    "install the driver (>= 580) and check `nvidia-smi`",
+                )
+            ]
         gpus = self.found_gpus = parse_gpus(out.stdout)
         names = "; ".join(f"{g.index}: {g.name} {g.memory_mib} MiB" for g in gpus)
         checks = []
         if len(gpus) < wanted:
-            checks.append(failed("gpus", f"{len(gpus)} GPU(s), profile needs {wanted}: {names}",
-                                 "lower tp in the profile or add GPUs"))  # fmt: skip
+            checks.append(
+                failed(
+                    "gpus",
+                    f"{len(gpus)} GPU(s), profile needs {wanted}: {names}",
+                    "lower tp in the profile or add GPUs",
+                )
+            )
         else:
             checks.append(passed("gpus", names))
         checks.append(self._driver(gpus))
@@ -97,8 +108,11 @@ class Doctor:
         except ValueError:
             return warned("driver", f"unreadable driver version {driver!r}", "check nvidia-smi")
         if version < MIN_DRIVER:
-            return failed("driver", f"driver {driver} is older than CUDA 13.0 needs (580)",
-                          "upgrade the NVIDIA driver to >= 580")  # fmt: skip
+            return failed(
+                "driver",
+                f"driver {driver} is older than CUDA 13.0 needs (580)",
+                "upgrade the NVIDIA driver to >= 580",
+            )
         return passed("driver", driver)
 
     def _p2p(self, wanted: int) -> Check:
@@ -112,8 +126,11 @@ class Doctor:
         statuses = ", ".join(sorted(set(used.values()))) or "unknown"
         if self._effective_env().get("NCCL_P2P_DISABLE") == "1":
             return passed("p2p", f"no peer-to-peer ({statuses}); NCCL_P2P_DISABLE=1 is set")
-        return failed("p2p", f"no peer-to-peer between GPUs ({statuses})",
-                      "set NCCL_P2P_DISABLE=1 in the profile's env")  # fmt: skip
+        return failed(
+            "p2p",
+            f"no peer-to-peer between GPUs ({statuses})",
+            "set NCCL_P2P_DISABLE=1 in the profile's env",
+        )
 
     def _links(self, wanted: int) -> list[Check]:
         out = self.runner(LINK_QUERY)
@@ -156,8 +173,12 @@ class Doctor:
         shown = " ".join(f"{k}={v}" for k, v in sorted(nccl.items())) or "none set"
         if self.profile.tp > 1 and self.profile.device == "cuda":
             if nccl.get("NCCL_P2P_DISABLE") != "1" and not self.profile.disable_custom_all_reduce:
-                return warned("nccl env", shown, "on GPUs without P2P (RTX 4090) set "
-                              "NCCL_P2P_DISABLE=1 and disable_custom_all_reduce")  # fmt: skip
+                return warned(
+                    "nccl env",
+                    shown,
+                    "on GPUs without P2P (RTX 4090) set "
+                    "NCCL_P2P_DISABLE=1 and disable_custom_all_reduce",
+                )
             return passed("nccl env", shown)
         return passed("nccl env", f"{shown} (single device: NCCL unused)")
 
@@ -167,15 +188,19 @@ class Doctor:
         if has_real_libcuda():
             return passed("libcuda", "the NVIDIA driver's libcuda.so is installed")
         if self.profile.device == "cuda":
-            return failed("libcuda", "no libcuda.so: the NVIDIA driver is not installed",
-                          "install the NVIDIA driver (>= 580)")  # fmt: skip
+            return failed(
+                "libcuda",
+                "no libcuda.so: the NVIDIA driver is not installed",
+                "install the NVIDIA driver (>= 580)",
+            )
         stub = cache_dir() / "libcuda-stub" / "libcuda.so.1"
         if stub.is_file():
             return passed("libcuda", f"no driver; the CPU stub is built ({stub})")
         if shutil.which("gcc") or shutil.which("cc"):
             return passed("libcuda", "no driver; gcc will build the CPU stub on first start")
-        return failed("libcuda", "no driver and no C compiler to build the CPU stub",
-                      "apt-get install gcc")  # fmt: skip
+        return failed(
+            "libcuda", "no driver and no C compiler to build the CPU stub", "apt-get install gcc"
+        )
 
     def disk(self) -> Check:
         path = self.disk_path
@@ -195,9 +220,11 @@ class Doctor:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind((host, port))
         except OSError as exc:
-            return warned(name, f"{host}:{port} is in use ({exc.strerror})",
-                          "stop what holds it (or it is the running service), or change the "
-                          "port")  # fmt: skip
+            return warned(
+                name,
+                f"{host}:{port} is in use ({exc.strerror})",
+                "stop what holds it (or it is the running service), or change the port",
+            )
         return passed(name, f"{host}:{port} is free")
 
     # model and profile --------------------------------------------------------------------
@@ -210,12 +237,20 @@ class Doctor:
             folder = models_dir() / FOLDER
             if (folder / "config.json").is_file():
                 return [passed("model folder", f"embedded SmolLM2 at {folder}")]
-            return [passed("model folder", "embedded SmolLM2: downloaded from PyPI on first "
-                           "start (~100 MB)")]  # fmt: skip
+            return [
+                passed(
+                    "model folder",
+                    "embedded SmolLM2: downloaded from PyPI on first start (~100 MB)",
+                )
+            ]
         if self.found_gpus:  # budget the model against the memory these GPUs really have
             memory = min(gpu.memory_mib for gpu in self.found_gpus) * 1024**2
-            return check_source(source, self.profile, gpus=min(len(self.found_gpus),
-                                self.profile.tp), gpu_memory_bytes=memory)  # fmt: skip
+            return check_source(
+                source,
+                self.profile,
+                gpus=min(len(self.found_gpus), self.profile.tp),
+                gpu_memory_bytes=memory,
+            )
         return check_source(source, self.profile)
 
     def packages(self) -> Check:
@@ -224,8 +259,11 @@ class Doctor:
         except metadata.PackageNotFoundError:
             return failed("sglang", "not installed", "pip install 'forkpoint[server]'")
         if version != SGLANG_VERSION:
-            return warned("sglang", f"{version} (forkpoint is tested with {SGLANG_VERSION})",
-                          f"pip install sglang=={SGLANG_VERSION}")  # fmt: skip
+            return warned(
+                "sglang",
+                f"{version} (forkpoint is tested with {SGLANG_VERSION})",
+                f"pip install sglang=={SGLANG_VERSION}",
+            )
         return passed("sglang", version)
 
     def profile_args(self) -> Check:
@@ -237,8 +275,11 @@ class Doctor:
             fix = "pip install 'forkpoint[server]'"
             return skipped("profile", f"cannot load SGLang: {exc}", fix)
         except Exception as exc:  # SGLang's own validation: report, never crash the doctor
-            return failed("profile", f"SGLang rejects {self.profile.name}: {exc}",
-                          "fix the profile (forkpoint runtime check)")  # fmt: skip
+            return failed(
+                "profile",
+                f"SGLang rejects {self.profile.name}: {exc}",
+                "fix the profile (forkpoint runtime check)",
+            )
         detail = f"SGLang accepts the argv: {describe(parsed)}"
         if gap := uncovered_batches(self.profile):
             fix = "set cuda_graph_max_bs_decode to max_running_requests"

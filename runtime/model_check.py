@@ -174,8 +174,11 @@ def _check_tokenizer(folder: Path) -> Check:
             "copy the tokenizer files of the base model into the folder",
         )
     if not (folder / "tokenizer_config.json").is_file():
-        return warned("tokenizer", f"{', '.join(found)} but no tokenizer_config.json",
-                      "copy tokenizer_config.json from the model repo")  # fmt: skip
+        return warned(
+            "tokenizer",
+            f"{', '.join(found)} but no tokenizer_config.json",
+            "copy tokenizer_config.json from the model repo",
+        )
     return passed("tokenizer", ", ".join(found) + " + tokenizer_config.json")
 
 
@@ -186,17 +189,22 @@ def _check_weights(folder: Path, checks: list[Check]) -> int:
         try:
             wanted = set(json.loads(index.read_text())["weight_map"].values())
         except (OSError, ValueError, KeyError) as exc:
-            checks.append(failed("weights", f"{index.name} is unreadable: {exc}",
-                                 "re-download the index file"))  # fmt: skip
+            checks.append(
+                failed(
+                    "weights", f"{index.name} is unreadable: {exc}", "re-download the index file"
+                )
+            )
             return 0
         missing = sorted(wanted - {p.name for p in shards})
         if missing:
-            checks.append(failed(
-                "weights",
-                f"{len(missing)} of {len(wanted)} shards missing: {', '.join(missing[:3])}"
-                + (" ..." if len(missing) > 3 else ""),
-                "finish the download (huggingface-cli download resumes)",
-            ))  # fmt: skip
+            checks.append(
+                failed(
+                    "weights",
+                    f"{len(missing)} of {len(wanted)} shards missing: {', '.join(missing[:3])}"
+                    + (" ..." if len(missing) > 3 else ""),
+                    "finish the download (huggingface-cli download resumes)",
+                )
+            )
             return 0
     if not shards:
         bins = list(folder.glob("*.bin"))
@@ -220,11 +228,14 @@ def _check_budget(
         f"{budget.usable_bytes / GIB:.1f} GiB"
     )
     if budget.weights_bytes >= budget.usable_bytes:
-        return [failed(
-            "memory",
-            f"weights {budget.weights_bytes / GIB:.1f} GiB do not fit in {where}",
-            "use more or larger GPUs (tp), a smaller quantization, or raise mem_fraction_static",
-        )]  # fmt: skip
+        return [
+            failed(
+                "memory",
+                f"weights {budget.weights_bytes / GIB:.1f} GiB do not fit in {where}",
+                "use more or larger GPUs (tp), a smaller quantization, "
+                "or raise mem_fraction_static",
+            )
+        ]
     pool = budget.kv_pool_tokens
     context = profile.context_length or 0
     detail = (
@@ -232,20 +243,27 @@ def _check_budget(
         f"({budget.kv_bytes_per_token // 1024} KiB/token)"
     )
     if pool < max(context, request_tokens):
-        return [failed("memory", detail + f": less than one {max(context, request_tokens):,}-token "
-                       "request", "lower context_length or use more GPU memory")]  # fmt: skip
+        return [
+            failed(
+                "memory",
+                detail + f": less than one {max(context, request_tokens):,}-token request",
+                "lower context_length or use more GPU memory",
+            )
+        ]
     checks = [passed("memory", detail)]
     running = concurrency or profile.max_running_requests or profile.client_concurrency
     fits = pool // request_tokens
     if fits < running:
-        checks.append(warned(
-            "concurrency",
-            f"{running} requests of ~{request_tokens:,} tokens need {running * request_tokens:,}"
-            f" KV tokens; about {fits} fit at once (the shared task prefix is stored once, "
-            "so more do in practice)",
-            "SGLang queues the rest; lower max_running_requests or context_length if the queue "
-            "grows, or add a server",
-        ))  # fmt: skip
+        checks.append(
+            warned(
+                "concurrency",
+                f"{running} requests of ~{request_tokens:,} tokens need "
+                f"{running * request_tokens:,} KV tokens; about {fits} fit at once "
+                "(the shared task prefix is stored once, so more do in practice)",
+                "SGLang queues the rest; lower max_running_requests or context_length if the queue "
+                "grows, or add a server",
+            )
+        )
     else:
         fit = f"{running} requests of ~{request_tokens:,} tokens fit"
         checks.append(passed("concurrency", fit))

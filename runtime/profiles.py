@@ -51,15 +51,23 @@ class Speculation(BaseModel):
         if self.algorithm is None:
             return []
         return [
-            "--speculative-algorithm", self.algorithm,
-            "--speculative-num-draft-tokens", str(self.num_draft_tokens),
-            "--speculative-ngram-min-bfs-breadth", str(self.min_bfs_breadth),
-            "--speculative-ngram-max-bfs-breadth", str(self.max_bfs_breadth),
-            "--speculative-ngram-max-trie-depth", str(self.max_trie_depth),
-            "--speculative-ngram-external-sam-budget", str(self.external_sam_budget),
-            "--speculative-ngram-external-corpus-max-tokens", str(self.external_corpus_max_tokens),
-            "--speculative-ngram-capacity", str(self.capacity),
-        ]  # fmt: skip
+            "--speculative-algorithm",
+            self.algorithm,
+            "--speculative-num-draft-tokens",
+            str(self.num_draft_tokens),
+            "--speculative-ngram-min-bfs-breadth",
+            str(self.min_bfs_breadth),
+            "--speculative-ngram-max-bfs-breadth",
+            str(self.max_bfs_breadth),
+            "--speculative-ngram-max-trie-depth",
+            str(self.max_trie_depth),
+            "--speculative-ngram-external-sam-budget",
+            str(self.external_sam_budget),
+            "--speculative-ngram-external-corpus-max-tokens",
+            str(self.external_corpus_max_tokens),
+            "--speculative-ngram-capacity",
+            str(self.capacity),
+        ]
 
 
 # SGLang 0.5.23's choices for --kv-cache-dtype (sglang/srt/arg_groups/fields/model.py:197).

@@ -45,16 +45,30 @@ class RouterProfile(BaseModel):
 
     def argv(self) -> list[str]:
         return [
-            sys.executable, "-m", "sglang_router.launch_router",
-            "--worker-urls", *self.worker_urls,
-            "--host", self.host, "--port", str(self.port),
-            "--policy", self.policy,
-            "--cache-threshold", str(self.cache_threshold),
-            "--balance-abs-threshold", str(self.balance_abs_threshold),
-            "--balance-rel-threshold", str(self.balance_rel_threshold),
-            "--prometheus-host", self.host, "--prometheus-port", str(self.prometheus_port),
-            "--request-timeout-secs", str(self.request_timeout_secs),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "sglang_router.launch_router",
+            "--worker-urls",
+            *self.worker_urls,
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--policy",
+            self.policy,
+            "--cache-threshold",
+            str(self.cache_threshold),
+            "--balance-abs-threshold",
+            str(self.balance_abs_threshold),
+            "--balance-rel-threshold",
+            str(self.balance_rel_threshold),
+            "--prometheus-host",
+            self.host,
+            "--prometheus-port",
+            str(self.prometheus_port),
+            "--request-timeout-secs",
+            str(self.request_timeout_secs),
+        ]
 
 
 class RouterServer(ManagedProcess):

@@ -32,10 +32,19 @@ def _build(out: Path) -> None:
     out.mkdir(parents=True)
     spm = files("mistral_common").joinpath("data", "tokenizer.model.v1")
     shutil.copyfile(str(spm), out / "tokenizer.model")
-    (out / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>",
-        "unk_token": "<unk>", "add_bos_token": True, "add_eos_token": False, "legacy": True,
-    }))  # fmt: skip
+    (out / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "LlamaTokenizer",
+                "bos_token": "<s>",
+                "eos_token": "</s>",
+                "unk_token": "<unk>",
+                "add_bos_token": True,
+                "add_eos_token": False,
+                "legacy": True,
+            }
+        )
+    )
     tokenizer = AutoTokenizer.from_pretrained(out)  # converts the sentencepiece model
     config = MixtralConfig(
         vocab_size=tokenizer.vocab_size,

@@ -34,8 +34,9 @@ SMALL_FLOAT32 = {"port": 0, "dtype": "float32", "max_total_tokens": 8192}
 def ngram_server():
     """cpu-small in float32 with NGRAM and 4 draft slots for external (job) corpora."""
     cpu = get_profile("cpu-small")
-    speculation = cpu.speculation.model_copy(update={"algorithm": "NGRAM",
-                                                     "external_sam_budget": 4})  # fmt: skip
+    speculation = cpu.speculation.model_copy(
+        update={"algorithm": "NGRAM", "external_sam_budget": 4}
+    )
     with RuntimeServer(cpu.model_copy(update={**SMALL_FLOAT32, "speculation": speculation})) as s:
         yield s
 
@@ -64,11 +65,23 @@ class Gateway:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "Gateway":
-        env = {**os.environ, "FORKPOINT_DB_PATH": str(self.db_path), "FORKPOINT_CONCURRENCY": "16",
-               **self.env}  # fmt: skip
+        env = {
+            **os.environ,
+            "FORKPOINT_DB_PATH": str(self.db_path),
+            "FORKPOINT_CONCURRENCY": "16",
+            **self.env,
+        }
         flag = "--sglang-url" if self.runtime.startswith("http") else "--profile"
-        command = [sys.executable, "-m", "forkpoint.cli", "serve", flag, self.runtime,
-                   "--port", str(self.port)]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "forkpoint.cli",
+            "serve",
+            flag,
+            self.runtime,
+            "--port",
+            str(self.port),
+        ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + 300  # with its own runtime: model load first
@@ -97,8 +110,9 @@ def start_gateway(tmp_path):
 
     def start(runtime: str, **env: str) -> Gateway:
         n = len(started)
-        gateway = Gateway(runtime, tmp_path / f"gateway-{n}.db", tmp_path / f"gateway-{n}.log",
-                          **env)  # fmt: skip
+        gateway = Gateway(
+            runtime, tmp_path / f"gateway-{n}.db", tmp_path / f"gateway-{n}.log", **env
+        )
         started.append(gateway)
         return gateway.start()
 

@@ -90,9 +90,11 @@ def fill_accept_out_cache_loc_cpu(
 
 
 def fill_bonus_tokens_cpu(
-    accept_tokens: torch.Tensor, accept_lens: torch.Tensor, bonus_tokens: torch.Tensor,
+    accept_tokens: torch.Tensor,
+    accept_lens: torch.Tensor,
+    bonus_tokens: torch.Tensor,
     accept_stride: int,
-) -> None:  # fmt: skip
+) -> None:
     """Each request's last accepted token (the bonus token): row i of `accept_tokens`, seen
     with width `accept_stride`, at `accept_lens[i] - 1` (`fill_bonus_tokens` in eagle.py)."""
     rows = torch.arange(accept_lens.numel())

@@ -9,8 +9,10 @@ LABELS = [
 
 def test_labels_that_do_not_fit_the_documents_or_model_are_all_rejected(make_client):
     client = make_client()
-    bad = [{"document": "zzz.txt", "expected": {"name": "X"}},
-           {"document": "a.txt", "expected": {"email": "no-name"}}]  # fmt: skip
+    bad = [
+        {"document": "zzz.txt", "expected": {"name": "X"}},
+        {"document": "a.txt", "expected": {"email": "no-name"}},
+    ]
     answer = client.post("/v1/jobs", json={"task": "contacts", "documents": DOCS, "labels": bad})
     assert answer.status_code == 422
     assert "zzz.txt is not one of the documents" in answer.json()["error"]
@@ -26,12 +28,36 @@ def test_an_eval_job_scores_the_results_recorded_so_far(make_client):
     empty = client.get(f"/v1/jobs/{job_id}/eval").json()
     assert empty["complete"] is False and empty["variants"][0]["documents"] == 0
     store = client.app.state.store  # record what the runner would have recorded
-    got = {"name": "ann lee", "title": None, "organization": None, "email": "ann@x.org",
-           "phone": None, "city": None}  # fmt: skip
-    store.record(job_id, 0, {"file": "a.txt", "ok": True, "status": "ok", "data": got,
-                             "usage": {"prompt_tokens": 10, "completion_tokens": 5}})  # fmt: skip
-    store.record(job_id, 1, {"file": "b.txt", "ok": False, "status": "truncated",
-                             "error": "limit", "usage": {"prompt_tokens": 9}})  # fmt: skip
+    got = {
+        "name": "ann lee",
+        "title": None,
+        "organization": None,
+        "email": "ann@x.org",
+        "phone": None,
+        "city": None,
+    }
+    store.record(
+        job_id,
+        0,
+        {
+            "file": "a.txt",
+            "ok": True,
+            "status": "ok",
+            "data": got,
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5},
+        },
+    )
+    store.record(
+        job_id,
+        1,
+        {
+            "file": "b.txt",
+            "ok": False,
+            "status": "truncated",
+            "error": "limit",
+            "usage": {"prompt_tokens": 9},
+        },
+    )
     scored = client.get(f"/v1/jobs/{job_id}/eval").json()
     variant = scored["variants"][0]
     assert scored["complete"] is True and scored["labelled"] == 2

@@ -111,20 +111,34 @@ def test_uploaded_files_that_are_not_text_fail_alone_at_submission(make_client):
 def test_uploads_are_read_by_format_and_jsonl_lines_become_documents(make_client):
     client = make_client()
     files = [
-        ("files", ("page.html", b"<html><body><p>Ann Lee</p><script>x()</script></body></html>",
-                   "text/html")),
-        ("files", ("mails.jsonl", b'{"body": "Omar Haddad"}\n{"body": "Jana Novak"}\n',
-                   "application/jsonl")),
+        (
+            "files",
+            (
+                "page.html",
+                b"<html><body><p>Ann Lee</p><script>x()</script></body></html>",
+                "text/html",
+            ),
+        ),
+        (
+            "files",
+            (
+                "mails.jsonl",
+                b'{"body": "Omar Haddad"}\n{"body": "Jana Novak"}\n',
+                "application/jsonl",
+            ),
+        ),
         ("files", ("logo.png", b"\x89PNG\r\n\x1a\n", "image/png")),
-    ]  # fmt: skip
+    ]
     job = client.post("/v1/jobs", data={"task": "contacts", "json_field": "body"}, files=files)
     assert job.status_code == 202
     assert job.json()["total"] == 4 and job.json()["failed"] == 1
     store = client.app.state.runner.store
     pending = store.pending(job.json()["id"])
     assert [(name, text) for _, name, text, _ in pending] == [
-        ("page.html", "Ann Lee"), ("mails.jsonl:1", "Omar Haddad"), ("mails.jsonl:2", "Jana Novak")
-    ]  # fmt: skip
+        ("page.html", "Ann Lee"),
+        ("mails.jsonl:1", "Omar Haddad"),
+        ("mails.jsonl:2", "Jana Novak"),
+    ]
     assert all(len(sha256) == 64 for *_, sha256 in pending)
 
 

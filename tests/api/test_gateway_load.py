@@ -28,8 +28,9 @@ def job_body(job: int) -> dict:
 
 
 def test_ten_concurrent_jobs_of_100_and_a_burst_past_the_queue_limit(sglang_server, start_gateway):
-    gateway = start_gateway(sglang_server.url, FORKPOINT_MAX_QUEUED_DOCUMENTS="1000",
-                            FORKPOINT_CONCURRENCY="32")  # fmt: skip
+    gateway = start_gateway(
+        sglang_server.url, FORKPOINT_MAX_QUEUED_DOCUMENTS="1000", FORKPOINT_CONCURRENCY="32"
+    )
     http = httpx.Client(base_url=gateway.url, timeout=120)
     started = time.monotonic()
     with ThreadPoolExecutor(10) as pool:

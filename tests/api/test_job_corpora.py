@@ -54,8 +54,11 @@ def test_a_runtime_without_speculation_refuses_and_the_stats_say_why(plain_serve
 
 
 def add_raw(server, corpus_id: str, text: str) -> None:
-    answer = httpx.post(f"{server.url}/add_external_corpus", timeout=60,
-                        json={"corpus_id": corpus_id, "documents": [text]}).json()  # fmt: skip
+    answer = httpx.post(
+        f"{server.url}/add_external_corpus",
+        timeout=60,
+        json={"corpus_id": corpus_id, "documents": [text]},
+    ).json()
     assert answer["success"], answer
 
 

@@ -35,10 +35,14 @@ def require(tool: str) -> str:
 def test_the_units_pass_systemd_analyze_verify_without_a_warning(tmp_path):
     venv_bin = str(Path(sys.executable).parent) + "/"
     for path in UNITS:  # the units name /opt/forkpoint/venv; verify against this environment
-        (tmp_path / path.name).write_text(path.read_text().replace("/opt/forkpoint/venv/bin/",
-                                                                   venv_bin))  # fmt: skip
-    done = subprocess.run([require("systemd-analyze"), "verify", *sorted(tmp_path.iterdir())],
-                          capture_output=True, text=True)  # fmt: skip
+        (tmp_path / path.name).write_text(
+            path.read_text().replace("/opt/forkpoint/venv/bin/", venv_bin)
+        )
+    done = subprocess.run(
+        [require("systemd-analyze"), "verify", *sorted(tmp_path.iterdir())],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == "", done.stderr
     assert len(UNITS) == 3
@@ -63,8 +67,11 @@ def test_unit_commands_use_flags_the_cli_and_the_router_accept():
         assert flag in unit("forkpoint-gateway.service")["Service"]["ExecStart"]
         assert flag in serve_help
     assert "runtime up --profile" in unit("forkpoint-runtime.service")["Service"]["ExecStart"]
-    router_help = subprocess.run([sys.executable, "-m", "sglang_router.launch_router", "--help"],
-                                 capture_output=True, text=True).stdout  # fmt: skip
+    router_help = subprocess.run(
+        [sys.executable, "-m", "sglang_router.launch_router", "--help"],
+        capture_output=True,
+        text=True,
+    ).stdout
     for flag in ("--worker-urls", "--policy", "--prometheus-port", "--host", "--port"):
         assert flag in unit("forkpoint-router.service")["Service"]["ExecStart"]
         assert flag in router_help
@@ -88,10 +95,17 @@ def compose(tmp_path):
     shutil.copy(DEPLOY / "compose.yaml", tmp_path / "deploy" / "compose.yaml")
     shutil.copy(DEPLOY / "forkpoint.env.example", tmp_path / "deploy" / "forkpoint.env")
     done = subprocess.run(
-        [require("docker-compose"), "-f", str(tmp_path / "deploy" / "compose.yaml"),
-         "--profile", "router", "config"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            require("docker-compose"),
+            "-f",
+            str(tmp_path / "deploy" / "compose.yaml"),
+            "--profile",
+            "router",
+            "config",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     return yaml.safe_load(done.stdout)
 

@@ -20,8 +20,13 @@ def test_the_accepted_path_is_the_longest_tree_path_matching_the_greedy_continua
 def test_copying_from_the_document_is_drafted_only_with_the_job_corpus():
     document = list(range(1000, 1060))
     copied = document[5:35]  # 30 tokens of the document, far from the prompt's last 18
-    runs = [{"prompt": [1, 2, 3] + document + [4, 5], "document": document,
-             "output": [7] + copied + [8]}]  # fmt: skip
+    runs = [
+        {
+            "prompt": [1, 2, 3] + document + [4, 5],
+            "document": document,
+            "output": [7] + copied + [8],
+        }
+    ]
     plain = ngram_replay.replay(runs, draft=8, bfs=4, depth=18, sam_budget=0)
     with_corpus = ngram_replay.replay(runs, draft=8, bfs=4, depth=18, sam_budget=4)
     assert plain["decoded_tokens"] == with_corpus["decoded_tokens"] == 31

@@ -30,9 +30,16 @@ def flag(argv: list[str], name: str) -> str:
 
 
 def test_the_command_line_carries_every_setting_and_an_ngram_config_that_parses():
-    server = VllmServer("/opt/vllm/bin/python", "/models/mixtral-awq", tp=2, max_num_seqs=128,
-                        gpu_memory_utilization=0.88, kv_cache_dtype="fp8",
-                        quantization="awq_marlin", ngram_drafts=4)  # fmt: skip
+    server = VllmServer(
+        "/opt/vllm/bin/python",
+        "/models/mixtral-awq",
+        tp=2,
+        max_num_seqs=128,
+        gpu_memory_utilization=0.88,
+        kv_cache_dtype="fp8",
+        quantization="awq_marlin",
+        ngram_drafts=4,
+    )
     server.port = 30123
     argv = server.argv()
     assert argv[:3] == ["/opt/vllm/bin/python", "-m", "vllm.entrypoints.openai.api_server"]
@@ -45,9 +52,11 @@ def test_the_command_line_carries_every_setting_and_an_ngram_config_that_parses(
     assert flag(argv, "--kv-cache-dtype") == "fp8"
     assert "--enable-prefix-caching" in argv and "--enable-prompt-tokens-details" in argv
     assert json.loads(flag(argv, "--speculative-config")) == {
-        "method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_max": 4,
+        "method": "ngram",
+        "num_speculative_tokens": 4,
+        "prompt_lookup_max": 4,
         "prompt_lookup_min": 2,
-    }  # fmt: skip
+    }
 
 
 def test_no_drafts_no_quantization_and_no_kv_dtype_leave_their_flags_out():
@@ -85,8 +94,11 @@ def test_the_peer_sends_the_text_forkpoints_own_path_sends_and_the_schema_in_eac
 
 
 def test_cached_tokens_are_read_when_reported_and_zero_in_the_sums_when_not():
-    reported = {"prompt_tokens": 900, "completion_tokens": 80,
-                "prompt_tokens_details": {"cached_tokens": 848}}  # fmt: skip
+    reported = {
+        "prompt_tokens": 900,
+        "completion_tokens": 80,
+        "prompt_tokens_details": {"cached_tokens": 848},
+    }
     assert usage_from(reported).cached_tokens == 848
     counts = {"prompt_tokens": 900, "completion_tokens": 80}
     for absent in (counts, {**counts, "prompt_tokens_details": None}):
@@ -112,10 +124,13 @@ def test_the_openai_client_extracts_through_a_real_sglang_server_and_its_totals_
     assert all(r.usage.prompt_tokens > 0 and r.usage.completion_tokens > 0 for r in results)
     # the server's own count of forkpoint's text (what run_direct sends) is what the peer read
     counted = [
-        httpx.post(f"{url}/generate", timeout=600, json={"text": prompt.full(text),
-                   "sampling_params": {"max_new_tokens": 0}}).json()["meta_info"]["prompt_tokens"]
+        httpx.post(
+            f"{url}/generate",
+            timeout=600,
+            json={"text": prompt.full(text), "sampling_params": {"max_new_tokens": 0}},
+        ).json()["meta_info"]["prompt_tokens"]
         for _, text in documents
-    ]  # fmt: skip
+    ]
     assert [r.usage.prompt_tokens for r in results] == counted
     assert timeline.points[-1][0] <= wall
     assert figures["documents"] == 3 and figures["prefix_tokens"] == prefix == 857

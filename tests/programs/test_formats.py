@@ -62,8 +62,11 @@ def test_a_pdf_without_a_text_layer_is_an_error_that_says_so():
 def test_a_word_document_gives_its_paragraphs_and_table_rows():
     document = one("invoice.docx", docx_bytes())
     assert document.text.splitlines() == [
-        "Invoice INV-2041", "Seller: Brightwater Ltd", "Pumps | 1,000.00", "Freight | 250.00"
-    ]  # fmt: skip
+        "Invoice INV-2041",
+        "Seller: Brightwater Ltd",
+        "Pumps | 1,000.00",
+        "Freight | 250.00",
+    ]
 
 
 def test_html_gives_visible_text_without_scripts_or_styles():
@@ -112,8 +115,11 @@ def test_jsonl_is_one_document_per_line_and_a_bad_line_is_only_its_own_error():
     raw = b'{"text": "first"}\n\n{"text": 42}\nnot json\n{"text": "fourth"}\n'
     documents = from_bytes("batch.jsonl", raw, json_field="text")
     assert [d.name for d in documents] == [
-        "batch.jsonl:1", "batch.jsonl:3", "batch.jsonl:4", "batch.jsonl:5"
-    ]  # fmt: skip
+        "batch.jsonl:1",
+        "batch.jsonl:3",
+        "batch.jsonl:4",
+        "batch.jsonl:5",
+    ]
     assert [d.text for d in documents] == ["first", None, None, "fourth"]
     assert "is int, not text" in documents[1].error
     assert "batch.jsonl:4 is not JSON" in documents[2].error

@@ -54,11 +54,13 @@ def test_a_giant_paragraph_is_split_too(smollm2_tokenizer):
 
 
 def test_merge_joins_lists_without_duplicates_and_takes_the_first_scalar_found():
-    merged, notes = merge([
-        {"title": None, "attendees": ["Ann", "Omar"], "room": ""},
-        {"title": "Budget review", "attendees": ["Omar", "Li"], "room": "B2"},
-        {"title": "Other", "attendees": [], "room": "C1"},
-    ])  # fmt: skip
+    merged, notes = merge(
+        [
+            {"title": None, "attendees": ["Ann", "Omar"], "room": ""},
+            {"title": "Budget review", "attendees": ["Omar", "Li"], "room": "B2"},
+            {"title": "Other", "attendees": [], "room": "C1"},
+        ]
+    )
     assert merged == {"title": "Budget review", "attendees": ["Ann", "Omar", "Li"], "room": "B2"}
     assert notes == []
 
@@ -67,8 +69,9 @@ def test_merged_lists_keep_the_fields_bound_and_say_what_was_dropped():
     schema = {"properties": {"attendees": {"type": "array", "maxItems": 2}}}
     merged, notes = merge([{"attendees": ["Ann", "Omar"]}, {"attendees": ["Li"]}], schema)
     assert merged == {"attendees": ["Ann", "Omar"]}
-    assert notes == ["attendees: the chunks found 3 items; the task keeps at most 2, so the "
-                     "last 1 were dropped"]  # fmt: skip
+    assert notes == [
+        "attendees: the chunks found 3 items; the task keeps at most 2, so the last 1 were dropped"
+    ]
 
 
 class Meeting(BaseModel):
@@ -79,9 +82,13 @@ class Meeting(BaseModel):
 
 
 def meeting_task(policy: str) -> ExtractionTask:
-    return ExtractionTask(name="meeting", instructions="Extract the meeting's attendees.",
-                          output_model=Meeting, max_output_tokens=200,
-                          long_documents=policy)  # fmt: skip
+    return ExtractionTask(
+        name="meeting",
+        instructions="Extract the meeting's attendees.",
+        output_model=Meeting,
+        max_output_tokens=200,
+        long_documents=policy,
+    )
 
 
 @pytest.mark.slow

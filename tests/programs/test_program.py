@@ -45,8 +45,9 @@ def server():
     httpd.shutdown()
 
 
-@pytest.mark.parametrize(("status", "error"), [(500, ServerError), (503, ServerError),
-                                               (400, RuntimeError)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("status", "error"), [(500, ServerError), (503, ServerError), (400, RuntimeError)]
+)
 def test_a_5xx_is_a_retryable_server_error_and_a_4xx_is_the_documents_own(server, status, error):
     _Answers.status, _Answers.delay = status, 0.0
     endpoint = connect(f"http://127.0.0.1:{server.server_port}")

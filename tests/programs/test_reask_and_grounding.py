@@ -28,8 +28,13 @@ class Person(BaseModel):
 
 
 def person_task(**options) -> ExtractionTask:
-    return ExtractionTask(name="person", instructions="Extract the person who signs.",
-                          output_model=Person, max_output_tokens=80, **options)  # fmt: skip
+    return ExtractionTask(
+        name="person",
+        instructions="Extract the person who signs.",
+        output_model=Person,
+        max_output_tokens=80,
+        **options,
+    )
 
 
 def extractor_for(server, task) -> Extractor:
@@ -71,9 +76,13 @@ class Located(BaseModel):
 def test_a_value_that_is_not_in_the_document_makes_it_need_review_with_spans_for_the_rest(
     sglang_server,
 ):
-    task = ExtractionTask(name="located", instructions="Extract the person who signs.",
-                          output_model=Located, max_output_tokens=60,
-                          grounded_fields=("name", "country"))  # fmt: skip
+    task = ExtractionTask(
+        name="located",
+        instructions="Extract the person who signs.",
+        output_model=Located,
+        max_output_tokens=60,
+        grounded_fields=("name", "country"),
+    )
     result = extractor_for(sglang_server, task).extract(0, from_text("sig.txt", SIGNATURE))
     assert result.status == "needs_review" and result.has_data
     assert "country = 'Norway' does not occur in the document" in result.review

@@ -19,10 +19,14 @@ sgl = torch.ops.sgl_kernel
 
 def test_every_op_sglang_calls_on_the_cpu_is_registered_under_sgl_kernel():
     assert set(ops.OPS) == {
-        "copy_all_layer_kv_cache_cpu", "assign_req_to_token_pool_cpu",
-        "assign_extend_cache_locs_cpu", "fill_accept_out_cache_loc_cpu", "fill_bonus_tokens_cpu",
-        "reconstruct_indices_from_tree_mask_cpu", "verify_tree_greedy_cpu",
-    }  # fmt: skip
+        "copy_all_layer_kv_cache_cpu",
+        "assign_req_to_token_pool_cpu",
+        "assign_extend_cache_locs_cpu",
+        "fill_accept_out_cache_loc_cpu",
+        "fill_bonus_tokens_cpu",
+        "reconstruct_indices_from_tree_mask_cpu",
+        "verify_tree_greedy_cpu",
+    }
     assert all(ops.registered(name) for name in ops.OPS)
     assert ops.register() == []  # idempotent: nothing defined twice
 
@@ -110,9 +114,15 @@ def _verify(drafts: list[int], mask: torch.Tensor, target: list[int], n: int):
     accept_index = torch.full((1, n), -1, dtype=torch.int32)
     accept_num = torch.zeros(1, dtype=torch.int32)
     sgl.verify_tree_greedy_cpu(
-        predicts, accept_index, accept_num, torch.tensor([drafts]), index, next_token,
-        next_sibling, torch.tensor([target], dtype=torch.int32),
-    )  # fmt: skip
+        predicts,
+        accept_index,
+        accept_num,
+        torch.tensor([drafts]),
+        index,
+        next_token,
+        next_sibling,
+        torch.tensor([target], dtype=torch.int32),
+    )
     return predicts.tolist(), accept_index[0].tolist(), int(accept_num[0])
 
 

@@ -31,9 +31,14 @@ def baseline(plain_server):
 
 
 def assert_served_equals_replayed(served: list[dict], baseline: list[dict], speculation, budget):
-    replayed = replay(baseline, draft=speculation.num_draft_tokens,
-                      bfs=speculation.max_bfs_breadth, depth=speculation.max_trie_depth,
-                      sam_budget=budget, capacity=speculation.capacity)  # fmt: skip
+    replayed = replay(
+        baseline,
+        draft=speculation.num_draft_tokens,
+        bfs=speculation.max_bfs_breadth,
+        depth=speculation.max_trie_depth,
+        sam_budget=budget,
+        capacity=speculation.capacity,
+    )
     for run, steps in zip(served, replayed["per_document"], strict=True):
         assert served_steps(run) == Counter(steps), run["name"]
     return replayed["mean_accept_length"]
@@ -64,7 +69,12 @@ def test_with_the_job_corpus_outputs_are_identical_and_accepted_as_replayed(ngra
 
 def test_the_embedded_profile_serves_with_ngram_on(sglang_server):
     assert sglang_server.profile.speculation.algorithm == "NGRAM"
-    answer = httpx.post(f"{sglang_server.url}/generate", timeout=300, json={
-        "text": "Say: one two three four five six seven eight nine ten.",
-        "sampling_params": {"temperature": 0, "max_new_tokens": 24}}).json()  # fmt: skip
+    answer = httpx.post(
+        f"{sglang_server.url}/generate",
+        timeout=300,
+        json={
+            "text": "Say: one two three four five six seven eight nine ten.",
+            "sampling_params": {"temperature": 0, "max_new_tokens": 24},
+        },
+    ).json()
     assert answer["meta_info"]["spec_verify_ct"] > 0

@@ -50,8 +50,11 @@ def gpu_checks(profile, query, topo=None, env=None, link=None):
 def test_parsing_nvidia_smi_query_and_p2p_matrix():
     [gpu0, gpu1] = parse_gpus((RECORDED / "query-2x4090.csv").read_text())
     assert (gpu1.index, gpu1.name, gpu1.memory_mib, gpu1.driver) == (
-        1, "NVIDIA GeForce RTX 4090", 24564, "580.95.05"
-    )  # fmt: skip
+        1,
+        "NVIDIA GeForce RTX 4090",
+        24564,
+        "580.95.05",
+    )
     assert parse_p2p((RECORDED / "topo-p2p-2x4090.txt").read_text()) == {(0, 1): "NS", (1, 0): "NS"}
 
 
@@ -99,8 +102,9 @@ def test_pcie_links_and_power_limits_are_parsed_with_unknowns_as_none():
 
 
 def test_idle_x16_cards_pass_and_their_link_and_power_are_reported():
-    checks = gpu_checks(MIXTRAL, "query-2x4090.csv", "topo-p2p-2x4090.txt",
-                        link="link-2x4090-idle.csv")  # fmt: skip
+    checks = gpu_checks(
+        MIXTRAL, "query-2x4090.csv", "topo-p2p-2x4090.txt", link="link-2x4090-idle.csv"
+    )
     pcie, power = checks["pcie"], checks["power limit"]
     assert pcie.status == "pass"  # Gen1 now: an idle card lowers its link, nvidia-smi says so
     assert "0: Gen1 x16 (max Gen4 x16); 1: Gen1 x16 (max Gen4 x16)" in pcie.detail
@@ -108,8 +112,9 @@ def test_idle_x16_cards_pass_and_their_link_and_power_are_reported():
 
 
 def test_a_card_in_a_x8_slot_is_warned_about_the_all_reduce_bandwidth():
-    checks = gpu_checks(MIXTRAL, "query-2x4090.csv", "topo-p2p-2x4090.txt",
-                        link="link-2x4090-x8.csv")  # fmt: skip
+    checks = gpu_checks(
+        MIXTRAL, "query-2x4090.csv", "topo-p2p-2x4090.txt", link="link-2x4090-x8.csv"
+    )
     pcie = checks["pcie"]
     assert pcie.status == "warn"
     assert "GPU 1 runs x8 (its slot's width)" in pcie.detail
@@ -119,8 +124,9 @@ def test_a_card_in_a_x8_slot_is_warned_about_the_all_reduce_bandwidth():
 
 
 def test_a_gen3_slot_and_unequal_power_limits_are_warned():
-    checks = gpu_checks(MIXTRAL, "query-2x4090.csv", "topo-p2p-2x4090.txt",
-                        link="link-2x4090-gen3-slot-300w.csv")  # fmt: skip
+    checks = gpu_checks(
+        MIXTRAL, "query-2x4090.csv", "topo-p2p-2x4090.txt", link="link-2x4090-gen3-slot-300w.csv"
+    )
     assert checks["pcie"].status == "warn"
     assert "GPU 1's slot stops at Gen3 (the card: Gen4)" in checks["pcie"].detail
     assert "a Gen3 slot halves the tensor-parallel all-reduce bandwidth" in checks["pcie"].detail

@@ -19,9 +19,13 @@ MIXTRAL_CONFIG = {
     "num_key_value_heads": 8,
     "num_hidden_layers": 32,
     "quantization_config": {
-        "quant_method": "awq", "bits": 4, "group_size": 128, "version": "gemm", "zero_point": True
+        "quant_method": "awq",
+        "bits": 4,
+        "group_size": 128,
+        "version": "gemm",
+        "zero_point": True,
     },
-}  # fmt: skip
+}
 SHARD_BYTES = 8_233_000_000  # three shards ≈ the public 24.7 GB checkpoint (sparse files here)
 
 

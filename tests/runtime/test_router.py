@@ -48,8 +48,9 @@ def test_router_profile_renders_the_launch_router_argv():
     argv = profile.argv()
     assert argv[1:3] == ["-m", "sglang_router.launch_router"]
     assert argv[argv.index("--worker-urls") + 1 : argv.index("--host")] == [
-        "http://a:30000", "http://b:30000"
-    ]  # fmt: skip
+        "http://a:30000",
+        "http://b:30000",
+    ]
     assert argv[argv.index("--policy") + 1] == "cache_aware"
 
 

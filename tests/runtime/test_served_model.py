@@ -46,8 +46,9 @@ def test_a_driver_with_the_wrong_format_is_refused_before_any_document(sglang_se
 
 
 def test_an_unknown_model_takes_an_explicit_format_but_not_none():
-    model = ServedModel(url="http://x", model_path="/models/llama-3-8b",
-                        architectures=("LlamaForCausalLM",))  # fmt: skip
+    model = ServedModel(
+        url="http://x", model_path="/models/llama-3-8b", architectures=("LlamaForCausalLM",)
+    )
     assert chat_format_for(model) is None
     assert check_served_format(model, "chatml") == "chatml"
     with pytest.raises(ProfileError, match="llama-3-8b.*pass --chat-format"):
@@ -64,10 +65,17 @@ def test_nothing_listening_is_runtime_unavailable_at_once():
 
 @pytest.fixture(scope="module")
 def tiny_mixtral():
-    profile = get_profile("cpu-small").model_copy(update={
-        "name": "tiny-mixtral-cpu", "model_path": str(ensure_tiny_mixtral()), "port": 0,
-        "chat_format": "mixtral-v1", "speculation": Speculation(),
-        "max_total_tokens": 8192, "context_length": 4096})  # fmt: skip
+    profile = get_profile("cpu-small").model_copy(
+        update={
+            "name": "tiny-mixtral-cpu",
+            "model_path": str(ensure_tiny_mixtral()),
+            "port": 0,
+            "chat_format": "mixtral-v1",
+            "speculation": Speculation(),
+            "max_total_tokens": 8192,
+            "context_length": 4096,
+        }
+    )
     with RuntimeServer(profile) as server:
         yield server
 

@@ -38,7 +38,7 @@ TASK = ExtractionTask(
             "Invoice 7 from Alder Ltd, due now.",
             Triage(kind="invoice", title="Alder invoice 7", urgent=True),
         ),
-    ),  # fmt: skip
+    ),
     max_output_tokens=96,
 )
 
@@ -46,10 +46,17 @@ TASK = ExtractionTask(
 @pytest.fixture(scope="module")
 def tiny_mixtral():
     mixtral = get_profile("mixtral-awq-2x4090")
-    profile = get_profile("cpu-small").model_copy(update={
-        "name": "tiny-mixtral-cpu", "model_path": str(ensure_tiny_mixtral()), "port": 0,
-        "chat_format": mixtral.chat_format, "speculation": Speculation(),
-        "max_total_tokens": 8192, "context_length": 4096})  # fmt: skip
+    profile = get_profile("cpu-small").model_copy(
+        update={
+            "name": "tiny-mixtral-cpu",
+            "model_path": str(ensure_tiny_mixtral()),
+            "port": 0,
+            "chat_format": mixtral.chat_format,
+            "speculation": Speculation(),
+            "max_total_tokens": 8192,
+            "context_length": 4096,
+        }
+    )
     with RuntimeServer(profile) as server:
         yield server
 
@@ -62,8 +69,9 @@ def test_sglang_loads_it_as_mixtral_on_the_cpu(tiny_mixtral):
 def test_the_mixtral_prefix_is_a_token_prefix_of_every_prompt(tiny_mixtral):
     prompt = task_prompt(TASK, tiny_mixtral.profile.chat_format)
     texts = [prompt.prefix, prompt.full("Dear Ann,  two spaces here.\n\nLetter 2.")]
-    prefix, full = httpx.post(f"{tiny_mixtral.url}/tokenize", timeout=30,
-                              json={"prompt": texts}).json()["tokens"]  # fmt: skip
+    prefix, full = httpx.post(
+        f"{tiny_mixtral.url}/tokenize", timeout=30, json={"prompt": texts}
+    ).json()["tokens"]
     assert full[: len(prefix)] == prefix and len(full) > len(prefix)
     assert full[:4] == [1, 733, 16289, 28793]  # <s> [INST], as mistral_common encodes it
 
@@ -71,8 +79,9 @@ def test_the_mixtral_prefix_is_a_token_prefix_of_every_prompt(tiny_mixtral):
 def test_nonsense_text_still_satisfies_the_schema_and_reuses_the_prefix(tiny_mixtral):
     prompt = task_prompt(TASK, tiny_mixtral.profile.chat_format)
     driver = BatchDriver(tiny_mixtral.url, prompt, BatchOptions(concurrency=4))
-    documents = [Document(f"{i}.txt", text=f"Letter {i} from Birch Ltd about the order.")
-                 for i in range(4)]  # fmt: skip
+    documents = [
+        Document(f"{i}.txt", text=f"Letter {i} from Birch Ltd about the order.") for i in range(4)
+    ]
     results = list(driver.run(documents))
     assert [r.status for r in results] == ["ok"] * 4, [r.error for r in results]
     assert all(isinstance(r.data, Triage) for r in results)
