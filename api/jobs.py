@@ -12,6 +12,7 @@ again, and a result can be stored only once.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import deque
@@ -22,7 +23,7 @@ from forkpoint.api.metrics import Metrics
 from forkpoint.api.settings import Settings
 from forkpoint.api.store import FINAL_STATES, JobRecord, JobStore
 from forkpoint.programs.documents import Document, content_hash
-from forkpoint.programs.errors import ForkpointError, QueueFull, RuntimeUnavailable
+from forkpoint.programs.errors import ForkpointError, RuntimeUnavailable
 from forkpoint.programs.extractor import Extractor
 from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.registry import get_task
@@ -49,9 +50,12 @@ class WorkItem:
         return Document(self.name, self.text, sha256=self.sha256)
 
 
-def request_fingerprint(task, schema_json, instructions, documents: list[Document]) -> str:
+def request_fingerprint(
+    task, schema_json, instructions, documents: list[Document], labels: dict | None = None
+) -> str:
     """What makes two job submissions the same request (for idempotency keys)."""
     parts = [task.name, schema_json or "", instructions or ""]
+    parts.append(json.dumps(labels, sort_keys=True) if labels else "")
     parts += [
         f"{doc.name}\0{doc.sha256 or content_hash(doc.text or doc.error or '')}"
         for doc in documents
@@ -147,31 +151,29 @@ class JobRunner:
     ) -> tuple[JobRecord, bool]:
         """Store a job durably, owned by `owner`, and queue it: (job, created). Raises QueueFull
         past the queue limit. An idempotency key the owner used within the idempotency TTL
-        returns the job it created (created False)."""
-        waiting = self.store.pending_count()
-        if waiting + len(documents) > self.settings.max_queued_documents:
-            raise QueueFull(
-                f"{waiting} documents are already waiting; the limit is "
-                f"{self.settings.max_queued_documents}",
-                hint="retry after the Retry-After interval",
-            )
+        returns the job it created (created False), whatever the queue holds."""
+        unreadable = {
+            index: DocumentResult.failed(index, doc, doc.error, seconds=0.0)
+            for index, doc in enumerate(documents)
+            if doc.error is not None  # recorded with the job, never sent
+        }
+        fingerprint = request_fingerprint(task, schema_json, instructions, documents, labels)
         job, created = self.store.create_job(
             task.name if schema_json is None else INLINE,
             [(doc.name, doc.text or "", doc.sha256) for doc in documents],
             schema_json=schema_json,
             instructions=instructions,
             labels=labels,
-            idempotency=None
-            if idempotency_key is None
-            else (idempotency_key, request_fingerprint(task, schema_json, instructions, documents)),
+            idempotency=None if idempotency_key is None else (idempotency_key, fingerprint),
             owner=owner,
             idempotency_ttl=self.settings.idempotency_ttl_seconds,
+            max_waiting=self.settings.max_queued_documents,
+            failed={index: result.to_json() for index, result in unreadable.items()},
         )
         if not created:
             return job, False
-        for index, doc in enumerate(documents):  # unreadable uploads: recorded now, never sent
-            if doc.error is not None:
-                self._store(job.id, DocumentResult.failed(index, doc, doc.error, seconds=0.0))
+        for result in unreadable.values():
+            self.metrics.observe(result)
         self.metrics.jobs.labels("submitted").inc()
         self._enqueue(job)
         return job, True

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from forkpoint.programs.errors import IdempotencyConflict, NotFound
+from forkpoint.programs.errors import IdempotencyConflict, NotFound, QueueFull
 
 JobState = Literal["queued", "running", "done", "cancelled"]
 FINAL_STATES = ("done", "cancelled")
@@ -61,6 +61,11 @@ ADDED_COLUMNS = {  # columns newer than the first release
     "jobs": {"owner": "TEXT"},
     "idempotency": {"created": "REAL"},
 }
+WAITING_SQL = (
+    "SELECT COUNT(*) FROM documents d JOIN jobs j ON j.id = d.job_id "
+    "LEFT JOIN results r ON r.job_id = d.job_id AND r.idx = d.idx "
+    "WHERE j.state IN ('queued', 'running') AND r.idx IS NULL"
+)
 JOB_COLUMNS = "id, task, schema_json, instructions, state, total, created, finished, owner"
 DAY = 24 * 3600.0
 
@@ -129,12 +134,19 @@ class JobStore:
         idempotency: tuple[str, str] | None = None,
         owner: str | None = None,
         idempotency_ttl: float = DAY,
+        max_waiting: int | None = None,
+        failed: dict[int, dict[str, Any]] | None = None,
     ) -> tuple[JobRecord, bool]:
         """Store a job, every document (and any labels) in one transaction; (job, created).
 
         `idempotency` is (key, fingerprint of the request), scoped by `owner`: a key the owner
         used less than `idempotency_ttl` seconds ago returns its job (created False) when the
         fingerprint matches, and raises IdempotencyConflict if not. An expired key is forgotten.
+        A repeated request is answered before the queue limit is looked at: a retry of an
+        accepted job never gets QueueFull. `max_waiting` is that limit, checked in the same
+        transaction as the insert (two requests cannot both pass it). `failed` holds the result
+        records of documents that could not be read (by index): stored with the job, so a crash
+        cannot leave them to run as empty documents.
         """
         now = time.time()
         job = JobRecord(
@@ -168,6 +180,8 @@ class JobStore:
                         f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (row[0],)
                     ).fetchone()
                     return JobRecord(*found), False
+            self._check_room(db, len(documents) - len(failed or {}), max_waiting)
+            if idempotency is not None:
                 db.execute(
                     "INSERT INTO idempotency (key, job_id, fingerprint, created) "
                     "VALUES (?, ?, ?, ?)",
@@ -198,7 +212,20 @@ class JobStore:
                 "INSERT INTO labels VALUES (?, ?, ?)",
                 [(job.id, name, json.dumps(expected)) for name, expected in (labels or {}).items()],
             )
+            for index, record in (failed or {}).items():
+                _insert_result(db, job.id, index, record)
         return job, True
+
+    @staticmethod
+    def _check_room(db: sqlite3.Connection, adding: int, max_waiting: int | None) -> None:
+        if max_waiting is None:
+            return
+        (waiting,) = db.execute(WAITING_SQL).fetchone()
+        if waiting + adding > max_waiting:
+            raise QueueFull(
+                f"{waiting} documents are already waiting; the limit is {max_waiting}",
+                hint="retry after the Retry-After interval",
+            )
 
     def set_corpus(self, job_id: str, stats: dict[str, Any]) -> None:
         """What of the job's text is loaded as its NGRAM corpus (shown with the job)."""
@@ -273,32 +300,14 @@ class JobStore:
     def pending_count(self) -> int:
         """Documents accepted by unfinished jobs and not yet recorded (the queue's length)."""
         with self._lock:
-            (count,) = self._db.execute(
-                "SELECT COUNT(*) FROM documents d JOIN jobs j ON j.id = d.job_id "
-                "LEFT JOIN results r ON r.job_id = d.job_id AND r.idx = d.idx "
-                "WHERE j.state IN ('queued', 'running') AND r.idx IS NULL"
-            ).fetchone()
+            (count,) = self._db.execute(WAITING_SQL).fetchone()
         return count
 
     def record(self, job_id: str, index: int, record: dict[str, Any]) -> bool:
         """Record one document's result; False if it was already recorded (never twice).
         A result without data (error, invalid, truncated) counts as failed."""
-        usage = record.get("usage", {})
         with self._tx() as db:
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    job_id,
-                    index,
-                    int("data" in record),
-                    json.dumps(record, ensure_ascii=False),
-                    usage.get("prompt_tokens", 0),
-                    usage.get("cached_tokens", 0),
-                    usage.get("completion_tokens", 0),
-                    time.time(),
-                ),
-            )
-            inserted = cursor.rowcount == 1
+            inserted = _insert_result(db, job_id, index, record)
             (left,) = db.execute(
                 "SELECT COUNT(*) FROM documents d LEFT JOIN results r ON r.job_id = d.job_id "
                 "AND r.idx = d.idx WHERE d.job_id = ? AND r.idx IS NULL",
@@ -347,3 +356,22 @@ class JobStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _insert_result(db: sqlite3.Connection, job_id: str, index: int, record: dict[str, Any]) -> bool:
+    """One result row (ok: the record has data); False if the document already had one."""
+    usage = record.get("usage", {})
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            job_id,
+            index,
+            int("data" in record),
+            json.dumps(record, ensure_ascii=False),
+            usage.get("prompt_tokens", 0),
+            usage.get("cached_tokens", 0),
+            usage.get("completion_tokens", 0),
+            time.time(),
+        ),
+    )
+    return cursor.rowcount == 1

@@ -56,9 +56,9 @@ def test_every_error_class_has_a_status_and_an_exit_code():
 
 
 def test_the_errors_other_layers_raise_are_the_same_classes():
-    from forkpoint.api import jobs, store
+    from forkpoint.api import store
 
-    assert jobs.QueueFull is errors.QueueFull and errors.QueueFull.retryable
+    assert store.QueueFull is errors.QueueFull and errors.QueueFull.retryable
     assert store.IdempotencyConflict is errors.IdempotencyConflict
 
 

@@ -1,6 +1,7 @@
 """The gateway's door: keys, limits, schema checks and error codes (no runtime needed)."""
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from pydantic import ValidationError
@@ -153,6 +154,52 @@ def test_an_idempotency_key_makes_a_retried_submission_return_the_same_job(make_
     other = {"task": "contacts", "documents": [{"name": "a.txt", "text": "someone else"}]}
     conflict = client.post("/v1/jobs", json=other, headers={"Idempotency-Key": "batch-7"})
     assert conflict.status_code == 409 and "batch-7" in conflict.json()["error"]
+
+
+def test_a_retried_submission_is_answered_before_the_queue_limit_so_it_never_gets_429(
+    make_client,
+):
+    client = make_client(max_queued_documents=2)
+    body = {"task": "contacts", "documents": [{"name": f"{i}.txt", "text": "Ann"} for i in (1, 2)]}
+    first = client.post("/v1/jobs", json=body, headers={"Idempotency-Key": "k"})
+    retry = client.post("/v1/jobs", json=body, headers={"Idempotency-Key": "k"})  # queue full
+    assert (first.status_code, retry.status_code) == (202, 200)
+    assert retry.json()["id"] == first.json()["id"]
+    assert client.post("/v1/jobs", json=body).status_code == 429  # a new job still waits
+
+
+def test_labels_are_part_of_the_request_an_idempotency_key_names(make_client):
+    client = make_client()
+    labels = [{"document": DOCS[0]["name"], "expected": {"name": "Ann Lee"}}]
+    body = {"task": "contacts", "documents": DOCS, "labels": labels}
+    first = client.post("/v1/jobs", json=body, headers={"Idempotency-Key": "eval-1"})
+    assert first.status_code == 202, first.text
+    body["labels"][0]["expected"] = {"name": "Someone Else"}
+    changed = client.post("/v1/jobs", json=body, headers={"Idempotency-Key": "eval-1"})
+    assert changed.status_code == 409
+
+
+def test_the_queue_limit_holds_under_concurrent_submissions(make_client):
+    client = make_client(max_queued_documents=10)
+    body = {
+        "task": "contacts",
+        "documents": [{"name": f"{i}.txt", "text": "Ann"} for i in range(4)],
+    }
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda _: client.post("/v1/jobs", json=body).status_code, range(8)))
+    assert sorted(codes) == [202, 202] + [429] * 6  # 2 × 4 fit in 10; a third would not
+    assert sum(job["total"] for job in client.get("/v1/jobs").json()) == 8
+
+
+def test_an_unreadable_upload_is_recorded_in_the_same_transaction_as_its_job(make_client):
+    client = make_client()
+    files = [("files", ("bad.bin", b"\x00\x01", "application/octet-stream"))]
+    job = client.post("/v1/jobs", data={"task": "contacts"}, files=files).json()
+    # the job's only document failed at submission: stored with the job, so the job is done
+    status = client.get(f"/v1/jobs/{job['id']}").json()
+    assert (status["state"], status["failed"], status["done"]) == ("done", 1, 1)
+    (line,) = client.get(f"/v1/jobs/{job['id']}/results").text.splitlines()
+    assert json.loads(line)["status"] == "error"
 
 
 def test_cancel_marks_the_job_and_the_listing_shows_it(make_client):
