@@ -113,15 +113,24 @@ class JobStore:
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction. `durable`: its COMMIT is on disk when it returns, power loss
+        included (synchronous=FULL syncs the WAL at commit; NORMAL, for the many small writes
+        after, may lose the last ones to a power cut but never to a crash of the process)."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            if durable:
+                self._db.execute("PRAGMA synchronous=FULL")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            finally:
+                if durable:
+                    self._db.execute("PRAGMA synchronous=NORMAL")
 
     def create_job(
         self,
@@ -160,7 +169,7 @@ class JobStore:
             None,
             owner,
         )
-        with self._tx() as db:
+        with self._tx(durable=True) as db:  # a 202 means the job is on disk
             if idempotency is not None:
                 key, fingerprint = idempotency
                 scoped = f"{owner or ''}:{key}"

@@ -83,3 +83,17 @@ def test_a_store_from_before_document_hashes_is_migrated_and_keeps_its_jobs(tmp_
     assert store.pending("j1") == [(0, "a.txt", "A", None)]
     job, _ = store.create_job("t", [("b.txt", "B", "abc123")])
     assert store.pending(job.id) == [(0, "b.txt", "B", "abc123")]
+
+
+def test_accepting_a_job_commits_with_a_full_sync_and_later_writes_with_a_normal_one(tmp_path):
+    store = JobStore(tmp_path / "gateway.db")
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)  # what SQLite is asked, in order
+    job, _ = store.create_job("contacts", [("a.txt", "Ann Lee")])
+    accept = statements[: statements.index("COMMIT") + 1]
+    assert accept[0] == "PRAGMA synchronous=FULL" and accept[1] == "BEGIN IMMEDIATE"
+    assert statements[-1] == "PRAGMA synchronous=NORMAL"  # set back after the commit
+    statements.clear()
+    store.record(job.id, 0, {"file": "a.txt", "status": "error", "ok": False})
+    assert not any(s.startswith("PRAGMA synchronous") for s in statements)
+    store.close()
