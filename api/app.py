@@ -10,11 +10,11 @@ from fastapi.responses import JSONResponse
 
 from forkpoint.api import errors, routes_extract, routes_jobs
 from forkpoint.api.auth import Gate
+from forkpoint.api.door import Door
 from forkpoint.api.jobs import JobRunner
 from forkpoint.api.metrics import Metrics
 from forkpoint.api.settings import Settings
 from forkpoint.api.store import JobStore
-from forkpoint.programs.errors import TooLarge
 from forkpoint.runtime.client import RuntimeClient, Timeouts
 
 
@@ -30,7 +30,7 @@ def create_app(
         store = JobStore(settings.db_path)
         runner = JobRunner(store, settings, Metrics(), supervisor=supervisor)
         app.state.settings, app.state.store, app.state.runner = settings, store, runner
-        app.state.gate = Gate(settings)
+        app.state.gate = gate
         if start_workers:
             runner.start()
         yield
@@ -39,14 +39,8 @@ def create_app(
 
     app = FastAPI(title="forkpoint gateway", version="1", lifespan=lifespan)
     errors.install(app)
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length and int(length) > settings.max_body_bytes:
-            limit = f"body of {length} bytes exceeds the {settings.max_body_bytes} limit"
-            return errors.response(TooLarge(limit, hint="raise FORKPOINT_MAX_BODY_BYTES"))
-        return await call_next(request)
+    gate = Gate(settings)
+    app.add_middleware(Door, gate=gate, max_body_bytes=settings.max_body_bytes)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from fastapi import Request
+from starlette.requests import HTTPConnection
 
 from forkpoint.api.settings import Settings
 from forkpoint.programs.errors import KeysUnavailable, Unauthorized
@@ -62,7 +62,7 @@ class Gate:
         self._lock = threading.Lock()
         self._last_logged: dict[str, float] = {}  # refusal kind -> when it was last logged
 
-    def caller(self, request: Request) -> Caller:
+    def caller(self, request: HTTPConnection) -> Caller:
         settings = self.settings
         if settings.is_open:
             return OPEN

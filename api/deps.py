@@ -18,9 +18,11 @@ from forkpoint.programs.errors import DocumentError, NotFound, RuntimeUnavailabl
 
 
 def authorized(request: Request) -> Caller:
-    """Every /v1 route's dependency: the caller, or 401/503 (api/auth.py). FastAPI runs it once
-    per request, however many routes' parameters ask for `CallerDep` too."""
-    return request.app.state.gate.caller(request)
+    """Every /v1 route's dependency: the caller the door (api/door.py) authenticated before the
+    body was read, or 401/503 (api/auth.py) if no door ran. FastAPI runs it once per request,
+    however many routes' parameters ask for `CallerDep` too."""
+    caller = getattr(request.state, "caller", None)
+    return caller if caller is not None else request.app.state.gate.caller(request)
 
 
 def runner_of(request: Request) -> JobRunner:

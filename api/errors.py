@@ -56,6 +56,8 @@ def install(app: FastAPI) -> None:
 
     async def _starlette(request: Request, error) -> JSONResponse:
         """Starlette's own refusals: an unparsable body, no such route, method not allowed."""
+        if (known := forkpoint_cause(error.__cause__)) is not None:  # raised reading the body
+            return response(known)
         if isinstance(error.__cause__, RecursionError):  # FastAPI's json.loads of a body
             return response(RequestError("the JSON body is nested too deeply to read"))
         kind = {400: RequestError, 404: NotFound}.get(error.status_code, ForkpointError)
@@ -69,6 +71,23 @@ def install(app: FastAPI) -> None:
         """Anything no handler knows: logged with its traceback, answered 500 without it."""
         try:
             return await call_next(request)
-        except Exception:
+        except Exception as exc:
+            known = forkpoint_cause(exc)  # e.g. TooLarge from the body stream (api/door.py)
+            if known is not None:
+                return response(known)
             log.exception("unexpected error in %s %s", request.method, request.url.path)
             return response(ForkpointError("internal error", hint="see the gateway's log"))
+
+
+def forkpoint_cause(exc: BaseException | None) -> ForkpointError | None:
+    """The ForkpointError behind `exc`: itself, its cause, or one inside an exception group
+    (Starlette's middleware re-raises an error from the body stream wrapped in both)."""
+    seen = 0
+    while exc is not None and seen < 16:
+        if isinstance(exc, ForkpointError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = [forkpoint_cause(inner) for inner in exc.exceptions]
+            return next((f for f in found if f is not None), None)
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
