@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
@@ -15,6 +18,18 @@ from forkpoint.api.schemas import TaskChoice
 from forkpoint.api.store import JobRecord, JobStore
 from forkpoint.programs.documents import Document
 from forkpoint.programs.errors import DocumentError, NotFound, RuntimeUnavailable, TooLarge
+
+T = TypeVar("T")
+
+# Parsing uploads (pypdf, python-docx, BeautifulSoup) and compiling schemas (jsonschema,
+# xgrammar) take seconds on a large input: never on the event loop (the key check, /healthz and
+# every other request would wait), and at most this many at once (each can hold a large input).
+PARSERS = anyio.CapacityLimiter(4)
+
+
+async def offload(function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)` in a worker thread, bounded by PARSERS; the event loop stays free."""
+    return await anyio.to_thread.run_sync(function, *args, limiter=PARSERS)
 
 
 def authorized(request: Request) -> Caller:

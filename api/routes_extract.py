@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from forkpoint.api.deps import RunnerDep, choose, extract_now, v1_router
+from forkpoint.api.deps import RunnerDep, choose, extract_now, offload, v1_router
 from forkpoint.api.schemas import (
     ExtractRequest,
     ExtractResponse,
@@ -25,7 +25,7 @@ v1 = v1_router()
 @v1.post("/extract", response_model=ExtractResponse)
 async def extract(body: ExtractRequest, runner: RunnerDep) -> dict[str, Any]:
     """One document, synchronously: the validated object (or the reason) and its usage."""
-    task, _ = choose(body)
+    task, _ = await offload(choose, body)  # compiles an inline schema
     return await extract_now(runner, task, from_text(body.name, body.document))
 
 
@@ -54,7 +54,7 @@ async def run_program(name: str, body: ProgramRun, runner: RunnerDep) -> dict[st
     """Run program `name` with arguments {"document": text}."""
     if set(body.arguments) != {"document"}:
         raise RequestError("a program run takes exactly one argument: 'document'")
-    task, _ = choose(TaskChoice(task=name))
+    task, _ = await offload(choose, TaskChoice(task=name))
     return await extract_now(runner, task, from_text(name, body.arguments["document"]))
 
 

@@ -15,7 +15,15 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from forkpoint.api.auth import Caller
-from forkpoint.api.deps import CallerDep, RunnerDep, checked, choose, v1_router, visible_job
+from forkpoint.api.deps import (
+    CallerDep,
+    RunnerDep,
+    checked,
+    choose,
+    offload,
+    v1_router,
+    visible_job,
+)
 from forkpoint.api.jobs import task_for
 from forkpoint.api.schemas import JobRequest, JobStatus, TaskChoice
 from forkpoint.api.store import FINAL_STATES, JobStore
@@ -72,11 +80,12 @@ async def submit_job(
     (200) instead of a new one, the same key with a different request is 409; keys expire after
     FORKPOINT_IDEMPOTENCY_TTL_SECONDS (a day)."""
     choice, documents = await _job_input(request)
-    task, schema = choose(choice)
+    task, schema = await offload(choose, choice)  # compiles an inline schema
     labels = None
     if isinstance(choice, JobRequest) and choice.labels:
         records = [label.model_dump() for label in choice.labels]
-        valid = check_labels(records, {doc.name for doc in documents}, task, where="labels")
+        names = {doc.name for doc in documents}
+        valid = await offload(lambda: check_labels(records, names, task, where="labels"))
         labels = {label.document: label.expected for label in valid}
     job, created = await run_in_threadpool(
         runner.submit,
@@ -90,7 +99,12 @@ async def submit_job(
     )
     if not created:
         response.status_code = 200
-    return _status(runner.store, job.id, caller)
+    return await run_in_threadpool(_status, runner.store, job.id, caller)
+
+
+def _read_uploads(uploads: list[tuple[str, bytes]], json_field: str | None) -> list[Document]:
+    """Every uploaded file's documents (a JSONL file holds many), in upload order."""
+    return [doc for name, data in uploads for doc in from_bytes(name, data, json_field=json_field)]
 
 
 async def _job_input(request: Request) -> tuple[TaskChoice, list[Document]]:
@@ -106,17 +120,12 @@ async def _job_input(request: Request) -> tuple[TaskChoice, list[Document]]:
             files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
             field = form.get("json_field")
             json_field = field if isinstance(field, str) and field else None
-            documents = [
-                doc
-                for i, f in enumerate(files)
-                for doc in from_bytes(
-                    f.filename or f"file-{i}", await f.read(), json_field=json_field
-                )
-            ]
+            uploads = [(f.filename or f"file-{i}", await f.read()) for i, f in enumerate(files)]
+            documents = await offload(_read_uploads, uploads, json_field)
             if not documents:
                 raise RequestError("a multipart job needs at least one 'files' part")
             return choice, documents
-        body = JobRequest.model_validate_json(await request.body())
+        body = await offload(JobRequest.model_validate_json, await request.body())
         return body, [from_text(d.name, d.text) for d in body.documents]
     except (ValidationError, json.JSONDecodeError) as exc:
         raise RequestError(f"invalid job request: {exc}") from None
