@@ -1,5 +1,5 @@
 """`forkpoint calibrate`: a grid of server variants over one job, measured on real servers; the
-components the projection models, and the winner as a profile SGLang accepts."""
+components the projection models, and the winner as a profile that starts a server."""
 
 import json
 import subprocess
@@ -15,6 +15,8 @@ from forkpoint.perf.variants import Variant, default_axes, grid, parse_axis
 from forkpoint.perf.workload import load_workload
 from forkpoint.programs.errors import ProfileError
 from forkpoint.runtime.checks import check_profile
+from forkpoint.runtime.client import RuntimeClient
+from forkpoint.runtime.launcher import RuntimeServer
 from forkpoint.runtime.profiles import get_profile, save_profile
 from forkpoint.runtime.tiny_mixtral import ensure_tiny_mixtral
 
@@ -137,11 +139,13 @@ def test_calibrate_on_the_embedded_default_writes_a_report_a_calibration_and_a_p
     )
     assert projected.returncode == 0, projected.stderr
     assert "measured" in projected.stdout
-    # the winner, written as a profile that SGLang's own argument parser accepts
+    # the winner, written as a profile: SGLang's parser accepts it and it starts a server
     written = get_profile(str(out / "cpu-small-calibrated.toml"))
     check_profile(written)
     winner_algorithm = None if report["winner"] == "speculation.algorithm=off" else "NGRAM"
     assert written.speculation.algorithm == winner_algorithm
+    with RuntimeServer(written.model_copy(update={"port": 0})) as server:
+        assert RuntimeClient(server.url).healthy("/health_generate")
 
 
 TRIAGE_TASK = """
