@@ -40,9 +40,14 @@ def choose_task(task: str, task_module: str | None) -> ExtractionTask:
 def prompt_format(url: str, profile, sglang_url: str | None, chat_format: str | None) -> str:
     """--chat-format if given; else the profile's for the runtime this command started; else
     (--sglang-url) the served model's. Checked against the served model either way."""
+    from forkpoint.programs.errors import RuntimeUnavailable
     from forkpoint.runtime.served_model import check_chat_format
 
-    return check_chat_format(url, chat_format or (None if sglang_url else profile.chat_format))
+    try:
+        return check_chat_format(url, chat_format or (None if sglang_url else profile.chat_format))
+    except RuntimeUnavailable as exc:
+        hint = "start one with `forkpoint runtime up`, or omit --sglang-url" if sglang_url else None
+        raise RuntimeUnavailable(exc.message, hint=hint or exc.hint) from exc
 
 
 @contextmanager

@@ -98,7 +98,9 @@ def calibrate(plan: Plan, say: Callable[[str], None] = print) -> Outcome:
 
 def server_command(profile: LaunchProfile) -> tuple:
     """What the server process is: two variants with the same command share one server."""
-    return (*profile.model_copy(update={"port": 0}).argv(), *sorted(profile.env.items()))
+    # the embedded default has no model path until launch: the same for every variant
+    concrete = profile.model_copy(update={"port": 0, "model_path": profile.model_path or "-"})
+    return (*concrete.argv(), *sorted(profile.env.items()))
 
 
 def _in_server_order(variants: list[Variant], profile: LaunchProfile) -> list[Variant]:

@@ -228,6 +228,10 @@ def test_variants_of_client_settings_share_the_base_server_and_run_right_after_i
     commands = {v.name: server_command(v.apply(profile)) for v in variants}
     assert commands["client_concurrency=128"] == commands["base"]
     assert commands["cuda_graph_max_bs_decode=48"] != commands["base"]
+    embedded = get_profile("cpu-small")  # no model path until launch
+    variants = grid(embedded, ["client_concurrency=4", "speculation.algorithm=none"])
+    names = [v.name for v in _in_server_order(variants, embedded)]
+    assert names == ["base", "client_concurrency=4", "speculation.algorithm=off"]
 
 
 def test_without_vllm_the_peer_is_skipped_saying_why():
