@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from forkpoint.cli.errors import EXIT_DOCUMENTS_FAILED, reported
@@ -20,6 +19,7 @@ from forkpoint.cli.options import (
     TaskOption,
     choose_task,
     console,
+    progress,
     prompt_format,
     runtime_url,
 )
@@ -122,20 +122,13 @@ def _run(url, task, chat_format, files, results: ResultsFile, concurrency: int, 
     from forkpoint.programs.prompt import task_prompt
 
     driver = BatchDriver(url, task_prompt(task, chat_format), BatchOptions(concurrency=concurrency))
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-    )
     total = None if any(p.suffix.lower() == ".jsonl" for p in files) else len(files)
-    with Progress(*columns, console=console) as progress:
-        bar = progress.add_task(f"{task.name}", total=total, status="")
+    with progress() as shown:
+        bar = shown.add_task(f"{task.name}", total=total, status="")
 
         def tick(summary: BatchSummary) -> None:
             status = f"ok {summary.ok} failed {summary.failed} already done {summary.skipped}"
-            progress.update(bar, completed=summary.total + summary.skipped, status=status)
+            shown.update(bar, completed=summary.total + summary.skipped, status=status)
 
         return extract_files(driver, files, results, json_field=json_field, on_progress=tick)
 

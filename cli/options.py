@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from forkpoint.programs.registry import get_task, load_task
 from forkpoint.programs.task import ExtractionTask
@@ -64,3 +65,15 @@ def runtime_url(profile, sglang_url: str | None) -> Iterator[str]:
     with server:
         console.print(f"runtime ready in {time.monotonic() - started:.0f} s at {server.url}")
         yield server.url
+
+
+def progress() -> Progress:
+    """The documents bar both ways of extracting show: done of total, a status line, time."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+    )
+    return Progress(*columns, console=console)

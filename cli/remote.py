@@ -7,10 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from forkpoint.api.client import GatewayClient
-from forkpoint.cli.options import console
+from forkpoint.cli.options import console, progress
 from forkpoint.programs.documents import content_hash, read_path
 from forkpoint.programs.errors import ProfileError, TaskError
 from forkpoint.programs.results import BatchSummary, DocumentResult
@@ -98,15 +96,8 @@ def _job(client, task, files, job_id, json_field) -> dict[str, Any]:
 
 def _follow(client, server, job, results: ResultsFile, sink, summary: BatchSummary) -> None:
     console.print(f"job [bold]{job['id']}[/] on {server} (resume with --job {job['id']})")
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
-        bar = progress.add_task(job["task"], total=job["total"], status="")
+    with progress() as shown:
+        bar = shown.add_task(job["task"], total=job["total"], status="")
         for record in client.results(job["id"]):
             done = results.done.get(record["file"])
             if done is not None and done["sha256"] == record.get("sha256"):
@@ -116,4 +107,4 @@ def _follow(client, server, job, results: ResultsFile, sink, summary: BatchSumma
                 sink.flush()  # every finished document is on disk before the next one
                 summary.add(DocumentResult.from_json(record))
             status = f"ok {summary.ok} failed {summary.failed} already done {summary.skipped}"
-            progress.update(bar, advance=1, status=status)
+            shown.update(bar, advance=1, status=status)
