@@ -16,7 +16,7 @@ from forkpoint.api.auth import Caller
 from forkpoint.api.jobs import JobRunner, task_for
 from forkpoint.api.schemas import TaskChoice
 from forkpoint.api.store import JobRecord, JobStore
-from forkpoint.programs.documents import Document
+from forkpoint.programs.documents.document import Document
 from forkpoint.programs.errors import DocumentError, NotFound, RuntimeUnavailable, TooLarge
 
 T = TypeVar("T")

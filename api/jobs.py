@@ -22,13 +22,13 @@ from typing import Literal
 from forkpoint.api.metrics import Metrics
 from forkpoint.api.settings import Settings
 from forkpoint.api.store import FINAL_STATES, JobRecord, JobStore
-from forkpoint.programs.documents import Document, content_hash
+from forkpoint.programs.documents.document import Document, content_hash
 from forkpoint.programs.errors import ForkpointError, RuntimeUnavailable
 from forkpoint.programs.extractor import Extractor
 from forkpoint.programs.prompt import task_prompt
-from forkpoint.programs.registry import get_task
-from forkpoint.programs.results import DocumentResult
-from forkpoint.programs.task import ExtractionTask, schema_task
+from forkpoint.programs.results.record import DocumentResult
+from forkpoint.programs.tasks.registry import get_task
+from forkpoint.programs.tasks.task import ExtractionTask, schema_task
 from forkpoint.runtime.corpora import JobCorpora
 from forkpoint.runtime.launcher import is_ready
 from forkpoint.runtime.served_model import check_chat_format

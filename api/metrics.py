@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from forkpoint.programs.results import DocumentResult
+from forkpoint.programs.results.record import DocumentResult
 
 
 class Metrics:

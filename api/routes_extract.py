@@ -15,9 +15,9 @@ from forkpoint.api.schemas import (
     TaskInfo,
 )
 from forkpoint.programs.constraints import Constraint
-from forkpoint.programs.documents import from_text
+from forkpoint.programs.documents.document import from_text
 from forkpoint.programs.errors import RequestError
-from forkpoint.programs.registry import builtin_tasks
+from forkpoint.programs.tasks.registry import builtin_tasks
 
 v1 = v1_router()
 

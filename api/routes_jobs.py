@@ -27,11 +27,11 @@ from forkpoint.api.deps import (
 from forkpoint.api.jobs import task_for
 from forkpoint.api.schemas import JobRequest, JobStatus, TaskChoice
 from forkpoint.api.store import FINAL_STATES, JobStore
-from forkpoint.programs.documents import Document, from_bytes, from_text
+from forkpoint.programs.documents.document import Document, from_bytes, from_text
 from forkpoint.programs.errors import NotFound, RequestError
-from forkpoint.programs.eval_report import report
-from forkpoint.programs.evaluation import Evaluation, Label, check_labels
-from forkpoint.programs.results import BatchSummary, DocumentResult
+from forkpoint.programs.evaluation.evaluate import Evaluation, Label, check_labels
+from forkpoint.programs.evaluation.report import report
+from forkpoint.programs.results.record import BatchSummary, DocumentResult
 
 v1 = v1_router()
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from forkpoint.programs.results import ResultRecord
+from forkpoint.programs.results.record import ResultRecord
 
 
 class TaskChoice(BaseModel):
@@ -47,7 +47,7 @@ class JobRequest(TaskChoice):
     )
 
 
-# /v1/extract's answer is the one result record (programs/results.py), with every usage field
+# /v1/extract's answer is the one result record (programs/results/record.py), with every usage field
 ExtractResponse = ResultRecord
 
 

@@ -42,7 +42,7 @@ def eval_(
 ) -> None:
     """Run TASK over FOLDER and score every field against LABELS."""
     with reported():
-        from forkpoint.programs.evaluation import load_labels
+        from forkpoint.programs.evaluation.evaluate import load_labels
         from forkpoint.runtime.profiles import get_profile
 
         variants = [choose_task(task, task_module)]
@@ -62,7 +62,7 @@ def eval_(
                 )
                 for variant, variant_labels in zip(variants, checked, strict=True)
             ]
-    from forkpoint.programs.eval_report import markdown, report
+    from forkpoint.programs.evaluation.report import markdown, report
 
     data = report(*evaluations)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -78,7 +78,7 @@ def eval_(
 
 def _evaluate(url, task, chat_format, folder, labels, concurrency):
     from forkpoint.programs.batch import BatchDriver, BatchOptions
-    from forkpoint.programs.evaluation import run_evaluation
+    from forkpoint.programs.evaluation.evaluate import run_evaluation
     from forkpoint.programs.prompt import task_prompt
 
     driver = BatchDriver(url, task_prompt(task, chat_format), BatchOptions(concurrency=concurrency))

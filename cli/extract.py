@@ -23,9 +23,9 @@ from forkpoint.cli.options import (
     prompt_format,
     runtime_url,
 )
-from forkpoint.programs.documents import folder_files
-from forkpoint.programs.results import BatchSummary
-from forkpoint.programs.results_file import ResultsFile
+from forkpoint.programs.documents.document import folder_files
+from forkpoint.programs.results.file import ResultsFile
+from forkpoint.programs.results.record import BatchSummary
 
 
 def extract(

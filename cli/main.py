@@ -9,7 +9,7 @@ from rich.table import Table
 from forkpoint.cli import runtime
 from forkpoint.cli.bench import bench
 from forkpoint.cli.calibrate import calibrate
-from forkpoint.cli.checks import doctor, model_app
+from forkpoint.cli.doctor import doctor, model_app
 from forkpoint.cli.errors import reported
 from forkpoint.cli.eval import eval_
 from forkpoint.cli.extract import extract
@@ -34,7 +34,7 @@ app.add_typer(model_app, name="model", help="Prepare and check model folders.")
 @app.command()
 def tasks() -> None:
     """List the built-in extraction tasks."""
-    from forkpoint.programs.registry import builtin_tasks
+    from forkpoint.programs.tasks.registry import builtin_tasks
 
     with reported():
         table = Table("task", "output model", "examples", "description")

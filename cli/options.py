@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from forkpoint.programs.registry import get_task, load_task
-from forkpoint.programs.task import ExtractionTask
+from forkpoint.programs.tasks.registry import get_task, load_task
+from forkpoint.programs.tasks.task import ExtractionTask
 
 TaskOption = Annotated[str, typer.Option(help="Built-in task name (see `forkpoint tasks`).")]
 TaskModuleOption = Annotated[

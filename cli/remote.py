@@ -9,10 +9,10 @@ from typing import Any
 
 from forkpoint.api.client import GatewayClient
 from forkpoint.cli.options import console, progress
-from forkpoint.programs.documents import content_hash, read_path
+from forkpoint.programs.documents.document import content_hash, read_path
 from forkpoint.programs.errors import ProfileError, TaskError
-from forkpoint.programs.results import BatchSummary, DocumentResult
-from forkpoint.programs.results_file import ResultsFile
+from forkpoint.programs.results.file import ResultsFile
+from forkpoint.programs.results.record import BatchSummary, DocumentResult
 
 RUNTIME_OPTIONS = ("--profile", "--sglang-url", "--chat-format", "--concurrency")
 

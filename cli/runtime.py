@@ -37,8 +37,8 @@ def check(
     all_: Annotated[bool, typer.Option("--all", help="Check every built-in profile.")] = False,
 ) -> None:
     """Validate a profile and its argv with SGLang's own argument parser."""
-    from forkpoint.runtime.checks import check_profile, describe
     from forkpoint.runtime.profiles import BUILTIN_PROFILES, get_profile
+    from forkpoint.runtime.sglang_args import check_profile, describe
 
     with reported():
         chosen = list(BUILTIN_PROFILES.values()) if all_ else [get_profile(profile)]

@@ -41,9 +41,9 @@ from forkpoint.perf.peer_llamacpp import KINDS as PEERS
 from forkpoint.perf.peer_llamacpp import PeerServer, run_peer
 from forkpoint.perf.timeline import Timeline
 from forkpoint.programs.batch import BatchDriver, BatchOptions
-from forkpoint.programs.documents import Document
+from forkpoint.programs.documents.document import Document
 from forkpoint.programs.prompt import task_prompt
-from forkpoint.programs.results import BatchSummary, DocumentResult
+from forkpoint.programs.results.record import BatchSummary, DocumentResult
 from forkpoint.runtime.embedded_model import ensure_smollm2_gguf
 from forkpoint.runtime.launcher import RuntimeServer, free_port
 from forkpoint.runtime.profiles import get_profile

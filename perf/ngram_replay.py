@@ -31,7 +31,7 @@ from forkpoint.perf.corpus import CorpusSpec, generate
 from forkpoint.perf.machine import describe, heading
 from forkpoint.perf.machine import save as save_results
 from forkpoint.programs.prompt import task_prompt
-from forkpoint.programs.registry import get_task, load_task
+from forkpoint.programs.tasks.registry import get_task, load_task
 from forkpoint.runtime.launcher import RuntimeServer
 from forkpoint.runtime.profiles import get_profile
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import httpx
 
-from forkpoint.programs.results import DocumentResult, Usage
+from forkpoint.programs.results.record import DocumentResult, Usage
 from forkpoint.runtime.embedded_model import ensure_smollm2_gguf
 from forkpoint.runtime.launcher import ManagedProcess, free_port, log_tail
 from forkpoint.runtime.paths import cache_dir, logs_dir

@@ -16,7 +16,7 @@ from forkpoint.perf.corpus import CorpusSpec, generate
 from forkpoint.perf.machine import describe, heading, save
 from forkpoint.perf.peer_llamacpp import PeerServer, run_peer
 from forkpoint.programs.prompt import task_prompt
-from forkpoint.programs.registry import get_task
+from forkpoint.programs.tasks.registry import get_task
 
 KEYS = (
     "wall_seconds",

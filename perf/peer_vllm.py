@@ -48,7 +48,7 @@ import httpx
 from forkpoint.perf.timeline import Timeline
 from forkpoint.programs.constraints import Constraint
 from forkpoint.programs.errors import OutputError, RuntimeUnavailable
-from forkpoint.programs.results import DocumentResult, Usage
+from forkpoint.programs.results.record import DocumentResult, Usage
 from forkpoint.runtime.launcher import ManagedProcess, free_port
 from forkpoint.runtime.paths import logs_dir
 

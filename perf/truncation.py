@@ -22,9 +22,9 @@ from pydantic import BaseModel, Field
 from forkpoint.perf.machine import describe, heading
 from forkpoint.perf.machine import save as save_results
 from forkpoint.programs.batch import BatchDriver, BatchOptions
-from forkpoint.programs.documents import from_text
+from forkpoint.programs.documents.document import from_text
 from forkpoint.programs.prompt import task_prompt
-from forkpoint.programs.task import ExtractionTask
+from forkpoint.programs.tasks.task import ExtractionTask
 from forkpoint.runtime.launcher import RuntimeServer
 from forkpoint.runtime.profiles import get_profile
 

@@ -4,7 +4,7 @@ built-in tasks: `--task perf/verbatim_task.py:TASK`."""
 
 from pydantic import BaseModel, Field
 
-from forkpoint.programs.task import Example, ExtractionTask
+from forkpoint.programs.tasks.task import Example, ExtractionTask
 
 
 class Quotes(BaseModel):

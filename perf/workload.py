@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from forkpoint.perf.corpus import CorpusSpec, generate
-from forkpoint.programs.documents import read_folder
+from forkpoint.programs.documents.document import read_folder
 from forkpoint.programs.errors import DocumentError
-from forkpoint.programs.registry import get_task, load_task
-from forkpoint.programs.task import ExtractionTask
+from forkpoint.programs.tasks.registry import get_task, load_task
+from forkpoint.programs.tasks.task import ExtractionTask
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from forkpoint.programs.documents import Document
+from forkpoint.programs.documents.document import Document
 from forkpoint.programs.errors import ForkpointError
-from forkpoint.programs.registry import get_task, load_task
-from forkpoint.programs.results import BatchSummary, DocumentResult, ResultRecord
-from forkpoint.programs.task import Example, ExtractionTask, schema_task
+from forkpoint.programs.results.record import BatchSummary, DocumentResult, ResultRecord
+from forkpoint.programs.tasks.registry import get_task, load_task
+from forkpoint.programs.tasks.task import Example, ExtractionTask, schema_task
 
 if TYPE_CHECKING:
     from forkpoint.programs.batch import BatchDriver, BatchOptions

@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from forkpoint.programs.documents import Document
+from forkpoint.programs.documents.document import Document
 from forkpoint.programs.extractor import Extractor
 from forkpoint.programs.prompt import TaskPrompt
-from forkpoint.programs.results import BatchSummary, DocumentResult
+from forkpoint.programs.results.record import BatchSummary, DocumentResult
 
 
 @dataclass(frozen=True)

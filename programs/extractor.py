@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
-from forkpoint.programs import long_documents, program
-from forkpoint.programs.documents import Document
+from forkpoint.programs import program
+from forkpoint.programs.documents import long_documents
+from forkpoint.programs.documents.document import Document
 from forkpoint.programs.errors import (
     DocumentError,
     ForkpointError,
@@ -24,7 +25,7 @@ from forkpoint.programs.errors import (
 )
 from forkpoint.programs.grounding import ground, ungrounded_required
 from forkpoint.programs.prompt import TaskPrompt
-from forkpoint.programs.results import DocumentResult, Usage
+from forkpoint.programs.results.record import DocumentResult, Usage
 from forkpoint.runtime.served_model import ServedModel, check_served_format
 
 RETRY_DELAYS = (1.0, 4.0)  # seconds before the 2nd and 3rd try of a document

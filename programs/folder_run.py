@@ -17,12 +17,12 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from forkpoint.programs.batch import BatchDriver, BatchOptions
-from forkpoint.programs.documents import Document, folder_files, read_path
+from forkpoint.programs.documents.document import Document, folder_files, read_path
 from forkpoint.programs.prompt import task_prompt
-from forkpoint.programs.registry import get_task
-from forkpoint.programs.results import BatchSummary, DocumentResult
-from forkpoint.programs.results_file import ResultsFile
-from forkpoint.programs.task import ExtractionTask
+from forkpoint.programs.results.file import ResultsFile
+from forkpoint.programs.results.record import BatchSummary, DocumentResult
+from forkpoint.programs.tasks.registry import get_task
+from forkpoint.programs.tasks.task import ExtractionTask
 
 
 def extract_files(

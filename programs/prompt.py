@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from forkpoint.programs.task import ExtractionTask
+from forkpoint.programs.tasks.task import ExtractionTask
 from forkpoint.programs.templates import ChatFormat, get_chat_format
 
 ANSWER_RULE = (

@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 from forkpoint.runtime.checklist import Check, failed, passed, skipped, warned
-from forkpoint.runtime.model_check import check_source
+from forkpoint.runtime.model_folder import check_source
 from forkpoint.runtime.nvidia_smi import (
     GPU_QUERY,
     LINK_QUERY,
@@ -268,7 +268,7 @@ class Doctor:
 
     def profile_args(self) -> Check:
         try:
-            from forkpoint.runtime.checks import check_profile, describe, uncovered_batches
+            from forkpoint.runtime.sglang_args import check_profile, describe, uncovered_batches
 
             parsed = check_profile(self.profile)
         except ImportError as exc:  # the base install (a LAN client) has no SGLang

@@ -1,17 +1,21 @@
 """Shared by the tests: real processes (an SGLang server, gateways) and hostile input files."""
 
+import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from importlib.resources import files
 from pathlib import Path
 
 import httpx
 import pytest
 
 from forkpoint.runtime.launcher import RuntimeServer, free_port
+from forkpoint.runtime.paths import build_model_once, models_dir
 from forkpoint.runtime.profiles import Speculation, get_profile
 
 
@@ -122,7 +126,7 @@ def start_gateway(tmp_path):
 
 
 # Hostile uploads, made in code (no binary files in git): each must become its own document's
-# error, never an exception out of forkpoint.programs.documents or a 500 from the gateway.
+# error, never an exception out of forkpoint.programs.documents.document or a 500 from the gateway.
 def _zip(members: dict[str, bytes | str]) -> bytes:
     import io
     import zipfile
@@ -191,3 +195,77 @@ def bad_file(request) -> tuple[str, bytes, str]:
     """(file name, bytes, part of its error message), one per hostile file."""
     make, reason = BAD_FILES[request.param]
     return request.param, make(), reason
+
+
+# MixtralForCausalLM with 2 layers, 4 experts (top-2), hidden size 64: about 4.4M parameters,
+# random weights with a fixed seed, the real Mixtral v1 tokenizer (mistral_common's
+# tokenizer.model.v1, 32,000 tokens). Built once into the model cache.
+TINY_MIXTRAL = "tiny-mixtral-v1-random"
+TINY_MIXTRAL_SEED = 0
+
+
+def _build_tiny_mixtral(out: Path) -> None:
+    import torch
+    from transformers import AutoTokenizer, MixtralConfig, MixtralForCausalLM
+
+    out.mkdir(parents=True)
+    spm = files("mistral_common").joinpath("data", "tokenizer.model.v1")
+    shutil.copyfile(str(spm), out / "tokenizer.model")
+    (out / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "LlamaTokenizer",
+                "bos_token": "<s>",
+                "eos_token": "</s>",
+                "unk_token": "<unk>",
+                "add_bos_token": True,
+                "add_eos_token": False,
+                "legacy": True,
+            }
+        )
+    )
+    tokenizer = AutoTokenizer.from_pretrained(out)  # converts the sentencepiece model
+    config = MixtralConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        num_local_experts=4,
+        num_experts_per_tok=2,
+        max_position_embeddings=8192,
+        rope_parameters={"rope_type": "default", "rope_theta": 1e6},  # Mixtral v0.1's
+        sliding_window=None,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(TINY_MIXTRAL_SEED)
+    # transformers types .to() through functools.wraps, as if the model were its first argument
+    model = MixtralForCausalLM(config).to(torch.bfloat16)  # type: ignore[arg-type]
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_mixtral_path() -> Path:
+    """A tiny random-weight Mixtral: the production model family's code paths on a CPU."""
+    return build_model_once(models_dir() / TINY_MIXTRAL, _build_tiny_mixtral)
+
+
+@pytest.fixture(scope="session")
+def tiny_mixtral(tiny_mixtral_path):
+    """One SGLang server on the tiny Mixtral with the Mixtral chat template, for the session."""
+    profile = get_profile("cpu-small").model_copy(
+        update={
+            "name": "tiny-mixtral-cpu",
+            "model_path": str(tiny_mixtral_path),
+            "port": 0,
+            "chat_format": get_profile("mixtral-awq-2x4090").chat_format,
+            "speculation": Speculation(),
+            "max_total_tokens": 8192,
+            "context_length": 4096,
+        }
+    )
+    with RuntimeServer(profile) as server:
+        yield server

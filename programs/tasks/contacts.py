@@ -2,7 +2,7 @@
 
 from pydantic import BaseModel, Field
 
-from forkpoint.programs.task import Example, ExtractionTask
+from forkpoint.programs.tasks.task import Example, ExtractionTask
 
 
 class Contact(BaseModel):

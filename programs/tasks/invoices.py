@@ -4,7 +4,7 @@ from datetime import date
 
 from pydantic import BaseModel, Field
 
-from forkpoint.programs.task import Example, ExtractionTask
+from forkpoint.programs.tasks.task import Example, ExtractionTask
 
 
 class LineItem(BaseModel):

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from forkpoint.programs.task import Example, ExtractionTask
+from forkpoint.programs.tasks.task import Example, ExtractionTask
 
 
 class Ticket(BaseModel):

@@ -9,7 +9,7 @@ import pytest
 
 from forkpoint.api.client import GatewayClient
 from forkpoint.api.store import JobStore
-from forkpoint.programs.registry import get_task
+from forkpoint.programs.tasks.registry import get_task
 
 pytestmark = pytest.mark.slow
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"

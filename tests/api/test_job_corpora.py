@@ -15,8 +15,8 @@ from forkpoint.api.jobs import JobRunner
 from forkpoint.api.metrics import Metrics
 from forkpoint.api.settings import Settings
 from forkpoint.api.store import JobStore
-from forkpoint.programs.documents import from_text
-from forkpoint.programs.registry import get_task
+from forkpoint.programs.documents.document import from_text
+from forkpoint.programs.tasks.registry import get_task
 from forkpoint.runtime.corpora import JobCorpora
 from forkpoint.runtime.profiles import Speculation
 

@@ -2,6 +2,6 @@
 
 from dataclasses import replace
 
-from forkpoint.programs.registry import get_task
+from forkpoint.programs.tasks.registry import get_task
 
 TASK = replace(get_task("contacts"), name="contacts-zero-shot", examples=())

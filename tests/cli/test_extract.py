@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from forkpoint.cli.errors import EXIT_DOCUMENTS_FAILED
 from forkpoint.cli.main import app
-from forkpoint.programs.registry import get_task
+from forkpoint.programs.tasks.registry import get_task
 from forkpoint.runtime.launcher import free_port
 
 runner = CliRunner()

@@ -6,7 +6,7 @@ from forkpoint.perf import bench
 from forkpoint.perf.corpus import CorpusSpec, generate
 from forkpoint.perf.workload import Workload
 from forkpoint.programs.prompt import task_prompt
-from forkpoint.programs.registry import get_task
+from forkpoint.programs.tasks.registry import get_task
 
 
 def test_the_corpus_is_deterministic_and_documents_differ_from_their_first_line():

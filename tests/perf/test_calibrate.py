@@ -14,11 +14,10 @@ from forkpoint.perf.calibrate import _in_server_order, choose, server_command, v
 from forkpoint.perf.variants import Variant, default_axes, grid, parse_axis
 from forkpoint.perf.workload import load_workload
 from forkpoint.programs.errors import ProfileError
-from forkpoint.runtime.checks import check_profile
 from forkpoint.runtime.client import RuntimeClient
 from forkpoint.runtime.launcher import RuntimeServer
 from forkpoint.runtime.profiles import get_profile, save_profile
-from forkpoint.runtime.tiny_mixtral import ensure_tiny_mixtral
+from forkpoint.runtime.sglang_args import check_profile
 
 runner = CliRunner()
 PROJECT = Path(__file__).resolve().parents[2] / "perf" / "project.py"
@@ -151,7 +150,7 @@ def test_calibrate_on_the_embedded_default_writes_a_report_a_calibration_and_a_p
 TRIAGE_TASK = """
 from typing import Literal
 from pydantic import BaseModel, Field
-from forkpoint.programs.task import Example, ExtractionTask
+from forkpoint.programs.tasks.task import Example, ExtractionTask
 
 class Triage(BaseModel):
     kind: Literal["invoice", "letter", "other"]
@@ -168,7 +167,7 @@ TASK = ExtractionTask(
 
 
 @pytest.mark.slow
-def test_calibrate_runs_the_users_folder_and_task_on_the_tiny_mixtral(tmp_path):
+def test_calibrate_runs_the_users_folder_and_task_on_the_tiny_mixtral(tmp_path, tiny_mixtral_path):
     """The production model family (random weights, real Mixtral tokenizer and template)."""
     (tmp_path / "triage_task.py").write_text(TRIAGE_TASK)
     inbox = tmp_path / "inbox"
@@ -179,7 +178,7 @@ def test_calibrate_runs_the_users_folder_and_task_on_the_tiny_mixtral(tmp_path):
     tiny = cpu.model_copy(
         update={
             "name": "tiny-mixtral",
-            "model_path": str(ensure_tiny_mixtral()),
+            "model_path": str(tiny_mixtral_path),
             "chat_format": mixtral.chat_format,
             "speculation": cpu.speculation.model_copy(update={"algorithm": None}),
             "max_total_tokens": 8192,

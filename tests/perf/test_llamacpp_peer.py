@@ -14,7 +14,7 @@ from forkpoint.perf import bench, peer_llamacpp
 from forkpoint.perf.corpus import CorpusSpec, generate
 from forkpoint.perf.peer_llamacpp import KINDS, PeerServer, run_peer
 from forkpoint.programs.prompt import task_prompt
-from forkpoint.programs.registry import get_task
+from forkpoint.programs.tasks.registry import get_task
 
 pytestmark = pytest.mark.slow
 

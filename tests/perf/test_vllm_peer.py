@@ -21,8 +21,8 @@ from forkpoint.perf.peer_vllm import (
     vllm_available,
 )
 from forkpoint.programs.prompt import task_prompt
-from forkpoint.programs.registry import get_task
-from forkpoint.programs.results import Usage
+from forkpoint.programs.results.record import Usage
+from forkpoint.programs.tasks.registry import get_task
 
 
 def flag(argv: list[str], name: str) -> str:

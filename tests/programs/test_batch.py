@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from forkpoint.programs.batch import BatchDriver, BatchOptions
-from forkpoint.programs.documents import Document, read_folder
+from forkpoint.programs.documents.document import Document, read_folder
 from forkpoint.programs.prompt import task_prompt
-from forkpoint.programs.registry import get_task
+from forkpoint.programs.tasks.registry import get_task
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 pytestmark = pytest.mark.slow

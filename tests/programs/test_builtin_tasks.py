@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from forkpoint.programs.registry import builtin_tasks
+from forkpoint.programs.tasks.registry import builtin_tasks
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 TASKS = builtin_tasks()

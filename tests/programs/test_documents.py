@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from forkpoint.programs.documents import Document, folder_files, read_folder, read_text
+from forkpoint.programs.documents.document import Document, folder_files, read_folder, read_text
 from forkpoint.programs.errors import DocumentError
 
 

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from forkpoint.programs.errors import DocumentError
-from forkpoint.programs.evaluation import load_labels
-from forkpoint.programs.registry import get_task
+from forkpoint.programs.evaluation.evaluate import load_labels
+from forkpoint.programs.tasks.registry import get_task
 
 
 def _write(path, rows):

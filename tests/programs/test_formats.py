@@ -6,8 +6,8 @@ import zipfile
 
 import pytest
 
-from forkpoint.programs.documents import from_bytes
-from forkpoint.programs.formats import sniff
+from forkpoint.programs.documents.document import from_bytes
+from forkpoint.programs.documents.formats import sniff
 
 INVOICE_LINES = ["Invoice INV-2041 from Brightwater Ltd", "Total due: 1,250.00 EUR"]
 

@@ -6,8 +6,8 @@ import zipfile
 
 import pytest
 
-from forkpoint.programs import formats
-from forkpoint.programs.documents import from_bytes, read_path
+from forkpoint.programs.documents import formats
+from forkpoint.programs.documents.document import from_bytes, read_path
 from forkpoint.programs.errors import DocumentError
 
 

@@ -5,11 +5,11 @@ from typing import Annotated
 import pytest
 from pydantic import BaseModel, Field
 
-from forkpoint.programs.documents import from_text
+from forkpoint.programs.documents.document import from_text
+from forkpoint.programs.documents.long_documents import chunk, merge
 from forkpoint.programs.extractor import Extractor
-from forkpoint.programs.long_documents import chunk, merge
 from forkpoint.programs.prompt import task_prompt
-from forkpoint.programs.task import ExtractionTask
+from forkpoint.programs.tasks.task import ExtractionTask
 
 
 class SmolCounter:

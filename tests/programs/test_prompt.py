@@ -1,7 +1,7 @@
 """The prompt prefix: instructions, a field guide, few-shot turns; the document after the fork."""
 
 from forkpoint.programs.prompt import field_guide, task_prompt
-from forkpoint.programs.registry import get_task
+from forkpoint.programs.tasks.registry import get_task
 
 
 def test_the_field_guide_tells_the_model_what_each_field_means_and_its_bounds():

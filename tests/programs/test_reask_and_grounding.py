@@ -6,10 +6,10 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field, model_validator
 
-from forkpoint.programs.documents import from_text
+from forkpoint.programs.documents.document import from_text
 from forkpoint.programs.extractor import Extractor
 from forkpoint.programs.prompt import task_prompt
-from forkpoint.programs.task import ExtractionTask
+from forkpoint.programs.tasks.task import ExtractionTask
 
 pytestmark = pytest.mark.slow
 SIGNATURE = "Best regards,\nMaria Lopez\nHead of Sales, Norvik AB\nmaria.lopez@norvik.se"

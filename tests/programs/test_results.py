@@ -7,7 +7,7 @@ from dataclasses import replace
 from pydantic import BaseModel
 
 from forkpoint.programs.grounding import Grounding
-from forkpoint.programs.results import BatchSummary, DocumentResult, ResultRecord, Usage
+from forkpoint.programs.results.record import BatchSummary, DocumentResult, ResultRecord, Usage
 
 
 class Invoice(BaseModel):

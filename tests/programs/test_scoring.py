@@ -2,7 +2,7 @@
 
 import pytest
 
-from forkpoint.programs.scoring import (
+from forkpoint.programs.evaluation.scoring import (
     FieldScore,
     match_items,
     normalized_match,

@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from forkpoint.cli.main import app
-from forkpoint.runtime.model_check import GIB, MemoryBudget, check_source, resolve_source
+from forkpoint.runtime.model_folder import GIB, MemoryBudget, check_source, resolve_source
 from forkpoint.runtime.profiles import get_profile, load_profile
 
 runner = CliRunner()

@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 
 from forkpoint.cli.main import app
 from forkpoint.programs.errors import ProfileError
-from forkpoint.runtime.checks import check_profile, decode_graph_sizes
 from forkpoint.runtime.profiles import (
     BUILTIN_PROFILES,
     KvCacheDtype,
@@ -20,6 +19,7 @@ from forkpoint.runtime.profiles import (
     load_profile,
     save_profile,
 )
+from forkpoint.runtime.sglang_args import check_profile, decode_graph_sizes
 
 
 def _parsed(profile):

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from forkpoint.api.client import GatewayClient
-from forkpoint.programs.registry import get_task
+from forkpoint.programs.tasks.registry import get_task
 from forkpoint.runtime.launcher import RuntimeServer, free_port
 from forkpoint.runtime.profiles import get_profile
 from forkpoint.runtime.router import RouterProfile, RouterServer

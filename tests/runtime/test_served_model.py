@@ -8,9 +8,8 @@ import pytest
 from forkpoint.programs.batch import BatchDriver
 from forkpoint.programs.errors import ProfileError, RuntimeUnavailable
 from forkpoint.programs.prompt import task_prompt
-from forkpoint.programs.registry import get_task
-from forkpoint.runtime.launcher import RuntimeServer, free_port
-from forkpoint.runtime.profiles import Speculation, get_profile
+from forkpoint.programs.tasks.registry import get_task
+from forkpoint.runtime.launcher import free_port
 from forkpoint.runtime.served_model import (
     ServedModel,
     chat_format_for,
@@ -18,7 +17,6 @@ from forkpoint.runtime.served_model import (
     check_served_format,
     served_model,
 )
-from forkpoint.runtime.tiny_mixtral import ensure_tiny_mixtral
 
 
 def test_the_cpu_small_runtime_is_recognised_as_smollm2_in_chatml(sglang_server):
@@ -61,23 +59,6 @@ def test_nothing_listening_is_runtime_unavailable_at_once():
     with pytest.raises(RuntimeUnavailable, match=f"no SGLang server answers at {url}"):
         served_model(url, timeout=2)
     assert time.perf_counter() - started < 2
-
-
-@pytest.fixture(scope="module")
-def tiny_mixtral():
-    profile = get_profile("cpu-small").model_copy(
-        update={
-            "name": "tiny-mixtral-cpu",
-            "model_path": str(ensure_tiny_mixtral()),
-            "port": 0,
-            "chat_format": "mixtral-v1",
-            "speculation": Speculation(),
-            "max_total_tokens": 8192,
-            "context_length": 4096,
-        }
-    )
-    with RuntimeServer(profile) as server:
-        yield server
 
 
 @pytest.mark.slow

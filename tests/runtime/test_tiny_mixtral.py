@@ -10,12 +10,9 @@ import pytest
 from pydantic import BaseModel, Field
 
 from forkpoint.programs.batch import BatchDriver, BatchOptions
-from forkpoint.programs.documents import Document
+from forkpoint.programs.documents.document import Document
 from forkpoint.programs.prompt import task_prompt
-from forkpoint.programs.task import Example, ExtractionTask
-from forkpoint.runtime.launcher import RuntimeServer
-from forkpoint.runtime.profiles import Speculation, get_profile
-from forkpoint.runtime.tiny_mixtral import ensure_tiny_mixtral
+from forkpoint.programs.tasks.task import Example, ExtractionTask
 
 pytestmark = pytest.mark.slow
 
@@ -41,24 +38,6 @@ TASK = ExtractionTask(
     ),
     max_output_tokens=96,
 )
-
-
-@pytest.fixture(scope="module")
-def tiny_mixtral():
-    mixtral = get_profile("mixtral-awq-2x4090")
-    profile = get_profile("cpu-small").model_copy(
-        update={
-            "name": "tiny-mixtral-cpu",
-            "model_path": str(ensure_tiny_mixtral()),
-            "port": 0,
-            "chat_format": mixtral.chat_format,
-            "speculation": Speculation(),
-            "max_total_tokens": 8192,
-            "context_length": 4096,
-        }
-    )
-    with RuntimeServer(profile) as server:
-        yield server
 
 
 def test_sglang_loads_it_as_mixtral_on_the_cpu(tiny_mixtral):

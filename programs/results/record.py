@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from forkpoint.programs.documents import Document
+from forkpoint.programs.documents.document import Document
 from forkpoint.programs.grounding import Grounding
 
 # ok: validated data. needs_review: validated data, but a field that must occur in the document

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from forkpoint.programs.evaluation import Evaluation
-from forkpoint.programs.scoring import paired_difference
+from forkpoint.programs.evaluation.evaluate import Evaluation
+from forkpoint.programs.evaluation.scoring import paired_difference
 
 
 def report(evaluation: Evaluation, other: Evaluation | None = None) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, TextIO
 
-from forkpoint.programs.documents import Document
+from forkpoint.programs.documents.document import Document
 
 DONE_STATUSES = ("ok", "needs_review")
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from forkpoint.programs.documents.formats import to_texts
 from forkpoint.programs.errors import DocumentError
-from forkpoint.programs.formats import to_texts
 
 
 @dataclass(frozen=True)

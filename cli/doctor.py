@@ -62,7 +62,7 @@ def prepare(
 ) -> None:
     """Check a model folder against a profile (files, AWQ config, memory budget), offline."""
     from forkpoint.runtime.checklist import any_failed
-    from forkpoint.runtime.model_check import check_source, profile_toml, resolve_source
+    from forkpoint.runtime.model_folder import check_source, profile_toml, resolve_source
     from forkpoint.runtime.profiles import get_profile
 
     with reported():

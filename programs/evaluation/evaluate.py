@@ -9,11 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from forkpoint.programs.documents import Document, read_text
+from forkpoint.programs.documents.document import Document, read_text
 from forkpoint.programs.errors import DocumentError
-from forkpoint.programs.results import BatchSummary, DocumentResult
-from forkpoint.programs.scoring import FieldScore, score_fields
-from forkpoint.programs.task import ExtractionTask
+from forkpoint.programs.evaluation.scoring import FieldScore, score_fields
+from forkpoint.programs.results.record import BatchSummary, DocumentResult
+from forkpoint.programs.tasks.task import ExtractionTask
 
 
 @dataclass(frozen=True)

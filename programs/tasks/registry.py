@@ -8,13 +8,14 @@ import sys
 from pathlib import Path
 
 from forkpoint.programs.errors import TaskError
-from forkpoint.programs.task import ExtractionTask
+from forkpoint.programs.tasks.task import ExtractionTask
 
 
 def builtin_tasks() -> dict[str, ExtractionTask]:
-    from forkpoint.programs.tasks import BUILTIN_TASKS
+    """The built-in tasks by name (imported on first use)."""
+    from forkpoint.programs.tasks import contacts, invoices, support_tickets
 
-    return dict(BUILTIN_TASKS)
+    return {module.TASK.name: module.TASK for module in (invoices, contacts, support_tickets)}
 
 
 def get_task(name: str) -> ExtractionTask:

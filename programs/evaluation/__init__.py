@@ -1,0 +1,1 @@
+"""Evaluation on labelled documents: the run, the scores, the report."""

@@ -1,0 +1,1 @@
+"""Results out: the record of one document, the resumable JSONL file."""
