@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from functools import cached_property
 from pathlib import Path
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from forkpoint.runtime.client import is_loopback
 from forkpoint.runtime.paths import cache_dir
 
 
@@ -68,12 +68,7 @@ class Settings(BaseSettings):
 
     @property
     def is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback(self.host)
 
     def keys(self) -> list[str]:
         """Every valid key (admin keys included), the file re-read on every call so rotation

@@ -10,6 +10,8 @@ reset, timed out) is RuntimeUnavailable; one that answers with an error is the c
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,25 @@ from forkpoint.programs.errors import RuntimeUnavailable
 # /model_info is SGLang 0.5's name; /get_model_info (deprecated there, logged on every call) is
 # what older servers and sglang-router answer.
 INFO_PATHS = ("/model_info", "/get_model_info")
+
+# The key SGLang runtimes are launched with (`--api-key`) and that every forkpoint call to a
+# runtime or router sends as a bearer token. A runtime bound beyond loopback must have one.
+RUNTIME_KEY_ENV = "FORKPOINT_RUNTIME_API_KEY"
+
+
+def runtime_api_key() -> str | None:
+    """The runtime key from the environment; None when unset or empty."""
+    return os.environ.get(RUNTIME_KEY_ENV) or None
+
+
+def is_loopback(host: str) -> bool:
+    """True for a bind address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -37,7 +58,8 @@ class Timeouts:
 
 
 class RuntimeClient:
-    """Calls to one runtime at `url`. Thread-safe (one pooled httpx client)."""
+    """Calls to one runtime at `url`. Thread-safe (one pooled httpx client). Sends the runtime
+    key (`api_key`, else $FORKPOINT_RUNTIME_API_KEY) when there is one."""
 
     def __init__(
         self,
@@ -49,7 +71,8 @@ class RuntimeClient:
     ) -> None:
         self.url = url.rstrip("/")
         self.timeouts = timeouts or Timeouts()
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        key = api_key if api_key is not None else runtime_api_key()
+        headers = {"Authorization": f"Bearer {key}"} if key else None
         self.http = httpx.Client(
             base_url=self.url,
             headers=headers,

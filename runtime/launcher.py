@@ -18,8 +18,14 @@ import time
 from collections import deque
 from pathlib import Path
 
-from forkpoint.programs.errors import RuntimeUnavailable
-from forkpoint.runtime.client import RuntimeClient, Timeouts
+from forkpoint.programs.errors import ProfileError, RuntimeUnavailable
+from forkpoint.runtime.client import (
+    RUNTIME_KEY_ENV,
+    RuntimeClient,
+    Timeouts,
+    is_loopback,
+    runtime_api_key,
+)
 from forkpoint.runtime.paths import logs_dir
 from forkpoint.runtime.profiles import LaunchProfile
 
@@ -113,11 +119,27 @@ class RuntimeServer(ManagedProcess):
         if self.profile.device == "cpu":
             env["LD_LIBRARY_PATH"] = _with_libcuda_stub(env.get("LD_LIBRARY_PATH", ""))
             env["PYTHONPATH"] = _with_cpu_speculation(env.get("PYTHONPATH", ""))
-        self._spawn(self.profile.argv(), env, "/health_generate", "the SGLang server")
+        self._spawn(launch_argv(self.profile), env, "/health_generate", "the SGLang server")
         return self
 
     def __enter__(self) -> RuntimeServer:
         return self.start()
+
+
+def launch_argv(profile: LaunchProfile) -> list[str]:
+    """The profile's argv with the runtime key (`--api-key`) when one is set. A runtime bound
+    beyond loopback without a key is refused: anyone on the LAN could use or flush it."""
+    argv = profile.argv()
+    key = runtime_api_key()
+    if key:
+        return [*argv, "--api-key", key]
+    if not is_loopback(profile.host):
+        raise ProfileError(
+            f"profile {profile.name!r} binds the runtime to {profile.host}, reachable from the "
+            "network, and no runtime key is set",
+            hint=f'set {RUNTIME_KEY_ENV} (the gateway sends it too), or bind host = "127.0.0.1"',
+        )
+    return argv
 
 
 def resolve(profile: LaunchProfile) -> LaunchProfile:

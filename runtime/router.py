@@ -7,6 +7,10 @@ the longest match of its prefix, unless the load between workers is too uneven
 loaded worker gets it. For one extraction task that means: documents land where the task's
 prefix is cached, and a second worker is used (and computes the prefix once) only when the first
 is busy. The gateway points at the router exactly as at one runtime (FORKPOINT_SGLANG_URL).
+
+The router does not check who calls it, and its control plane (/workers, /add_worker) changes
+where requests go: it binds to loopback, beside the gateway. It reaches the workers with the
+runtime key ($FORKPOINT_RUNTIME_API_KEY, `--api-key`), which workers on the LAN require.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ import time
 from pathlib import Path
 from typing import Literal
 
-import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from forkpoint.programs.errors import RuntimeUnavailable
+from forkpoint.runtime.client import RuntimeClient, is_loopback, runtime_api_key
 from forkpoint.runtime.launcher import ManagedProcess, log_tail
 
 
@@ -39,11 +43,22 @@ class RouterProfile(BaseModel):
     prometheus_port: int = Field(29000, ge=1, le=65535)  # the router's own /metrics
     request_timeout_secs: int = Field(1800, ge=1)  # a long document under load can take minutes
 
+    @field_validator("host")
+    @classmethod
+    def _loopback_only(cls, host: str) -> str:
+        if not is_loopback(host):
+            raise ValueError(
+                f"the router would listen on {host}: it does not check who calls it, so it "
+                "binds to loopback beside the gateway (127.0.0.1)"
+            )
+        return host
+
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def argv(self) -> list[str]:
+        key = runtime_api_key()
         return [
             sys.executable,
             "-m",
@@ -68,6 +83,7 @@ class RouterProfile(BaseModel):
             str(self.prometheus_port),
             "--request-timeout-secs",
             str(self.request_timeout_secs),
+            *(["--api-key", key] if key else []),  # how it calls the workers
         ]
 
 
@@ -101,8 +117,8 @@ class RouterServer(ManagedProcess):
 
     def healthy_workers(self) -> int:
         try:
-            workers = httpx.get(f"{self.url}/workers", timeout=10).json()["workers"]
-        except (httpx.HTTPError, ValueError, KeyError):
+            workers = RuntimeClient(self.url).json("GET", "/workers", timeout=10)["workers"]
+        except (RuntimeUnavailable, KeyError, TypeError):
             return 0
         return sum(1 for worker in workers if worker.get("is_healthy"))
 

@@ -13,6 +13,7 @@ import pytest
 
 from forkpoint.api.client import GatewayClient
 from forkpoint.programs.tasks.registry import get_task
+from forkpoint.runtime.client import RUNTIME_KEY_ENV
 from forkpoint.runtime.launcher import RuntimeServer, free_port
 from forkpoint.runtime.profiles import get_profile
 from forkpoint.runtime.router import RouterProfile, RouterServer
@@ -30,17 +31,21 @@ def cached_tokens(worker_url: str) -> float:
 
 @pytest.fixture(scope="module")
 def two_workers():
+    """Two workers that require the runtime key, as workers on the LAN must; the router and the
+    gateway (a child process) find the key in their environment."""
     profile = get_profile("cpu-small").model_copy(
         update={"port": 0, "enable_metrics": True, "max_total_tokens": 16384}
     )
     workers = [RuntimeServer(profile), RuntimeServer(profile)]
-    try:
-        with ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda worker: worker.start(), workers))
-        yield workers
-    finally:
-        for worker in workers:
-            worker.stop()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(RUNTIME_KEY_ENV, "router-test-runtime-key")
+        try:
+            with ThreadPoolExecutor(2) as pool:
+                list(pool.map(lambda worker: worker.start(), workers))
+            yield workers
+        finally:
+            for worker in workers:
+                worker.stop()
 
 
 def test_router_profile_renders_the_launch_router_argv():
@@ -52,6 +57,18 @@ def test_router_profile_renders_the_launch_router_argv():
         "http://b:30000",
     ]
     assert argv[argv.index("--policy") + 1] == "cache_aware"
+    assert "--api-key" not in argv  # no runtime key in the environment
+
+
+def test_the_router_calls_its_workers_with_the_runtime_key(monkeypatch):
+    monkeypatch.setenv(RUNTIME_KEY_ENV, "k-123")
+    argv = RouterProfile(worker_urls=("http://a:30000",)).argv()
+    assert argv[argv.index("--api-key") + 1] == "k-123"
+
+
+def test_the_router_listens_on_loopback_only():
+    with pytest.raises(ValueError, match="does not check who calls it"):
+        RouterProfile(worker_urls=("http://a:30000",), host="0.0.0.0")
 
 
 def test_a_job_through_the_router_lands_on_the_worker_holding_the_task_prefix(
@@ -73,6 +90,9 @@ def test_a_job_through_the_router_lands_on_the_worker_holding_the_task_prefix(
         job = client.submit("contacts", [(f"doc-{i}.txt", text) for i, text in enumerate(texts)])
         records = list(client.results(job["id"]))
     assert [record["status"] for record in records] == ["ok"] * 6
+    # The workers refuse a caller without the key: the router and the gateway sent it.
+    anonymous = httpx.post(f"{two_workers[0].url}/generate", json={"text": "Hi"}, timeout=30)
+    assert anonymous.status_code == 401
     model = get_task("contacts").output_model
     for record in records:
         model.model_validate(record["data"])
