@@ -13,6 +13,7 @@ again, and a result can be stored only once.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import deque
@@ -33,6 +34,7 @@ from forkpoint.runtime.corpora import JobCorpora
 from forkpoint.runtime.launcher import is_ready
 from forkpoint.runtime.served_model import check_chat_format
 
+log = logging.getLogger("forkpoint.jobs")
 INLINE = "inline-schema"
 DEFAULT_INSTRUCTIONS = "Extract the information the JSON schema asks for from the document."
 
@@ -270,23 +272,37 @@ class JobRunner:
             self._work.notify()
 
     def _worker(self) -> None:
+        """Take documents until the runner stops. Nothing a document meets ends the thread:
+        an unexpected exception (a runtime answering garbage, a read or SQLite error, a bug)
+        becomes that document's error, so its job still reaches `done` and the pool its size."""
         while (item := self._next()) is not None:
-            job = self.store.job(item.job_id)
-            if job is None or job.state == "cancelled":
-                continue
             try:
-                task = self._tasks.get(job.id)
-                if task is None:
-                    task = self._tasks[job.id] = task_for(
-                        job.task, job.schema_json, job.instructions
-                    )
-                result = self.extractor(task).extract(item.index, item.document)
-            except RuntimeUnavailable as exc:
-                self._outage(item, exc)
-                continue
-            except ForkpointError as exc:  # e.g. the job's task is no longer registered
-                result = DocumentResult.failed(item.index, item.document, str(exc), seconds=0.0)
-            self._store(item.job_id, result)
+                self._run(item)
+            except Exception as exc:
+                log.exception("document %d of job %s failed unexpectedly", item.index, item.job_id)
+                self.metrics.worker_errors.inc()
+                reason = f"the gateway failed on this document: {type(exc).__name__}: {exc}"
+                failed = DocumentResult.failed(item.index, item.document, reason[:500], 0.0)
+                try:
+                    self._store(item.job_id, failed)
+                except Exception:  # e.g. the disk is full: the document stays pending
+                    log.exception("could not record the failure of document %d", item.index)
+
+    def _run(self, item: WorkItem) -> None:
+        job = self.store.job(item.job_id)
+        if job is None or job.state == "cancelled":
+            return
+        try:
+            task = self._tasks.get(job.id)
+            if task is None:
+                task = self._tasks[job.id] = task_for(job.task, job.schema_json, job.instructions)
+            result = self.extractor(task).extract(item.index, item.document)
+        except RuntimeUnavailable as exc:
+            self._outage(item, exc)
+            return
+        except ForkpointError as exc:  # e.g. the job's task is no longer registered
+            result = DocumentResult.failed(item.index, item.document, str(exc), seconds=0.0)
+        self._store(item.job_id, result)
 
     def _runtime_restarted(self) -> None:
         self.metrics.runtime_restarts.inc()

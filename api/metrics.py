@@ -36,6 +36,11 @@ class Metrics:
             "Restarts of the runtime this gateway owns, after it died.",
             registry=self.registry,
         )
+        self.worker_errors = Counter(
+            "forkpoint_worker_errors",
+            "Documents a worker failed on with an unexpected exception (logged with traceback).",
+            registry=self.registry,
+        )
 
     def observe(self, result: DocumentResult) -> None:
         self.documents.labels(result.status).inc()

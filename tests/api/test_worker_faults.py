@@ -1,0 +1,146 @@
+"""What a worker meets that it did not expect: a runtime answering garbage, a runtime that dies
+on one document, a task being warmed while others are needed.
+
+The runtime here is a fake over real HTTP (SGLang cannot be made to answer garbage or die on
+demand): it answers /health, /model_info and /generate (a prefix warm-up, max_new_tokens 0, is
+answered with a token count; an extraction by `answer`). Everything else is the real gateway
+code: JobRunner, JobStore, the SGLang frontend endpoint and the extractor.
+"""
+
+import http.server
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+
+from forkpoint.api.jobs import JobRunner
+from forkpoint.api.metrics import Metrics
+from forkpoint.api.settings import Settings
+from forkpoint.api.store import JobStore
+from forkpoint.programs.documents.document import Document
+from forkpoint.programs.tasks.registry import get_task
+
+GOOD_ANSWER = b'{"text": "{\\"name\\": \\"Ada Lovelace\\"}", "meta_info": {"prompt_tokens": 9}}'
+
+
+class FakeRuntime(http.server.ThreadingHTTPServer):
+    """A fake SGLang runtime. `answer(text)` gives the body of an extraction's /generate reply,
+    or None to drop the connection (a runtime that died mid-request)."""
+
+    def __init__(self, answer: Callable[[str], bytes | None]) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.answer = answer
+        self.healthy = True
+        self.warms: Counter[str] = Counter()  # prefix text → warm-ups asked for it
+        self.before_warm: Callable[[str], None] = lambda prefix: None
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: FakeRuntime
+
+    def do_GET(self):
+        if self.path == "/health":
+            self._reply(200 if self.server.healthy else 503, b"{}")
+        elif self.path == "/model_info":
+            self._reply(200, b'{"model_path": "Qwen/fake-0.5B"}')
+        else:
+            self._reply(404, b"{}")
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path != "/generate":
+            self._reply(404, b"{}")  # /tokenize: no context length, documents are not fitted
+        elif body["sampling_params"].get("max_new_tokens") == 0:
+            self.server.before_warm(body["text"])
+            self.server.warms[body["text"]] += 1
+            self._reply(200, b'{"text": "", "meta_info": {"prompt_tokens": 7}}')
+        elif (answer := self.server.answer(body["text"])) is not None:
+            self._reply(200, answer)
+
+    def _reply(self, status, body):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def runtimes():
+    started: list[FakeRuntime] = []
+
+    def start(answer: Callable[[str], bytes | None]) -> FakeRuntime:
+        started.append(FakeRuntime(answer))
+        return started[-1]
+
+    yield start
+    for runtime in started:
+        runtime.shutdown()
+        runtime.server_close()
+
+
+@pytest.fixture
+def make_runner(tmp_path):
+    runners: list[JobRunner] = []
+
+    def make(runtime: FakeRuntime, **settings) -> JobRunner:
+        runner = JobRunner(
+            JobStore(tmp_path / f"gateway-{len(runners)}.db"),
+            Settings(db_path=tmp_path / "unused.db", sglang_url=runtime.url, **settings),
+            Metrics(),
+        )
+        runners.append(runner)
+        return runner
+
+    yield make
+    for runner in runners:
+        runner.stop()
+        runner.store.close()
+
+
+def wait_done(runner: JobRunner, job_id: str, seconds: float = 30.0) -> list[dict]:
+    deadline = time.monotonic() + seconds
+    while runner.store.get(job_id).state != "done":
+        assert time.monotonic() < deadline, f"job not done: {runner.store.counts(job_id)}"
+        time.sleep(0.05)
+    return runner.store.results(job_id)
+
+
+def workers_alive(runner: JobRunner) -> int:
+    return sum(t.name.startswith("fp-worker-") and t.is_alive() for t in threading.enumerate())
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"<html>502 Bad Gateway</html>", b'{"meta": "no text, no meta_info"}'],
+    ids=["not-json", "json-without-fields"],
+)
+def test_a_runtime_answering_garbage_fails_the_document_and_the_worker_lives_on(
+    runtimes, make_runner, garbage
+):
+    runtime = runtimes(lambda text: garbage if "GARBAGE" in text else GOOD_ANSWER)
+    runner = make_runner(runtime, concurrency=2)
+    runner.start()
+    texts = ["Ada Lovelace", "GARBAGE 1", "GARBAGE 2", "GARBAGE 3", "Ada Lovelace again"]
+    job, _ = runner.submit(
+        get_task("contacts"), [Document(f"d{i}", t) for i, t in enumerate(texts)]
+    )
+    records = wait_done(runner, job.id)
+    assert [r["status"] for r in records] == ["ok", "error", "error", "error", "ok"]
+    assert "the gateway failed on this document" in records[1]["error"]
+    assert workers_alive(runner) == 2
+    assert runner.metrics.registry.get_sample_value("forkpoint_worker_errors_total") == 3
+    # the pool still works: a second job runs on the same workers
+    again, _ = runner.submit(get_task("contacts"), [Document("d", "Ada Lovelace")])
+    assert [r["status"] for r in wait_done(runner, again.id)] == ["ok"]
