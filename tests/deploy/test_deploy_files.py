@@ -13,10 +13,11 @@ from typer.testing import CliRunner
 
 from forkpoint.api.settings import Settings
 from forkpoint.cli.main import app
+from forkpoint.runtime.client import RUNTIME_KEY_ENV
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
-ROUTER_ONLY = {"FORKPOINT_ROUTER_WORKERS", "FORKPOINT_ROUTER_HOST", "FORKPOINT_ROUTER_PORT"}
+ROUTER_ONLY = {"FORKPOINT_ROUTER_WORKERS", "FORKPOINT_ROUTER_PORT"}
 
 
 def unit(name: str) -> configparser.ConfigParser:
@@ -72,9 +73,15 @@ def test_unit_commands_use_flags_the_cli_and_the_router_accept():
         capture_output=True,
         text=True,
     ).stdout
-    for flag in ("--worker-urls", "--policy", "--prometheus-port", "--host", "--port"):
+    for flag in ("--worker-urls", "--policy", "--prometheus-port", "--host", "--port", "--api-key"):
         assert flag in unit("forkpoint-router.service")["Service"]["ExecStart"]
         assert flag in router_help
+
+
+def test_the_router_listens_on_loopback_and_calls_the_workers_with_the_runtime_key():
+    start = unit("forkpoint-router.service")["Service"]["ExecStart"]
+    assert "--host 127.0.0.1 " in start and "--prometheus-host 127.0.0.1 " in start
+    assert f"--api-key ${{{RUNTIME_KEY_ENV}}}" in start
 
 
 def env_example() -> dict[str, str]:
@@ -85,7 +92,7 @@ def env_example() -> dict[str, str]:
 
 def test_every_variable_of_the_env_template_is_a_real_setting():
     settings = {f"FORKPOINT_{name.upper()}" for name in Settings.model_fields}
-    unknown = set(env_example()) - settings - ROUTER_ONLY
+    unknown = set(env_example()) - settings - ROUTER_ONLY - {RUNTIME_KEY_ENV}
     assert not unknown, f"the env template names settings the gateway does not read: {unknown}"
 
 
@@ -118,4 +125,12 @@ def test_the_compose_file_validates_and_reserves_both_gpus_for_the_runtime(compo
     assert services["runtime"]["ipc"] == "host"
     assert services["gateway"]["depends_on"]["runtime"]["condition"] == "service_healthy"
     assert "--sglang-url" in services["gateway"]["command"]
-    assert services["router"]["entrypoint"][-1] == "sglang_router.launch_router"
+    [router] = [part for part in services["router"]["entrypoint"] if "launch_router" in part]
+    # `$$`: compose leaves the variable to the container's shell, which has forkpoint.env
+    assert f'--api-key "$${RUNTIME_KEY_ENV}"' in router
+
+
+def test_from_the_lan_only_the_gateway_is_reachable_in_compose(compose):
+    published = {name for name, service in compose["services"].items() if service.get("ports")}
+    assert published == {"gateway"}
+    assert RUNTIME_KEY_ENV in env_example()  # the runtime listens on the compose network: keyed
