@@ -6,11 +6,15 @@ again. FastAPI's and Starlette's own refusals (invalid JSON or fields: 422; an u
 400, but 422 for JSON nested too deeply to parse; no such route: 404; wrong method: 405), the
 body-size limit (413, api/app.py) and anything unexpected (500, logged here with its traceback,
 answered without it) take the same shape, so a client reads one kind of body whatever went wrong.
+Every answer carries an `X-Request-Id` (the caller's, if it sent a sane one); a 500 names it in
+its hint and its log line, so an operator finds the traceback a user reports.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +25,13 @@ from forkpoint.programs.errors import ForkpointError, NotFound, RequestError
 RETRY_AFTER_SECONDS = 30
 STARLETTE_STATUSES = (400, 404, 405)  # what routing and body parsing refuse with by themselves
 log = logging.getLogger("forkpoint.api")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def request_id(request: Request) -> str:
+    """The caller's X-Request-Id when it is short and plain, else a new one."""
+    given = request.headers.get("x-request-id", "")
+    return given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
 
 
 def response(
@@ -68,15 +79,23 @@ def install(app: FastAPI) -> None:
 
     @app.middleware("http")
     async def _unexpected(request: Request, call_next):
-        """Anything no handler knows: logged with its traceback, answered 500 without it."""
+        """Anything no handler knows: logged with its traceback and the request id, answered
+        500 without the traceback."""
+        rid = request_id(request)
         try:
-            return await call_next(request)
+            answer = await call_next(request)
         except Exception as exc:
             known = forkpoint_cause(exc)  # e.g. TooLarge from the body stream (api/door.py)
             if known is not None:
-                return response(known)
-            log.exception("unexpected error in %s %s", request.method, request.url.path)
-            return response(ForkpointError("internal error", hint="see the gateway's log"))
+                answer = response(known)
+            else:
+                log.exception(
+                    "unexpected error in %s %s (request %s)", request.method, request.url.path, rid
+                )
+                hint = f"the gateway's log has the details under request id {rid}"
+                answer = response(ForkpointError("internal error", hint=hint))
+        answer.headers["X-Request-Id"] = rid
+        return answer
 
 
 def forkpoint_cause(exc: BaseException | None) -> ForkpointError | None:

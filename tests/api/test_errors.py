@@ -132,6 +132,16 @@ def test_an_unexpected_exception_is_500_logged_and_answered_without_its_tracebac
     assert set(answer.json()) == SHAPE and answer.json()["kind"] == "ForkpointError"
     assert "secret-internal-detail" not in answer.text and "Traceback" not in answer.text
     assert "GET /crash" in caplog.text and "secret-internal-detail" in caplog.text
+    rid = answer.headers["X-Request-Id"]
+    assert rid in answer.json()["hint"] and f"request {rid}" in caplog.text  # found in the log
+
+
+def test_every_answer_has_a_request_id_and_a_sane_one_from_the_caller_is_kept(client):
+    assert client.get("/nowhere", headers={"X-Request-Id": "job-7.a"}).headers["X-Request-Id"] == (
+        "job-7.a"
+    )
+    made_up = client.get("/nowhere", headers={"X-Request-Id": "x" * 65 + "\x01"})
+    assert len(made_up.headers["X-Request-Id"]) == 16
 
 
 def test_the_gateway_body_size_and_auth_refusals_take_the_forkpoint_shape(make_client):
