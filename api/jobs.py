@@ -16,7 +16,8 @@ import json
 import logging
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal
 
@@ -106,7 +107,8 @@ class JobRunner:
         self._work = threading.Condition()
         self._queues: dict[str, deque[WorkItem]] = {}
         self._turns: deque[str] = deque()  # jobs with queued work, in round-robin order
-        self._extractors: dict[tuple[str, str | None], Extractor] = {}
+        # warmed (or being warmed) extractors by task, least recently used first
+        self._extractors: OrderedDict[tuple[str, str | None], Future[Extractor]] = OrderedDict()
         self._tasks: dict[str, ExtractionTask] = {}  # by job id: built once, not per document
         self._extractors_lock = threading.Lock()
         self._outages: dict[tuple[str, int], int] = {}
@@ -192,16 +194,36 @@ class JobRunner:
 
     def extractor(self, task: ExtractionTask) -> Extractor:
         """One warmed extractor per task (and schema): the prefix is computed once per runtime.
-        The gateway's own workers schedule the documents, `concurrency` at a time."""
+        The gateway's own workers schedule the documents, `concurrency` at a time.
+
+        At most `max_warm_tasks` are kept, the least recently used dropped first (an inline
+        schema per job would otherwise grow the cache forever). Warming runs outside the lock:
+        workers of other tasks go on meanwhile, and those of the same task wait for its one
+        warm-up instead of starting their own."""
         key = (task.name, task.constraint.key)
         with self._extractors_lock:
-            extractor = self._extractors.get(key)
-            if extractor is None:
-                if self._chat_format is None:
-                    self._chat_format = check_chat_format(self.url, None)
-                extractor = Extractor(self.url, task_prompt(task, self._chat_format))
-                extractor.warm()
-                self._extractors[key] = extractor
+            future = self._extractors.get(key)
+            warming = future is None
+            if future is None:
+                future = self._extractors[key] = Future()
+                while len(self._extractors) > self.settings.max_warm_tasks:
+                    self._extractors.popitem(last=False)
+            else:
+                self._extractors.move_to_end(key)
+        if not warming:
+            return future.result()
+        try:
+            if self._chat_format is None:
+                self._chat_format = check_chat_format(self.url, None)
+            extractor = Extractor(self.url, task_prompt(task, self._chat_format))
+            extractor.warm()
+        except BaseException as exc:
+            with self._extractors_lock:  # the next document of the task tries again
+                if self._extractors.get(key) is future:
+                    del self._extractors[key]
+            future.set_exception(exc)
+            raise
+        future.set_result(extractor)
         return extractor
 
     def _enqueue(self, job: JobRecord) -> None:

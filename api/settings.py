@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     runtime_attempts: int = Field(5, ge=1)  # per document, outages while the runtime is up
     runtime_down_wait_seconds: float = Field(900.0, gt=0)  # wait for a restarting runtime
     results_wait_seconds: float = Field(3600.0, gt=0)
+    max_warm_tasks: int = Field(32, ge=1)  # warmed task prefixes (extractors) kept, LRU
 
     @model_validator(mode="after")
     def _keys_required_off_loopback(self) -> Settings:

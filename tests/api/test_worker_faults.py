@@ -22,6 +22,7 @@ from forkpoint.api.settings import Settings
 from forkpoint.api.store import JobStore
 from forkpoint.programs.documents.document import Document
 from forkpoint.programs.tasks.registry import get_task
+from forkpoint.programs.tasks.task import schema_task
 
 GOOD_ANSWER = b'{"text": "{\\"name\\": \\"Ada Lovelace\\"}", "meta_info": {"prompt_tokens": 9}}'
 
@@ -144,3 +145,63 @@ def test_a_runtime_answering_garbage_fails_the_document_and_the_worker_lives_on(
     # the pool still works: a second job runs on the same workers
     again, _ = runner.submit(get_task("contacts"), [Document("d", "Ada Lovelace")])
     assert [r["status"] for r in wait_done(runner, again.id)] == ["ok"]
+
+
+def inline_task(name: str):
+    schema = {"type": "object", "properties": {name: {"type": "string"}}, "required": [name]}
+    return schema_task(json.dumps(schema), f"Extract field {name} (task {name}).")
+
+
+def warms_of(runtime: FakeRuntime, name: str) -> int:
+    return sum(n for prefix, n in runtime.warms.items() if f"(task {name})" in prefix)
+
+
+def test_warmed_tasks_are_kept_up_to_max_warm_tasks_the_least_recently_used_dropped_first(
+    runtimes, make_runner
+):
+    runtime = runtimes(lambda text: GOOD_ANSWER)
+    runner = make_runner(runtime, max_warm_tasks=2)
+    a, b, c = inline_task("alpha"), inline_task("beta"), inline_task("gamma")
+    first_a = runner.extractor(a)
+    runner.extractor(b)
+    assert runner.extractor(a) is first_a  # a hit: alpha is now the most recently used
+    runner.extractor(c)  # a third task: beta, the least recently used, is dropped
+    assert runner.extractor(a) is first_a
+    runner.extractor(b)  # warmed again
+    assert [warms_of(runtime, name) for name in ("alpha", "beta", "gamma")] == [1, 2, 1]
+
+
+def test_warming_one_task_holds_up_neither_other_tasks_nor_a_second_warm_up_of_itself(
+    runtimes, make_runner
+):
+    runtime = runtimes(lambda text: GOOD_ANSWER)
+    slow_warm_started, release = threading.Event(), threading.Event()
+
+    def before_warm(prefix: str) -> None:
+        if "(task slow)" in prefix:
+            slow_warm_started.set()
+            release.wait(10)  # a runtime busy computing a long prefix
+
+    runtime.before_warm = before_warm
+    runner = make_runner(runtime)
+    slow, fast = inline_task("slow"), inline_task("fast")
+    got: dict[str, object] = {}
+
+    def get(label: str, task) -> threading.Thread:
+        thread = threading.Thread(target=lambda: got.__setitem__(label, runner.extractor(task)))
+        thread.start()
+        return thread
+
+    first = get("slow-1", slow)
+    assert slow_warm_started.wait(5)
+    second = get("slow-2", slow)  # the same task: waits for the warm-up under way
+    other = get("fast", fast)
+    other.join(timeout=3)
+    assert not other.is_alive(), "warming 'fast' waited for 'slow' to finish warming"
+    assert "slow-1" not in got and "slow-2" not in got
+    release.set()
+    first.join(timeout=5)
+    second.join(timeout=5)
+    assert got["slow-1"] is got["slow-2"]
+    assert warms_of(runtime, "slow") == 1
+    assert warms_of(runtime, "fast") == 1
