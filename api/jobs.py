@@ -108,7 +108,7 @@ class JobRunner:
         self._queues: dict[str, deque[WorkItem]] = {}
         self._turns: deque[str] = deque()  # jobs with queued work, in round-robin order
         # warmed (or being warmed) extractors by task, least recently used first
-        self._extractors: OrderedDict[tuple[str, str | None], Future[Extractor]] = OrderedDict()
+        self._extractors: OrderedDict[tuple[str, str, str], Future[Extractor]] = OrderedDict()
         self._tasks: dict[str, ExtractionTask] = {}  # by job id: built once, not per document
         self._extractors_lock = threading.Lock()
         self._outages: dict[tuple[str, int], int] = {}
@@ -193,14 +193,15 @@ class JobRunner:
         self._drop_corpus(job_id)
 
     def extractor(self, task: ExtractionTask) -> Extractor:
-        """One warmed extractor per task (and schema): the prefix is computed once per runtime.
-        The gateway's own workers schedule the documents, `concurrency` at a time.
+        """One warmed extractor per task (schema and instructions): the prefix is computed once
+        per runtime. The gateway's own workers schedule the documents, `concurrency` at a time.
 
         At most `max_warm_tasks` are kept, the least recently used dropped first (an inline
         schema per job would otherwise grow the cache forever). Warming runs outside the lock:
         workers of other tasks go on meanwhile, and those of the same task wait for its one
         warm-up instead of starting their own."""
-        key = (task.name, task.constraint.key)
+        # inline-schema jobs share a name: their schema and instructions tell them apart
+        key = (task.name, task.constraint.key, content_hash(task.instructions))
         with self._extractors_lock:
             future = self._extractors.get(key)
             warming = future is None

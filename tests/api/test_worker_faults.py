@@ -205,3 +205,15 @@ def test_warming_one_task_holds_up_neither_other_tasks_nor_a_second_warm_up_of_i
     assert got["slow-1"] is got["slow-2"]
     assert warms_of(runtime, "slow") == 1
     assert warms_of(runtime, "fast") == 1
+
+
+def test_inline_schema_jobs_with_the_same_schema_and_other_instructions_get_their_own_prompt(
+    runtimes, make_runner
+):
+    runtime = runtimes(lambda text: GOOD_ANSWER)
+    runner = make_runner(runtime)
+    schema = json.dumps({"type": "object", "properties": {"name": {"type": "string"}}})
+    first = runner.extractor(schema_task(schema, "Extract the sender (task sender)."))
+    second = runner.extractor(schema_task(schema, "Extract the recipient (task recipient)."))
+    assert "task recipient" in second.prompt.prefix
+    assert first is not second
