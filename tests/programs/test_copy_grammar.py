@@ -1,0 +1,243 @@
+"""Copy fields (#20): a copy field's value can only be a span of its document, nothing else changes.
+
+Checked in-process with xgrammar's own matcher over the EBNF that SGLang would receive.
+"""
+
+import json
+from datetime import date
+from typing import Any, Literal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, Field
+from xgrammar.testing import _get_matcher_from_grammar
+
+from forkpoint.programs.copy_grammar import CopyGrammar, copy_grammar, substring_rules
+from forkpoint.programs.errors import DocumentError, TaskError
+
+
+class LineItem(BaseModel):
+    description: str
+    quantity: int
+
+
+class Address(BaseModel):
+    street: str
+    city: str
+
+
+class Invoice(BaseModel):
+    invoice_number: str = Field(max_length=40)
+    vendor: str | None
+    currency: Literal["EUR", "USD"]
+    issue_date: date | None
+    total: float
+    line_items: list[LineItem]
+    billing: Address
+    shipping: Address
+
+
+SCHEMA = Invoice.model_json_schema()
+DOCUMENT = 'ACME "Tools" \\ GmbH\nInvoice no.\tINV-2024/007\nCafé crème ×2 — 3,50 €\n'
+
+
+class Grammar:
+    """One compiled grammar, asked about many complete answers."""
+
+    def __init__(self, ebnf: str) -> None:
+        self._matcher = _get_matcher_from_grammar(ebnf)
+
+    def accepts(self, answer: str) -> bool:
+        self._matcher.reset()
+        return self._matcher.accept_string(answer) and self._matcher.is_terminated()
+
+
+def invoice(**changes: Any) -> str:
+    answer: dict[str, Any] = {
+        "invoice_number": "INV-2024/007",
+        "vendor": "ACME",
+        "currency": "EUR",
+        "issue_date": None,
+        "total": 3.5,
+        "line_items": [{"description": "Café crème", "quantity": 2}],
+        "billing": {"street": "Tools", "city": "Bonn"},
+        "shipping": {"street": "Side St 2", "city": "Köln"},
+    }
+    answer.update(changes)
+    return json.dumps(answer, ensure_ascii=False)
+
+
+@pytest.fixture(scope="module")
+def invoices() -> Grammar:
+    fields = ("invoice_number", "vendor", "line_items[].description", "billing.street")
+    return Grammar(copy_grammar(SCHEMA, fields, DOCUMENT))
+
+
+# A document alphabet weighted to what JSON must escape or pass through untouched.
+TRICKY = '"\\\n\t\r\x00\x08\x0c\x1f\x7f/é€😀\u2028 aA1'
+characters = st.one_of(st.sampled_from(TRICKY), st.characters())
+ONE_FIELD = {"type": "object", "properties": {"value": {"type": "string"}}, "required": ["value"]}
+
+
+def answer(value: str) -> str:
+    return json.dumps({"value": value}, ensure_ascii=False)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    document=st.text(characters, min_size=1, max_size=24),
+    others=st.lists(st.text(characters, min_size=1, max_size=6), max_size=20),
+)
+def test_every_substring_and_nothing_else_is_a_copy_value(document: str, others: list[str]):
+    grammar = Grammar(copy_grammar(ONE_FIELD, ["value"], document))
+    n = len(document)
+    for span in {document[i:j] for i in range(n) for j in range(i + 1, n + 1)}:
+        assert grammar.accepts(answer(span)), span
+    near_misses = [document + document[:1], document[::-1], document[1:] + document[:1], ""]
+    for other in others + near_misses:
+        if other not in document or other == "":
+            assert not grammar.accepts(answer(other)), other
+
+
+def test_copy_fields_take_spans_of_the_document_anywhere_in_the_answer(invoices: Grammar):
+    assert invoices.accepts(invoice())
+    assert invoices.accepts(invoice(invoice_number="INV-2024/007\nCafé", vendor='"Tools" \\ G'))
+    assert invoices.accepts(invoice(billing={"street": "\tINV", "city": "Bonn"}))
+    assert not invoices.accepts(invoice(invoice_number="INV-2024/008"))
+    assert not invoices.accepts(invoice(vendor="ACME Tools"))
+    assert not invoices.accepts(invoice(billing={"street": "Main St 1", "city": "Bonn"}))
+
+
+def test_every_line_item_description_is_copied(invoices: Grammar):
+    two = [{"description": "Café crème", "quantity": 2}, {"description": "3,50 €", "quantity": 1}]
+    assert invoices.accepts(invoice(line_items=two))
+    assert invoices.accepts(invoice(line_items=[]))
+    two[1]["description"] = "Espresso"
+    assert not invoices.accepts(invoice(line_items=two))
+
+
+def test_the_other_fields_keep_their_constraints(invoices: Grammar):
+    assert invoices.accepts(invoice(vendor=None))  # str | None stays nullable
+    assert invoices.accepts(invoice(issue_date="2024-03-01"))
+    assert not invoices.accepts(invoice(issue_date="March 1st"))
+    assert not invoices.accepts(invoice(currency="GBP"))
+    assert not invoices.accepts(invoice(total="3.50"))
+    assert not invoices.accepts(invoice(line_items=[{"description": "Café", "quantity": "2"}]))
+    assert not invoices.accepts(invoice(line_items=[{"description": "Café", "quantity": 2.5}]))
+    assert not invoices.accepts(invoice(invoice_number=None))
+    assert not invoices.accepts(invoice()[:-1])
+    assert not invoices.accepts(invoice(extra="ACME"))
+    # Shipping refers to the same Address definition as billing, but only billing.street copies.
+    assert invoices.accepts(invoice(shipping={"street": "nowhere at all", "city": "x"}))
+    # xgrammar's any_whitespace, as SGLang compiles a schema, still holds around copy values.
+    assert invoices.accepts(json.dumps(json.loads(invoice()), ensure_ascii=False, indent=2))
+
+
+def test_values_are_written_as_json_dumps_writes_them():
+    grammar = Grammar(copy_grammar(ONE_FIELD, ["value"], "é/\x01"))
+    assert grammar.accepts('{"value": "é/\\u0001"}')
+    assert not grammar.accepts('{"value": "\\u00e9"}')
+    assert not grammar.accepts('{"value": "\\/"}')
+    assert not grammar.accepts('{"value": "\x01"}')  # raw control characters are never JSON
+
+
+def test_a_document_grammar_refuses_another_documents_values():
+    copy = CopyGrammar.from_schema(ONE_FIELD, ["value"])
+    first, second = Grammar(copy.for_document("alpha")), Grammar(copy.for_document("omega"))
+    assert first.accepts(answer("alp")) and not first.accepts(answer("ome"))
+    assert second.accepts(answer("ome")) and not second.accepts(answer("alp"))
+
+
+def test_paths_reach_root_arrays_and_arrays_of_strings():
+    rows = {"type": "array", "items": {"$ref": "#/$defs/Row"}}
+    rows["$defs"] = {
+        "Row": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "tags": {"type": "array", "items": {}}},
+            "required": ["name", "tags"],
+        }
+    }
+    rows["$defs"]["Row"]["properties"]["tags"]["items"] = {"type": "string"}
+    grammar = Grammar(copy_grammar(rows, ["[].name", "[].tags[]"], "red fox"))
+    assert grammar.accepts('[{"name": "fox", "tags": ["red", "d f"]}]')
+    assert not grammar.accepts('[{"name": "cat", "tags": []}]')
+    assert not grammar.accepts('[{"name": "fox", "tags": ["blue"]}]')
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        ("total", "'total' is a number, not a string"),
+        ("line_items[].quantity", "'line_items[].quantity' is an integer, not a string"),
+        ("issue_date", "is a date with format"),
+        ("currency", "with enum"),
+        ("billing", "is an object, not a string"),
+    ],
+)
+def test_a_copy_field_that_is_not_a_free_string_is_an_error(path: str, says: str):
+    with pytest.raises(TaskError, match="read, not copied") as error:
+        CopyGrammar.from_schema(SCHEMA, [path])
+    assert says in error.value.message
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        ("invoice_no", "the root has no property 'invoice_no'"),
+        ("line_items[].price", "'line_items[]' has no property 'price'"),
+        ("billing.zip", "'billing' has no property 'zip'"),
+        ("vendor.name", "'vendor' has no property 'name'"),
+        ("invoice_number[]", "'invoice_number' is not an array"),
+        ("line_items.description", "'line_items' has no property 'description'"),
+    ],
+)
+def test_a_copy_path_that_does_not_exist_is_an_error(path: str, says: str):
+    with pytest.raises(TaskError) as error:
+        CopyGrammar.from_schema(SCHEMA, [path])
+    assert says in error.value.message
+
+
+def test_an_unknown_property_error_names_the_ones_there_are():
+    with pytest.raises(TaskError) as error:
+        CopyGrammar.from_schema(SCHEMA, ["billing.zip"])
+    assert error.value.hint == "its properties: street, city"
+
+
+@pytest.mark.parametrize("path", ["", "a..b", ".a", "a.", "a[", "a[0]", "a[]b", "[]x"])
+def test_a_malformed_copy_path_is_an_error(path: str):
+    with pytest.raises(TaskError, match="is not a field path"):
+        CopyGrammar.from_schema(ONE_FIELD, [path])
+
+
+def test_an_empty_document_is_an_error():
+    with pytest.raises(DocumentError, match="empty"):
+        copy_grammar(ONE_FIELD, ["value"], "")
+
+
+def test_the_substring_grammar_is_linear_in_the_document():
+    document = "".join(chr(32 + (i * 7919) % 95) for i in range(4000))
+    rules = substring_rules(document, "value").splitlines()
+    assert len(rules) <= 2 * len(document) + 1
+
+
+def test_copy_fields_are_a_list_of_paths_not_one_string():
+    with pytest.raises(TaskError, match="list of paths"):
+        CopyGrammar.from_schema(ONE_FIELD, "value")  # type: ignore[arg-type]
+
+
+def test_the_grammar_compiles_against_a_real_vocabulary(smollm2_tokenizer):
+    import xgrammar
+
+    info = xgrammar.TokenizerInfo.from_huggingface(smollm2_tokenizer)
+    compiled = xgrammar.GrammarCompiler(info, max_threads=1).compile_grammar(
+        copy_grammar(SCHEMA, ["invoice_number", "line_items[].description"], DOCUMENT)
+    )
+    matcher = xgrammar.GrammarMatcher(compiled)
+    assert matcher.accept_string(invoice(vendor=None))
+    assert not matcher.accept_string('"INV-2024/008"')
