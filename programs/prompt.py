@@ -49,7 +49,7 @@ class TaskPrompt:
     @cached_property
     def prefix(self) -> str:
         """Everything before the fork point: system text and few-shot turns."""
-        shots = [(user_turn(ex.document), ex.output.model_dump_json()) for ex in self.task.examples]
+        shots = [(user_turn(ex.document), ex.answer()) for ex in self.task.examples]
         return self.chat_format.prefix(self.system, shots)
 
     def document_turn(self, document: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,10 +20,17 @@ _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
 @dataclass(frozen=True)
 class Example:
-    """One few-shot example: a document and the object the model should extract from it."""
+    """One few-shot example: a document and the object the model should extract from it (an
+    instance of the task's model, or JSON data for a task given as a schema)."""
 
     document: str
-    output: BaseModel
+    output: BaseModel | dict[str, Any]
+
+    def answer(self) -> str:
+        """The object as the model should write it: compact JSON, fields in schema order."""
+        if isinstance(self.output, BaseModel):
+            return self.output.model_dump_json()
+        return json.dumps(self.output, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -64,8 +72,6 @@ class ExtractionTask:
             isinstance(self.output_model, type) and issubclass(self.output_model, BaseModel)
         ):
             raise TaskError(f"task {self.name!r}: output_model must be a Pydantic model class")
-        if self.json_schema is not None and self.examples:
-            raise TaskError(f"task {self.name!r}: few-shot examples need an output_model")
         if not self.instructions.strip():
             raise TaskError(f"task {self.name!r}: instructions are empty")
         if self.max_output_tokens < 1:
@@ -75,12 +81,25 @@ class ExtractionTask:
         object.__setattr__(self, "grounded_fields", tuple(self.grounded_fields))
         object.__setattr__(self, "examples", tuple(self.examples))
         for i, example in enumerate(self.examples):
-            assert self.output_model is not None  # examples without one were refused above
-            if not isinstance(example.output, self.output_model):
+            if self.output_model is None:
+                self._check_example_data(i, example)
+            elif not isinstance(example.output, self.output_model):
                 raise TaskError(
                     f"task {self.name!r}: example {i} output is a "
                     f"{type(example.output).__name__}, not a {self.output_model.__name__}"
                 )
+
+    def _check_example_data(self, i: int, example: Example) -> None:
+        """A schema task's example: JSON data the schema accepts (checked when first needed
+        would be too late: a wrong example teaches every document the wrong answer)."""
+        from forkpoint.programs.errors import OutputError
+
+        if not isinstance(example.output, dict):
+            raise TaskError(f"task {self.name!r}: example {i} output must be a JSON object")
+        try:
+            self.constraint.validate(example.answer())
+        except OutputError as exc:
+            raise TaskError(f"task {self.name!r}: example {i} {exc.message}") from exc
 
     @property
     def field_names(self) -> tuple[str, ...]:

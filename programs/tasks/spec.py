@@ -1,0 +1,102 @@
+"""A task as data: what travels over HTTP so a gateway runs a user's own `ExtractionTask`.
+
+`TaskSpec.from_task(task)` writes down everything the prompt and the checks are built from — the
+instructions, the output model's JSON schema (the whole schema, field descriptions included),
+the few-shot examples as JSON, grounded fields, output limit, re-asks and the long-document
+policy — and `spec.to_task()` builds a task whose fork-point prefix is the same text, so the
+same tokens, as the original's. What cannot travel is Python: the model's own validators run
+where the model class lives (the client validates each answer into it again).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from forkpoint.programs.tasks.task import Example, ExtractionTask
+
+MAX_SCHEMA_CHARS = 64_000
+MAX_EXAMPLES = 8
+MAX_EXAMPLE_CHARS = 20_000
+MAX_INSTRUCTIONS_CHARS = 8_000
+
+
+class ExampleSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    document: str = Field(min_length=1, max_length=MAX_EXAMPLE_CHARS)
+    output: dict[str, Any]
+
+
+class TaskSpec(BaseModel):
+    """A whole extraction task in JSON. Checked like a task: `to_task()` raises TaskError or
+    SchemaError for anything a task would refuse (an example the schema rejects, too)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str = Field(min_length=1, max_length=64)
+    instructions: str = Field(min_length=1, max_length=MAX_INSTRUCTIONS_CHARS)
+    json_schema: dict[str, Any] = Field(alias="schema")
+    examples: tuple[ExampleSpec, ...] = Field((), max_length=MAX_EXAMPLES)
+    description: str = Field("", max_length=2_000)
+    grounded_fields: tuple[str, ...] = Field((), max_length=64)
+    max_output_tokens: int = Field(512, ge=1, le=16_384)
+    max_reasks: int = Field(1, ge=0, le=3)
+    long_documents: Literal["error", "chunk"] = "error"
+    chunk_overlap_tokens: int = Field(100, ge=0, le=4_096)
+
+    @classmethod
+    def from_task(cls, task: ExtractionTask) -> TaskSpec:
+        examples = [
+            ExampleSpec(document=ex.document, output=json.loads(ex.answer()))
+            for ex in task.examples
+        ]
+        return cls(
+            name=task.name,
+            instructions=task.instructions,
+            json_schema=task.constraint.schema,
+            examples=tuple(examples),
+            description=task.description,
+            grounded_fields=task.grounded_fields,
+            max_output_tokens=task.max_output_tokens,
+            max_reasks=task.max_reasks,
+            long_documents=task.long_documents,
+            chunk_overlap_tokens=task.chunk_overlap_tokens,
+        )
+
+    def to_task(self) -> ExtractionTask:
+        """The task this spec describes, its schema compiled (raises SchemaError, TaskError)."""
+        from forkpoint.programs.errors import SchemaError
+
+        if len(self.schema_text) > MAX_SCHEMA_CHARS:
+            raise SchemaError(
+                f"task {self.name!r}: the schema has {len(self.schema_text):,} characters, "
+                f"more than {MAX_SCHEMA_CHARS:,}"
+            )
+        task = ExtractionTask(
+            name=self.name,
+            instructions=self.instructions,
+            json_schema=self.json_schema,
+            examples=tuple(Example(ex.document, ex.output) for ex in self.examples),
+            description=self.description,
+            grounded_fields=self.grounded_fields,
+            max_output_tokens=self.max_output_tokens,
+            max_reasks=self.max_reasks,
+            long_documents=self.long_documents,
+            chunk_overlap_tokens=self.chunk_overlap_tokens,
+        )
+        task.constraint  # noqa: B018 - compile now: a bad schema fails where it was given
+        return task
+
+    @property
+    def schema_text(self) -> str:
+        return json.dumps(self.json_schema, separators=(",", ":"), ensure_ascii=False)
+
+    @property
+    def key(self) -> str:
+        """Content hash: two specs with the same key are the same task (cache, job records)."""
+        text = self.model_dump_json(by_alias=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
