@@ -1,11 +1,15 @@
 """Pydantic model or inline JSON schema → a checked decoding constraint. The only place it happens.
 
-A `Constraint` holds the normalized schema string that `sgl.gen(json_schema=...)` sends to SGLang,
-checked the way SGLang's xgrammar backend will use it: first SGLang's own detector of keywords
-that xgrammar would silently ignore, then an xgrammar compile. A schema that fails either is a
-`SchemaError` carrying xgrammar's message, so nothing ever runs unconstrained by accident. The
-same object validates the model's output back: with Pydantic for a model, with a JSON-schema
-validator for an inline schema.
+A `Constraint` holds two forms of one schema. The whole schema, as given, validates the model's
+output (Pydantic for a model, a JSON-schema validator with format checks for an inline schema).
+The decoding schema, which `sgl.gen(json_schema=...)` sends to SGLang, is the same schema less
+the keywords xgrammar would ignore while decoding (`multipleOf`, `uniqueItems`, `not`, `if`,
+formats it does not know, a pattern together with length bounds, ...): SGLang refuses a schema
+that still has them. Each one dropped is a warning naming it and its JSON pointer, and is checked
+after decoding, where a failure is re-asked like any validator's. `strict=True` refuses such a
+schema instead. The decoding schema is checked the way SGLang's xgrammar backend will use it:
+SGLang's own detector of ignored keywords, then an xgrammar compile; a schema that fails either
+is a `SchemaError` carrying the reason, so nothing ever runs less constrained than it says.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
@@ -29,23 +34,28 @@ MAX_SCHEMA_DEPTH = 64
 
 @dataclass(frozen=True)
 class Constraint:
-    """A JSON schema that xgrammar compiles, plus how to validate output against it."""
+    """A JSON schema whose decoding form xgrammar compiles, plus how to validate output."""
 
-    schema_json: str
+    schema_json: str  # what SGLang decodes with: the schema less the keywords xgrammar ignores
     model: type[BaseModel] | None = None
+    full_json: str = ""  # the whole schema, as given ("": the same as schema_json)
+    unenforced: tuple[str, ...] = field(default=())  # one line per keyword checked only after
 
     @classmethod
-    def from_model(cls, model: type[BaseModel]) -> Constraint:
+    def from_model(cls, model: type[BaseModel], *, strict: bool = False) -> Constraint:
         """The constraint for a Pydantic model (its `model_json_schema()`)."""
         try:
             schema = model.model_json_schema()
         except Exception as exc:  # pydantic raises several types for unschemable models
             raise SchemaError(f"{model.__name__} has no JSON schema: {exc}") from exc
-        return cls._checked(_normalize(schema), model)
+        return cls._checked(schema, model, strict)
 
     @classmethod
-    def from_schema(cls, schema: dict[str, Any] | str) -> Constraint:
-        """The constraint for an inline JSON schema (a dict or its JSON text)."""
+    def from_schema(cls, schema: dict[str, Any] | str, *, strict: bool = False) -> Constraint:
+        """The constraint for an inline JSON schema (a dict or its JSON text).
+
+        Keywords xgrammar would ignore while decoding are checked after it, with a warning each;
+        `strict=True` refuses them (SchemaError) instead."""
         if isinstance(schema, str):
             try:
                 schema = json.loads(schema)
@@ -58,26 +68,48 @@ class Constraint:
         if (depth := _depth(schema)) > MAX_SCHEMA_DEPTH:
             raise SchemaError(_too_deep(f"{depth} levels"))
         _check_draft(schema)
-        return cls._checked(_normalize(schema), None)
+        return cls._checked(schema, None, strict)
 
     @classmethod
-    def _checked(cls, schema_json: str, model: type[BaseModel] | None) -> Constraint:
+    def _checked(
+        cls, schema: dict[str, Any], model: type[BaseModel] | None, strict: bool
+    ) -> Constraint:
+        unenforced: list[str] = []
+        decoding = _decoding_form(schema, "", unenforced)
+        if strict and unenforced:
+            more = f" (+{len(unenforced) - 1} more)" if len(unenforced) > 1 else ""
+            raise SchemaError(
+                f"xgrammar cannot enforce this schema: {unenforced[0].split(';')[0]}{more}",
+                hint="leave out strict to accept it: such keywords are then checked after decoding",
+            )
+        schema_json, full_json = _normalize(decoding), _normalize(schema)
         _compile(schema_json)
-        return cls(schema_json=schema_json, model=model)
+        full = "" if full_json == schema_json else full_json
+        return cls(schema_json, model, full_json=full, unenforced=tuple(unenforced))
 
     @property
     def schema(self) -> dict[str, Any]:
-        return json.loads(self.schema_json)
+        """The whole schema, as given (what the output is validated against)."""
+        return json.loads(self.full_json or self.schema_json)
 
     @property
     def key(self) -> str:
         """A stable identity for the schema (compile cache, job records)."""
-        return hashlib.sha256(self.schema_json.encode()).hexdigest()[:16]
+        return hashlib.sha256((self.full_json or self.schema_json).encode()).hexdigest()[:16]
 
     @property
     def warnings(self) -> list[str]:
-        """Where the schema lets a model run on: unbounded strings and arrays, relaxed oneOf."""
-        return list(_lint(self.schema))
+        """Keywords checked only after decoding, and where the decoding schema lets a model run
+        on: unbounded strings and arrays, relaxed oneOf."""
+        return [*self.unenforced, *_lint(json.loads(self.schema_json))]
+
+    @cached_property
+    def _validator(self) -> Any:
+        import jsonschema
+
+        schema = self.schema
+        validator = jsonschema.validators.validator_for(schema, jsonschema.Draft202012Validator)
+        return validator(schema, format_checker=_format_checker())
 
     def validate(self, text: str) -> Any:
         """Parse and validate the model's output: a model instance, or plain JSON data."""
@@ -90,11 +122,10 @@ class Constraint:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise OutputError(f"output is not JSON: {exc}") from exc
-        import jsonschema
-
-        errors = sorted(jsonschema.Draft202012Validator(self.schema).iter_errors(data), key=str)
+        errors = sorted(self._validator.iter_errors(data), key=str)
         if errors:
-            raise OutputError(f"output does not match the schema: {errors[0].message}")
+            where = _pointer(errors[0].absolute_path)
+            raise OutputError(f"output does not match the schema at {where}: {errors[0].message}")
         return data
 
 
@@ -121,12 +152,159 @@ def _too_deep(how_deep: str) -> str:
 
 
 def _check_draft(schema: dict[str, Any]) -> None:
+    """Valid under the draft its `$schema` names (2020-12 when it names none)."""
     import jsonschema
 
+    validator = jsonschema.validators.validator_for(schema, jsonschema.Draft202012Validator)
     try:
-        jsonschema.Draft202012Validator.check_schema(schema)
+        validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise SchemaError(f"not a valid JSON schema: {exc.message}") from exc
+
+
+# What xgrammar 0.2 accepts but ignores while decoding, as SGLang's detector lists it
+# (sglang/srt/constrained/json_schema_validation.py); SGLang refuses a schema that has any.
+_IGNORED_KEYWORDS = (
+    "contains",
+    "dependentRequired",
+    "dependentSchemas",
+    "else",
+    "if",
+    "maxContains",
+    "minContains",
+    "multipleOf",
+    "not",
+    "then",
+    "uniqueItems",
+)
+_XGRAMMAR_FORMATS = frozenset(
+    {
+        "date",
+        "date-time",
+        "duration",
+        "email",
+        "hostname",
+        "ipv4",
+        "ipv6",
+        "json-pointer",
+        "relative-json-pointer",
+        "time",
+        "uri",
+        "uri-reference",
+        "uri-template",
+        "uuid",
+    }
+)
+_ONE_SUBSCHEMA = (
+    "additionalItems",
+    "additionalProperties",
+    "contentSchema",
+    "items",
+    "propertyNames",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+)
+_SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
+_SUBSCHEMA_MAPS = ("$defs", "definitions", "patternProperties", "properties", "dependencies")
+
+
+def _decoding_form(node: Any, pointer: str, unenforced: list[str]) -> Any:
+    """`node` less what xgrammar ignores while decoding, each drop noted in `unenforced`.
+
+    Dropping an assertion only widens what decoding allows; the whole schema checks it after.
+    Walks schema positions only, so a property named "not" stays."""
+    if not isinstance(node, dict):
+        return node
+    where = pointer or "(root)"
+    out = dict(node)
+    for key in _IGNORED_KEYWORDS:
+        if key in out:
+            del out[key]
+            unenforced.append(f"{where}: {key} is not enforced while decoding; {_after(key)}")
+    if _describes_string(out):
+        fmt = out.get("format")
+        if isinstance(fmt, str) and fmt not in _XGRAMMAR_FORMATS:
+            del out["format"]
+            unenforced.append(
+                f"{where}: format {fmt!r} is not enforced while decoding; {_after(fmt)}"
+            )
+        # xgrammar enforces one of pattern, format and length bounds; the most specific stays.
+        kept, drop = "", tuple[str, ...]()
+        if "pattern" in out:
+            kept, drop = "pattern", ("format", "minLength", "maxLength")
+        elif "format" in out:
+            kept, drop = "format", ("minLength", "maxLength")
+        for key in (k for k in drop if k in out):
+            value = out.pop(key)
+            what, after = (
+                (f"format {value!r}", _after(value)) if key == "format" else (key, _after(key))
+            )
+            unenforced.append(
+                f"{where}: {what} is not enforced while decoding (xgrammar enforces only the "
+                f"{kept} of this string); {after}"
+            )
+    for key in _ONE_SUBSCHEMA:
+        if isinstance(out.get(key), dict):
+            out[key] = _decoding_form(out[key], f"{pointer}/{key}", unenforced)
+    for key in _SUBSCHEMA_LISTS:
+        if isinstance(out.get(key), list):
+            out[key] = [
+                _decoding_form(sub, f"{pointer}/{key}/{i}", unenforced)
+                for i, sub in enumerate(out[key])
+            ]
+    for key in _SUBSCHEMA_MAPS:
+        if isinstance(out.get(key), dict):
+            out[key] = {
+                name: _decoding_form(sub, f"{pointer}/{key}/{_escape(name)}", unenforced)
+                for name, sub in out[key].items()
+            }
+    if isinstance(out.get("items"), list) and "prefixItems" not in out:
+        # Draft 7's tuple form, which xgrammar reads only as 2020-12's prefixItems (+ items).
+        out["prefixItems"] = out.pop("items")
+        if "additionalItems" in out:
+            out["items"] = out.pop("additionalItems")
+    return out
+
+
+def _describes_string(node: dict[str, Any]) -> bool:
+    types = node.get("type")
+    return types is None or types == "string" or (isinstance(types, list) and "string" in types)
+
+
+def _after(keyword_or_format: str) -> str:
+    """Whether the validator checks a dropped keyword (all of them) or format (those it knows)."""
+    known = (*_IGNORED_KEYWORDS, "minLength", "maxLength", *_format_checker().checkers)
+    if keyword_or_format in known:
+        return "checked after"
+    return "not checked after either (no checker for this format)"
+
+
+def _escape(name: str) -> str:
+    return name.replace("~", "~0").replace("/", "~1")
+
+
+def _pointer(path: Any) -> str:
+    return "".join(f"/{_escape(str(part))}" for part in path) or "(root)"
+
+
+def _is_url(value: object) -> bool:
+    if not isinstance(value, str):
+        return True  # format applies to strings only
+    parts = urlsplit(value)
+    return bool(parts.scheme and (parts.netloc or parts.scheme in ("mailto", "urn", "data")))
+
+
+@lru_cache(maxsize=1)
+def _format_checker() -> Any:
+    """jsonschema's format checks, plus 'url' and 'uri', which real schemas use and xgrammar
+    may leave to us (a 'uri' string under a pattern), but jsonschema checks only with rfc3987."""
+    import jsonschema
+
+    checker = jsonschema.FormatChecker()
+    for name in ("url", "uri"):
+        if name not in checker.checkers:
+            checker.checks(name)(_is_url)
+    return checker
 
 
 @lru_cache(maxsize=256)
@@ -143,7 +321,7 @@ def _compile(schema_json: str) -> None:
             "checking a schema needs the server install",
             hint="pip install 'forkpoint[server]', or let the gateway check it",
         ) from exc
-    try:
+    try:  # after _decoding_form this never fires, unless SGLang's detector learned more
         validate_xgrammar_json_schema(json.loads(schema_json))
     except UnsupportedJSONSchemaFeature as exc:
         raise SchemaError(f"xgrammar cannot enforce this schema: {exc}") from exc

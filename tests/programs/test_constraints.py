@@ -74,14 +74,120 @@ def test_inline_schema_output_is_checked_with_a_json_schema_validator():
         ('{"type": "object", "properties": {', "not valid JSON"),
         ("[1, 2]", "must be a JSON object"),
         ({"type": "strin"}, "not a valid JSON schema"),
-        ({"type": "integer", "multipleOf": 3}, "multipleOf would be ignored"),
-        ({"type": "array", "uniqueItems": True}, "uniqueItems would be ignored"),
+        ({"type": "array", "items": {"type": "integer"}, "minItems": 5, "maxItems": 2}, "5 > 2"),
+        (
+            {"type": "array", "prefixItems": [{"type": "integer"}], "items": False, "minItems": 3},
+            "additional items are not allowed",
+        ),
+        ({"type": "string", "pattern": "a\u0000b"}, "null characters"),
+        ({"properties": {"a": {"$ref": "#/$defs/missing"}}}, "Cannot find field"),
     ],
-    ids=["broken-json", "not-an-object", "bad-type", "multipleOf", "uniqueItems"],
+    ids=["broken-json", "not-an-object", "bad-type", "min>max", "min>items", "nul", "bad-ref"],
 )
-def test_a_schema_xgrammar_cannot_enforce_is_rejected_with_the_reason(schema, reason):
+def test_a_schema_xgrammar_cannot_compile_is_rejected_with_the_reason(schema, reason):
     with pytest.raises(SchemaError, match=reason):
         Constraint.from_schema(schema)
+
+
+SITE = {
+    "type": "object",
+    "properties": {
+        "site": {"type": "string", "format": "url", "maxLength": 100},
+        "count": {"type": "integer", "multipleOf": 5},
+        "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "uniqueItems": True},
+        "code": {"type": "string", "pattern": "^[A-Z]+$", "minLength": 2, "maxLength": 4},
+        "not": {"not": {"const": "none"}, "type": "string", "maxLength": 10},
+    },
+    "required": ["site"],
+    "if": {"required": ["count"]},
+    "then": {"required": ["tags"]},
+}
+
+
+def test_keywords_xgrammar_ignores_are_accepted_with_a_warning_naming_each_and_where():
+    assert Constraint.from_schema(SITE).warnings[:8] == [
+        "(root): if is not enforced while decoding; checked after",
+        "(root): then is not enforced while decoding; checked after",
+        "/properties/site: format 'url' is not enforced while decoding; checked after",
+        "/properties/count: multipleOf is not enforced while decoding; checked after",
+        "/properties/tags: uniqueItems is not enforced while decoding; checked after",
+        "/properties/code: minLength is not enforced while decoding (xgrammar enforces only the "
+        "pattern of this string); checked after",
+        "/properties/code: maxLength is not enforced while decoding (xgrammar enforces only the "
+        "pattern of this string); checked after",
+        "/properties/not: not is not enforced while decoding; checked after",
+    ]
+
+
+def test_the_runtime_decodes_without_the_ignored_keywords_and_sglang_accepts_that_schema():
+    from sglang.srt.constrained.json_schema_validation import validate_xgrammar_json_schema
+
+    constraint = Constraint.from_schema(SITE)
+    decoding = json.loads(constraint.schema_json)
+    validate_xgrammar_json_schema(decoding)  # what SGLang's server runs before compiling
+    assert "if" not in decoding and "then" not in decoding
+    assert decoding["properties"]["site"] == {"type": "string", "maxLength": 100}
+    assert decoding["properties"]["code"] == {"type": "string", "pattern": "^[A-Z]+$"}
+    assert list(decoding["properties"]) == list(SITE["properties"])  # a property named "not" stays
+    assert constraint.schema == SITE  # the whole schema: listing, field guide, validation
+    assert constraint.key != Constraint.from_schema({**SITE, "if": {}}).key
+
+
+GOOD = {"site": "https://example.org", "count": 10, "tags": ["a"], "code": "AB", "not": "x"}
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"site": "example"}, "at /site: 'example' is not a 'url'"),
+        ({"count": 12}, "at /count: 12 is not a multiple of 5"),
+        ({"tags": ["a", "a"]}, "at /tags: .* has non-unique elements"),
+        ({"code": "ABCDE"}, "at /code: 'ABCDE' is too long"),
+        ({"not": "none"}, "at /not: .* should not be valid"),
+        ({"tags": None}, "tags"),  # if count then tags: dropping the key trips then/required
+    ],
+    ids=["format", "multipleOf", "uniqueItems", "pattern+maxLength", "not", "if-then"],
+)
+def test_an_answer_breaking_a_keyword_decoding_ignored_does_not_validate(change, reason):
+    constraint = Constraint.from_schema(SITE)
+    assert constraint.validate(json.dumps(GOOD)) == GOOD
+    answer = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
+    with pytest.raises(OutputError, match=reason):
+        constraint.validate(json.dumps(answer))
+
+
+def test_strict_refuses_what_decoding_would_ignore_as_before():
+    for schema, reason in [
+        ({"type": "integer", "multipleOf": 3}, "multipleOf is not enforced"),
+        ({"type": "array", "uniqueItems": True}, "uniqueItems is not enforced"),
+        (SITE, r"\(root\): if is not enforced while decoding \(\+7 more\)"),
+    ]:
+        with pytest.raises(SchemaError, match=reason):
+            Constraint.from_schema(schema, strict=True)
+    bounded = {"type": "string", "format": "date", "maxLength": 5}  # format and length: both
+    assert "maxLength" in Constraint.from_schema(bounded).warnings[0]
+    assert Constraint.from_schema({"type": "string", "maxLength": 5}, strict=True).warnings == []
+
+
+def test_a_format_no_validator_knows_says_it_is_not_checked_after_either():
+    constraint = Constraint.from_schema({"type": "string", "format": "color", "maxLength": 9})
+    assert constraint.warnings == [
+        "(root): format 'color' is not enforced while decoding; not checked after either "
+        "(no checker for this format)"
+    ]
+    assert constraint.validate('"blue"') == "blue"
+
+
+def test_a_draft_07_schema_is_checked_and_validated_as_draft_07():
+    schema = {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "type": "object",
+        "properties": {"pair": {"type": "array", "items": [{"type": "integer"}], "maxItems": 2}},
+    }
+    constraint = Constraint.from_schema(schema)
+    assert constraint.validate('{"pair": [1, 2]}') == {"pair": [1, 2]}
+    with pytest.raises(OutputError, match="'x' is not of type 'integer'"):
+        constraint.validate('{"pair": ["x"]}')
 
 
 def test_unbounded_strings_and_arrays_are_flagged_bounded_ones_are_not():
@@ -120,3 +226,47 @@ def test_a_schema_nested_beyond_the_limit_is_a_schema_error_not_a_recursion_erro
     for too_deep in (nested(32), nested(400), as_text):
         with pytest.raises(SchemaError, match="the schema is nested too deeply"):
             Constraint.from_schema(too_deep)
+
+
+def test_a_multipleof_breach_is_re_asked_then_recorded_invalid_not_ok(monkeypatch):
+    """The extractor's own loop, with the runtime faked in-process (no server): the schema it
+    sends has no multipleOf, and an answer breaking it is re-asked, then recorded `invalid`."""
+    from types import SimpleNamespace
+
+    from forkpoint.programs import extractor as extractor_module
+    from forkpoint.programs.documents import long_documents
+    from forkpoint.programs.documents.document import from_text
+    from forkpoint.programs.prompt import task_prompt
+    from forkpoint.programs.tasks.task import schema_task
+
+    sent: list[str] = []
+    answers = ['{"count": 12}', '{"count": 13}', '{"count": 12}', '{"count": 15}']
+
+    def fake_run_extract(endpoint, *, json_schema, **_):
+        sent.append(json_schema)
+        return answers[len(sent) - 1], {"completion_tokens": 4, "finish_reason": {"type": "stop"}}
+
+    fake_program = SimpleNamespace(
+        connect=lambda url: SimpleNamespace(model_info={}), run_extract=fake_run_extract
+    )
+    monkeypatch.setattr(extractor_module, "program", fake_program)
+    monkeypatch.setattr(extractor_module, "ServedModel", SimpleNamespace(from_info=lambda *a: 0))
+    monkeypatch.setattr(extractor_module, "check_served_format", lambda *a: "chatml")
+    monkeypatch.setattr(
+        long_documents, "TokenCounter", lambda url: SimpleNamespace(context_length=lambda: None)
+    )
+    schema = {"type": "object", "properties": {"count": {"type": "integer", "multipleOf": 5}}}
+    doc = from_text("d.txt", "five apples")
+
+    def extract(max_reasks):
+        task = schema_task(schema, "Count the apples.", max_reasks=max_reasks)
+        return extractor_module.Extractor("http://fake", task_prompt(task, "chatml")).extract(
+            0, doc
+        )
+
+    invalid = extract(max_reasks=1)
+    assert (invalid.status, invalid.attempts) == ("invalid", 2)
+    assert "13 is not a multiple of 5" in (invalid.error or "")
+    assert all("multipleOf" not in s for s in sent)
+    ok = extract(max_reasks=1)
+    assert (ok.status, ok.attempts, ok.data) == ("ok", 2, {"count": 15})
