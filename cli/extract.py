@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +27,8 @@ from forkpoint.cli.options import (
 from forkpoint.programs.documents.document import folder_files
 from forkpoint.programs.results.file import ResultsFile
 from forkpoint.programs.results.record import BatchSummary
+from forkpoint.programs.results.table import check_format
+from forkpoint.programs.results.table import write as write_table
 
 
 def extract(
@@ -58,10 +61,18 @@ def extract(
         bool,
         typer.Option(help="Keep OUT's finished documents (same content hash); extract the rest."),
     ] = False,
+    table_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help="Also write the results as a table beside OUT: csv or parquet."
+        ),
+    ] = None,
 ) -> None:
     """Extract every document of FOLDER (text, Markdown, HTML, PDF, Word, JSON/JSONL) with one
     task; write JSONL and print a summary."""
     with reported():
+        if table_format:
+            check_format(table_format)  # before the run: Parquet without pyarrow fails now
         if server:
             from forkpoint.cli.remote import refuse_local_options, run_remote
 
@@ -70,6 +81,7 @@ def extract(
             results = ResultsFile(out, resume=resume)
             summary = run_remote(server, api_key, task, files, results, job, json_field=json_field)
             _print_summary(summary, out)
+            _write_table(out, table_format)
             raise typer.Exit(EXIT_DOCUMENTS_FAILED if fail_on_error and summary.failed else 0)
         from forkpoint.runtime.profiles import get_profile
 
@@ -88,6 +100,8 @@ def extract(
                 json_field,
             )
     _print_summary(summary, out)
+    with reported():
+        _write_table(out, table_format)
     if fail_on_error and summary.failed:
         raise typer.Exit(EXIT_DOCUMENTS_FAILED)
 
@@ -131,6 +145,17 @@ def _run(url, task, chat_format, files, results: ResultsFile, concurrency: int, 
             shown.update(bar, completed=summary.total + summary.skipped, status=status)
 
         return extract_files(driver, files, results, json_field=json_field, on_progress=tick)
+
+
+def _write_table(out: Path, fmt: str | None) -> None:
+    """OUT (the results file, which resumes) as a table beside it: OUT with the format's suffix."""
+    if fmt is None:
+        return
+    with out.open(encoding="utf-8") as lines:
+        records = [json.loads(line) for line in lines if line.strip()]
+    table = out.with_suffix(f".{fmt}")
+    count = write_table(records, table, fmt)
+    console.print(f"{count} rows → {table}")
 
 
 def _print_summary(summary: BatchSummary, out: Path) -> None:

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from forkpoint.cli.errors import EXIT_DOCUMENTS_FAILED
 from forkpoint.cli.main import app
+from forkpoint.programs.results import table
 from forkpoint.programs.tasks.registry import get_task
 from forkpoint.runtime.launcher import free_port
 
@@ -47,10 +48,15 @@ def test_extract_writes_one_line_per_document_and_bad_files_become_error_lines(
             sglang_server.url,
             "--concurrency",
             "4",
+            "--format",
+            "csv",
         ],
     )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in out.read_text().splitlines()]
+    rows = table.read(out.with_suffix(".csv"))  # the same results as a table beside OUT
+    assert [row["file"] for row in rows] == [line["file"] for line in lines]
+    assert [row["error"] for row in rows] == [line.get("error") for line in lines]
     assert [line["file"] for line in lines] == [
         "a-signature.txt",
         "b-empty.txt",
@@ -63,9 +69,9 @@ def test_extract_writes_one_line_per_document_and_bad_files_become_error_lines(
     assert "is an executable, not a document" in lines[2]["error"]
     assert "is not UTF-8" in lines[3]["error"]
     model = get_task("contacts").output_model
-    for line in lines:
+    for line, row in zip(lines, rows, strict=True):
         if line["ok"]:
-            model.model_validate(line["data"])
+            assert model.model_validate(table.unflatten(row)) == model.model_validate(line["data"])
             assert line["usage"]["cached_tokens"] > 0
     assert "read tokens per second" in result.output
 
@@ -167,3 +173,10 @@ def test_importing_the_cli_does_not_import_torch_or_sglang():
     code = "import sys, forkpoint.cli.main; print(sorted({'torch', 'sglang'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_an_unknown_table_format_is_refused_before_any_work(tmp_path):
+    (tmp_path / "a.txt").write_text("Ann Lee, ann@lumen.io")
+    result = runner.invoke(app, ["extract", str(tmp_path), "--format", "xlsx"])
+    assert result.exit_code == 2
+    assert "unknown table format 'xlsx'" in result.output and "csv, parquet" in result.output
