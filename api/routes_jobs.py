@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Header, Request, Response
+from fastapi import Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
@@ -154,14 +154,19 @@ def cancel_job(job_id: str, runner: RunnerDep, caller: CallerDep) -> dict[str, A
 
 @v1.get("/jobs/{job_id}/results")
 async def job_results(
-    job_id: str, runner: RunnerDep, caller: CallerDep, wait: bool = True
+    job_id: str,
+    runner: RunnerDep,
+    caller: CallerDep,
+    wait: bool = True,
+    start: Annotated[int, Query(ge=0, description="The first document (0-based) to send.")] = 0,
 ) -> StreamingResponse:
-    """NDJSON in document order; streams while the job runs (unless wait=false)."""
+    """NDJSON in document order from document `start` on (a client whose connection dropped
+    asks again from where it left); streams while the job runs (unless wait=false)."""
     _status(runner.store, job_id, caller)
     deadline = time.monotonic() + runner.settings.results_wait_seconds
 
     async def lines() -> AsyncIterator[bytes]:
-        sent = 0
+        sent = start
         while True:
             batch = await run_in_threadpool(runner.store.results, job_id, sent)
             for record in batch:

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from forkpoint.api.client import GatewayClient
 from forkpoint.cli.options import console, progress
 from forkpoint.programs.documents.document import content_hash, read_path
 from forkpoint.programs.errors import ProfileError, TaskError
+from forkpoint.programs.gateway_client import GatewayClient
 from forkpoint.programs.results.file import ResultsFile
 from forkpoint.programs.results.record import BatchSummary, DocumentResult
 

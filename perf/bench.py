@@ -103,8 +103,8 @@ def run_gateway(url: str, task_name: str, documents, concurrency: int, prefix: i
     import uvicorn
 
     from forkpoint.api.app import create_app
-    from forkpoint.api.client import GatewayClient
     from forkpoint.api.settings import Settings
+    from forkpoint.programs.gateway_client import GatewayClient
 
     httpx.post(f"{url}/flush_cache", timeout=60)
     port = free_port()

@@ -25,9 +25,9 @@ from pathlib import Path
 import httpx
 import psutil
 
-from forkpoint.api.client import GatewayClient
 from forkpoint.perf.machine import describe, heading
 from forkpoint.perf.machine import save as save_results
+from forkpoint.programs.gateway_client import GatewayClient
 from forkpoint.runtime.launcher import RuntimeServer, free_port
 from forkpoint.runtime.profiles import get_profile
 

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from forkpoint.api import errors as api_errors
-from forkpoint.api.client import error_from
 from forkpoint.programs import errors
 from forkpoint.programs.errors import ForkpointError, error_class
+from forkpoint.programs.gateway_client import error_from
 
 SHAPE = {"error", "hint", "retryable", "kind"}
 

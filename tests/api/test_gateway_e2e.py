@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from forkpoint.api.client import GatewayClient
 from forkpoint.api.store import JobStore
+from forkpoint.programs.gateway_client import GatewayClient
 from forkpoint.programs.tasks.registry import get_task
 
 pytestmark = pytest.mark.slow

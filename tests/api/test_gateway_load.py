@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from forkpoint.api.client import GatewayClient
 from forkpoint.api.store import JobStore
+from forkpoint.programs.gateway_client import GatewayClient
 
 pytestmark = pytest.mark.slow
 SCHEMA = {

@@ -10,8 +10,8 @@ import httpx
 import psutil
 import pytest
 
-from forkpoint.api.client import GatewayClient
 from forkpoint.api.store import JobStore
+from forkpoint.programs.gateway_client import GatewayClient
 
 pytestmark = pytest.mark.slow
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "contacts"

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from forkpoint.api.client import GatewayClient
+from forkpoint.programs.gateway_client import GatewayClient
 from forkpoint.programs.tasks.registry import get_task
 from forkpoint.runtime.client import RUNTIME_KEY_ENV
 from forkpoint.runtime.launcher import RuntimeServer, free_port

@@ -52,9 +52,12 @@ class GatewayClient:
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self._call("DELETE", f"/v1/jobs/{job_id}")
 
-    def results(self, job_id: str, *, wait: bool = True) -> Iterator[dict[str, Any]]:
-        """Result records in document order, as the gateway records them."""
-        params = {"wait": str(wait).lower()}
+    def results(
+        self, job_id: str, *, wait: bool = True, start: int = 0
+    ) -> Iterator[dict[str, Any]]:
+        """Result records in document order from document `start` on, as the gateway records
+        them. A dropped connection is RuntimeUnavailable: ask again from where it stopped."""
+        params = {"wait": str(wait).lower(), "start": str(start)}
         try:
             with self.http.stream(
                 "GET", f"/v1/jobs/{job_id}/results", params=params, timeout=None
