@@ -5,7 +5,10 @@ over the jobs that have work (one document per job per turn), so a small job sub
 large one is not starved. Each task's prefix is warmed once per runtime (one Extractor per task,
 reused). When the runtime is down (crashed, restarting) workers wait for it — up to
 `runtime_down_wait_seconds` — and re-send; a document that meets outages while the runtime is up
-is retried with backoff and, after `runtime_attempts`, recorded as failed with the reason. On
+is retried with backoff and, after `runtime_attempts`, recorded as failed with the reason. A
+document during which the runtime died twice is recorded as failed: it may be what kills it, and
+re-sending it first forever would stop every job. Documents that met one death are re-sent one
+at a time, so a poison document's second death does not take innocent neighbours with it. On
 start-up, unfinished jobs resume from the store: every document without a result is queued
 again, and a result can be stored only once.
 """
@@ -18,6 +21,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from concurrent.futures import Future
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Literal
 
@@ -112,6 +116,8 @@ class JobRunner:
         self._tasks: dict[str, ExtractionTask] = {}  # by job id: built once, not per document
         self._extractors_lock = threading.Lock()
         self._outages: dict[tuple[str, int], int] = {}
+        self._deaths: dict[tuple[str, int], int] = {}  # runtime deaths met by each document
+        self._one_suspect = threading.Lock()  # documents that met a death run one at a time
         self._threads: list[threading.Thread] = []
         self._stopping = False
 
@@ -319,7 +325,9 @@ class JobRunner:
             task = self._tasks.get(job.id)
             if task is None:
                 task = self._tasks[job.id] = task_for(job.task, job.schema_json, job.instructions)
-            result = self.extractor(task).extract(item.index, item.document)
+            suspect = (item.job_id, item.index) in self._deaths
+            with self._one_suspect if suspect else nullcontext():
+                result = self.extractor(task).extract(item.index, item.document)
         except RuntimeUnavailable as exc:
             self._outage(item, exc)
             return
@@ -338,14 +346,24 @@ class JobRunner:
     def _outage(self, item: WorkItem, exc: RuntimeUnavailable) -> None:
         """A document met a runtime outage. If the runtime itself is down (dead, restarting, or
         being restarted by systemd), wait for it and re-send: not the document's failure. Only
-        outages while the runtime answers its health check count toward `runtime_attempts`."""
+        outages while the runtime answers its health check count toward `runtime_attempts`,
+        except that a document the runtime died during twice fails: a runtime that hangs on it
+        and is restarted counts as dying too."""
         self.metrics.runtime_outages.inc()
         with self._extractors_lock:
             self._extractors.clear()  # a restarted runtime has an empty cache: warm again
-        if self._waited_for_runtime():
-            self._requeue(item)
-            return
         key = (item.job_id, item.index)
+        if self._waited_for_runtime():
+            self._deaths[key] = deaths = self._deaths.get(key, 0) + 1
+            if deaths < 2:
+                self._requeue(item)
+                return
+            reason = (
+                "the runtime died twice while processing this document; it may be what makes "
+                f"the runtime fail (see the runtime's log): {exc.message}"
+            )
+            self._store(item.job_id, DocumentResult.failed(item.index, item.document, reason, 0.0))
+            return
         self._outages[key] = attempts = self._outages.get(key, 0) + 1
         if attempts >= self.settings.runtime_attempts:
             reason = f"the runtime was unavailable on {attempts} attempts: {exc.message}"
@@ -381,3 +399,4 @@ class JobRunner:
                 self._tasks.pop(job_id, None)
                 self._drop_corpus(job_id)
         self._outages.pop((job_id, result.index), None)
+        self._deaths.pop((job_id, result.index), None)

@@ -29,19 +29,34 @@ GOOD_ANSWER = b'{"text": "{\\"name\\": \\"Ada Lovelace\\"}", "meta_info": {"prom
 
 class FakeRuntime(http.server.ThreadingHTTPServer):
     """A fake SGLang runtime. `answer(text)` gives the body of an extraction's /generate reply,
-    or None to drop the connection (a runtime that died mid-request)."""
+    or None to drop the connection. `die(seconds)` is a crash and a restart: every request in
+    flight is dropped, and for `seconds` /health answers 503 and /generate drops them too."""
 
     def __init__(self, answer: Callable[[str], bytes | None]) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.answer = answer
-        self.healthy = True
         self.warms: Counter[str] = Counter()  # prefix text → warm-ups asked for it
         self.before_warm: Callable[[str], None] = lambda prefix: None
+        self.dead_until = 0.0
+        self.died = threading.Event()  # set by the next death (then replaced)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_port}"
+
+    @property
+    def dead(self) -> bool:
+        return time.monotonic() < self.dead_until
+
+    def die(self, seconds: float) -> None:
+        self.dead_until = time.monotonic() + seconds
+        died, self.died = self.died, threading.Event()
+        died.set()
+
+    def busy(self, seconds: float) -> bool:
+        """Work on a request for `seconds`; False if the runtime died meanwhile."""
+        return not self.died.wait(seconds)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -49,7 +64,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path == "/health":
-            self._reply(200 if self.server.healthy else 503, b"{}")
+            self._reply(503 if self.server.dead else 200, b"{}")
         elif self.path == "/model_info":
             self._reply(200, b'{"model_path": "Qwen/fake-0.5B"}')
         else:
@@ -57,13 +72,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        died = self.server.died
         if self.path != "/generate":
             self._reply(404, b"{}")  # /tokenize: no context length, documents are not fitted
+        elif self.server.dead:
+            return  # the connection is dropped
         elif body["sampling_params"].get("max_new_tokens") == 0:
             self.server.before_warm(body["text"])
             self.server.warms[body["text"]] += 1
             self._reply(200, b'{"text": "", "meta_info": {"prompt_tokens": 7}}')
-        elif (answer := self.server.answer(body["text"])) is not None:
+        elif (answer := self.server.answer(body["text"])) is not None and not died.is_set():
             self._reply(200, answer)
 
     def _reply(self, status, body):
@@ -217,3 +235,29 @@ def test_inline_schema_jobs_with_the_same_schema_and_other_instructions_get_thei
     second = runner.extractor(schema_task(schema, "Extract the recipient (task recipient)."))
     assert "task recipient" in second.prompt.prefix
     assert first is not second
+
+
+def test_a_document_the_runtime_dies_on_twice_fails_alone_and_its_job_finishes(
+    runtimes, make_runner
+):
+    """POISON kills the runtime on every try; SLOW is innocent but in flight when it dies."""
+
+    def answer(text: str) -> bytes | None:
+        if "POISON" in text:
+            runtime.die(0.5)
+            return None
+        if "SLOW" in text and not runtime.busy(1.5):
+            return None
+        return GOOD_ANSWER
+
+    runtime = runtimes(answer)
+    runner = make_runner(runtime, concurrency=2)
+    runner.start()
+    texts = ["POISON Ada", "SLOW Ada", "Ada Lovelace"]
+    job, _ = runner.submit(
+        get_task("contacts"), [Document(f"d{i}", t) for i, t in enumerate(texts)]
+    )
+    records = wait_done(runner, job.id, seconds=45)
+    assert [r["status"] for r in records] == ["error", "ok", "ok"]
+    assert "the runtime died twice while processing this document" in records[0]["error"]
+    assert workers_alive(runner) == 2
