@@ -5,8 +5,12 @@ by the OOM killer, a crashed scheduler, a SIGKILL — the supervisor sees the pr
 a second, restarts it with the same profile (and port), and sets `ready` again once it can
 generate. Workers that meet the outage wait for `ready` instead of failing their documents, then
 warm the task prefix again (a new server has an empty cache) and re-send what was in flight.
-Restarts are bounded: more than `max_restarts` within `window_seconds` and it gives up, so a
-server that cannot stay up fails its documents with a clear reason instead of looping forever.
+Restarts are bounded: more than `max_restarts` within `window_seconds` is a crash loop, and it
+gives up (`gave_up` says why) so a server that cannot stay up fails documents with a clear reason
+instead of being restarted in a tight loop. Giving up lasts only while the crash loop is inside
+the window: once the oldest of those restarts is `window_seconds` old, it tries again, and after
+`window_seconds` without a death the whole budget is back. A runtime that crashed five times
+one night is not left dead for the rest of the gateway's life.
 """
 
 from __future__ import annotations
@@ -24,6 +28,48 @@ log = logging.getLogger("forkpoint.supervisor")
 BACKOFF_SECONDS = (1.0, 5.0, 15.0, 30.0, 60.0)
 
 
+class RestartBudget:
+    """At most `max_restarts` restarts within any `window_seconds` (a sliding window): a restart
+    older than the window no longer counts, so after a window without one the budget is full."""
+
+    def __init__(
+        self,
+        max_restarts: int,
+        window_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_restarts = max_restarts
+        self.window_seconds = window_seconds
+        self.clock = clock
+        self._recent: deque[float] = deque()
+
+    def _forget_old(self) -> float:
+        now = self.clock()
+        while self._recent and now - self._recent[0] >= self.window_seconds:
+            self._recent.popleft()
+        return now
+
+    @property
+    def remaining(self) -> int:
+        self._forget_old()
+        return self.max_restarts - len(self._recent)
+
+    def take(self) -> bool:
+        """Count one restart now; False (and nothing counted) if the budget is spent."""
+        now = self._forget_old()
+        if len(self._recent) >= self.max_restarts:
+            return False
+        self._recent.append(now)
+        return True
+
+    def seconds_until_free(self) -> float:
+        """How long until `take` can succeed (0 if it can now)."""
+        now = self._forget_old()
+        if len(self._recent) < self.max_restarts:
+            return 0.0
+        return self._recent[0] + self.window_seconds - now
+
+
 class RuntimeSupervisor:
     def __init__(
         self,
@@ -34,13 +80,12 @@ class RuntimeSupervisor:
         on_restart: Callable[[], None] | None = None,
     ) -> None:
         self.server = server
-        self.max_restarts = max_restarts
-        self.window_seconds = window_seconds
+        self.budget = RestartBudget(max_restarts, window_seconds)
         self.on_restart = on_restart
         self.ready = threading.Event()
         self.restarts = 0
-        self.gave_up: str | None = None  # why, once it stopped trying
-        self._recent: deque[float] = deque()
+        # why it is not restarting the runtime (a crash loop), until the window lets it again
+        self.gave_up: str | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -77,23 +122,24 @@ class RuntimeSupervisor:
             code = self.server.process.returncode if self.server.process else None
             log.warning("the SGLang runtime exited (code %s); restarting it", code)
             self._restart()
-            if self.gave_up:
-                return
 
     def _restart(self) -> None:
         attempt = 0
         while not self._stopping.is_set():
-            now = time.monotonic()
-            while self._recent and now - self._recent[0] > self.window_seconds:
-                self._recent.popleft()
-            if len(self._recent) >= self.max_restarts:
-                self.gave_up = (
-                    f"the runtime died {len(self._recent)} times within "
-                    f"{self.window_seconds:.0f} s; not restarting it again"
-                )
-                log.error("%s (log: %s)", self.gave_up, self.server.log_path)
-                return
-            self._recent.append(now)
+            if not self.budget.take():
+                pause = self.budget.seconds_until_free()
+                if self.gave_up is None:
+                    budget = self.budget
+                    self.gave_up = (
+                        f"the runtime died {budget.max_restarts} times within "
+                        f"{budget.window_seconds:.0f} s; not restarting it for {pause:.0f} s"
+                    )
+                    log.error("%s (log: %s)", self.gave_up, self.server.log_path)
+                self._stopping.wait(max(pause, 0.1))
+                continue
+            if self.gave_up is not None:
+                log.warning("the crash loop's window has passed: restarting the runtime again")
+                self.gave_up = None
             self._stopping.wait(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)])
             attempt += 1
             self.server.stop()  # whatever is left of the old process group
