@@ -60,6 +60,8 @@ async def run_program(name: str, body: ProgramRun, runner: RunnerDep) -> dict[st
 
 @v1.post("/schemas/check", response_model=SchemaCheckResult)
 def check_schema(body: SchemaCheck) -> dict[str, Any]:
-    """Compile an inline schema with xgrammar: 200 with warnings, or 422 with the reason."""
-    constraint = Constraint.from_schema(body.schema_)
+    """Compile an inline schema with xgrammar: 200 with warnings (keywords checked only after
+    decoding, where a model can run on), or 422 with the reason; with strict, 422 for keywords
+    that decoding would ignore too."""
+    constraint = Constraint.from_schema(body.schema_, strict=body.strict)
     return {"key": constraint.key, "warnings": constraint.warnings}

@@ -6,7 +6,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from forkpoint.programs.constraints import refuse_unenforced
 from forkpoint.programs.results.record import ResultRecord
+
+STRICT = (
+    "Refuse (422) an inline schema with keywords xgrammar ignores while decoding (multipleOf, "
+    "uniqueItems, not, if/then, unknown formats, ...), instead of accepting it with warnings "
+    "and checking those keywords after decoding."
+)
 
 
 class TaskChoice(BaseModel):
@@ -15,6 +22,7 @@ class TaskChoice(BaseModel):
     task: str | None = Field(None, description="A registered task name (GET /v1/tasks).")
     json_schema: dict[str, Any] | None = Field(None, alias="schema", description="Inline schema.")
     instructions: str | None = Field(None, max_length=20_000)
+    strict: bool = Field(False, description=STRICT)
 
     model_config = {"populate_by_name": True}
 
@@ -22,6 +30,8 @@ class TaskChoice(BaseModel):
     def _one_of(self) -> TaskChoice:
         if (self.task is None) == (self.json_schema is None):
             raise ValueError("give exactly one of 'task' and 'schema'")
+        if self.strict and self.json_schema is not None:
+            refuse_unenforced(self.json_schema)  # a SchemaError: 422 with the keyword and where
         return self
 
 
@@ -79,6 +89,7 @@ class TaskInfo(BaseModel):
 
 class SchemaCheck(BaseModel):
     schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool = Field(False, description=STRICT)
 
 
 class SchemaCheckResult(BaseModel):

@@ -18,6 +18,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation, localcontext
 from functools import cached_property, lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -76,12 +77,8 @@ class Constraint:
     ) -> Constraint:
         unenforced: list[str] = []
         decoding = _decoding_form(schema, "", unenforced)
-        if strict and unenforced:
-            more = f" (+{len(unenforced) - 1} more)" if len(unenforced) > 1 else ""
-            raise SchemaError(
-                f"xgrammar cannot enforce this schema: {unenforced[0].split(';')[0]}{more}",
-                hint="leave out strict to accept it: such keywords are then checked after decoding",
-            )
+        if strict:
+            _refuse(unenforced)
         schema_json, full_json = _normalize(decoding), _normalize(schema)
         _compile(schema_json)
         full = "" if full_json == schema_json else full_json
@@ -108,7 +105,8 @@ class Constraint:
         import jsonschema
 
         schema = self.schema
-        validator = jsonschema.validators.validator_for(schema, jsonschema.Draft202012Validator)
+        draft = jsonschema.validators.validator_for(schema, jsonschema.Draft202012Validator)
+        validator = jsonschema.validators.extend(draft, {"multipleOf": _multiple_of})
         return validator(schema, format_checker=_format_checker())
 
     def validate(self, text: str) -> Any:
@@ -127,6 +125,25 @@ class Constraint:
             where = _pointer(errors[0].absolute_path)
             raise OutputError(f"output does not match the schema at {where}: {errors[0].message}")
         return data
+
+
+def refuse_unenforced(schema: dict[str, Any]) -> None:
+    """SchemaError if decoding would ignore a keyword of `schema`: what `strict=True` refuses.
+    Cheap (no draft check, no compile), so a request body can be checked as it is read."""
+    if (depth := _depth(schema)) > MAX_SCHEMA_DEPTH:
+        raise SchemaError(_too_deep(f"{depth} levels"))
+    unenforced: list[str] = []
+    _decoding_form(schema, "", unenforced)
+    _refuse(unenforced)
+
+
+def _refuse(unenforced: list[str]) -> None:
+    if unenforced:
+        more = f" (+{len(unenforced) - 1} more)" if len(unenforced) > 1 else ""
+        raise SchemaError(
+            f"xgrammar cannot enforce this schema: {unenforced[0].split(';')[0]}{more}",
+            hint="leave out strict to accept it: such keywords are then checked after decoding",
+        )
 
 
 def _normalize(schema: dict[str, Any]) -> str:
@@ -285,6 +302,23 @@ def _escape(name: str) -> str:
 
 def _pointer(path: Any) -> str:
     return "".join(f"/{_escape(str(part))}" for part in path) or "(root)"
+
+
+def _multiple_of(validator: Any, divisor: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    """multipleOf in decimal: jsonschema divides floats, and 19.99 is then not a multiple of
+    0.01 (1998.9999999999998 is no integer), which would fail every price a model writes."""
+    import jsonschema
+
+    if not validator.is_type(instance, "number"):
+        return
+    with localcontext() as exact:
+        exact.prec = 200
+        try:
+            multiple = Decimal(repr(instance)) % Decimal(repr(divisor)) == 0
+        except InvalidOperation:  # NaN, infinity
+            multiple = False
+    if not multiple:
+        yield jsonschema.ValidationError(f"{instance!r} is not a multiple of {divisor!r}")
 
 
 def _is_url(value: object) -> bool:

@@ -156,6 +156,14 @@ def test_an_answer_breaking_a_keyword_decoding_ignored_does_not_validate(change,
         constraint.validate(json.dumps(answer))
 
 
+def test_multipleof_is_checked_in_decimal_so_prices_in_cents_validate():
+    constraint = Constraint.from_schema({"type": "number", "multipleOf": 0.01})
+    for price in ("19.99", "0.07", "4.35", "12", "1e3"):
+        constraint.validate(price)
+    with pytest.raises(OutputError, match="12.345 is not a multiple of 0.01"):
+        constraint.validate("12.345")
+
+
 def test_strict_refuses_what_decoding_would_ignore_as_before():
     for schema, reason in [
         ({"type": "integer", "multipleOf": 3}, "multipleOf is not enforced"),
