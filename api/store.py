@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS results (
 
 ADDED_COLUMNS = {  # columns newer than the first release
     "documents": {"sha256": "TEXT"},
-    "jobs": {"owner": "TEXT"},
+    "jobs": {"owner": "TEXT", "task_spec": "TEXT"},
     "idempotency": {"created": "REAL"},
 }
 WAITING_SQL = (
@@ -66,7 +66,9 @@ WAITING_SQL = (
     "LEFT JOIN results r ON r.job_id = d.job_id AND r.idx = d.idx "
     "WHERE j.state IN ('queued', 'running') AND r.idx IS NULL"
 )
-JOB_COLUMNS = "id, task, schema_json, instructions, state, total, created, finished, owner"
+JOB_COLUMNS = (
+    "id, task, schema_json, instructions, state, total, created, finished, owner, task_spec"
+)
 DAY = 24 * 3600.0
 
 
@@ -81,6 +83,7 @@ class JobRecord:
     created: float
     finished: float | None
     owner: str | None = None
+    task_spec: str | None = None  # a task sent as its definition (programs/tasks/spec.py), JSON
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,7 @@ class JobStore:
         *,
         schema_json: str | None = None,
         instructions: str | None = None,
+        task_spec: str | None = None,
         labels: dict[str, dict[str, Any]] | None = None,
         idempotency: tuple[str, str] | None = None,
         owner: str | None = None,
@@ -168,6 +172,7 @@ class JobStore:
             now,
             None,
             owner,
+            task_spec,
         )
         with self._tx(durable=True) as db:  # a 202 means the job is on disk
             if idempotency is not None:
@@ -197,7 +202,7 @@ class JobStore:
                     (scoped, job.id, fingerprint, now),
                 )
             db.execute(
-                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job.id,
                     job.task,
@@ -208,6 +213,7 @@ class JobStore:
                     job.created,
                     job.finished,
                     job.owner,
+                    job.task_spec,
                 ),
             )
             db.executemany(

@@ -57,7 +57,7 @@ class TaskSpec(BaseModel):
         return cls(
             name=task.name,
             instructions=task.instructions,
-            json_schema=task.constraint.schema,
+            json_schema=_schema(task),
             examples=tuple(examples),
             description=task.description,
             grounded_fields=task.grounded_fields,
@@ -100,3 +100,17 @@ class TaskSpec(BaseModel):
         """Content hash: two specs with the same key are the same task (cache, job records)."""
         text = self.model_dump_json(by_alias=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def task_key(task: ExtractionTask) -> str:
+    """A task's identity by content: everything its prompt and checks are built from (two tasks
+    with one key share a warmed prefix). A model's Python validators are not part of it."""
+    return TaskSpec.from_task(task).key
+
+
+def _schema(task: ExtractionTask) -> dict[str, Any]:
+    """The task's whole schema, without compiling it (a LAN client has no xgrammar)."""
+    if task.output_model is not None:
+        return task.output_model.model_json_schema()
+    given = task.json_schema
+    return json.loads(given) if isinstance(given, str) else dict(given or {})
