@@ -165,6 +165,31 @@ def test_a_runtime_answering_garbage_fails_the_document_and_the_worker_lives_on(
     assert [r["status"] for r in wait_done(runner, again.id)] == ["ok"]
 
 
+def test_a_store_that_fails_while_a_document_is_in_flight_leaves_the_worker_alive(
+    runtimes, make_runner
+):
+    answered = threading.Event()
+
+    def answer(text: str) -> bytes:
+        answered.wait(10)
+        return GOOD_ANSWER
+
+    runtime = runtimes(answer)
+    runner = make_runner(runtime, concurrency=2)
+    runner.start()
+    runner.submit(get_task("contacts"), [Document("d0", "Ada Lovelace")])
+    time.sleep(0.5)  # the document is in flight
+    runner.store.close()  # storing its result, and then its error, raise sqlite3 errors
+    answered.set()
+    errors = "forkpoint_worker_errors_total"
+    deadline = time.monotonic() + 10
+    while runner.metrics.registry.get_sample_value(errors) != 1:
+        assert time.monotonic() < deadline, "no worker error counted"
+        time.sleep(0.05)
+    time.sleep(0.2)
+    assert workers_alive(runner) == 2
+
+
 def inline_task(name: str):
     schema = {"type": "object", "properties": {name: {"type": "string"}}, "required": [name]}
     return schema_task(json.dumps(schema), f"Extract field {name} (task {name}).")
