@@ -79,7 +79,10 @@ def extract(
             refuse_local_options(_given(ctx, LOCAL_ONLY))
             files = [] if job else folder_files(folder)
             results = ResultsFile(out, resume=resume)
-            summary = run_remote(server, api_key, task, files, results, job, json_field=json_field)
+            chosen_remote = choose_task(task, task_module) if task_module else task
+            summary = run_remote(
+                server, api_key, chosen_remote, files, results, job, json_field=json_field
+            )
             _print_summary(summary, out)
             _write_table(out, table_format)
             raise typer.Exit(EXIT_DOCUMENTS_FAILED if fail_on_error and summary.failed else 0)
@@ -107,7 +110,6 @@ def extract(
 
 
 LOCAL_ONLY = {
-    "task_module": "--task-module",
     "profile": "--profile",
     "sglang_url": "--sglang-url",
     "chat_format": "--chat-format",

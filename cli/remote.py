@@ -9,22 +9,18 @@ from typing import Any
 
 from forkpoint.cli.options import console, progress
 from forkpoint.programs.documents.document import content_hash, read_path
-from forkpoint.programs.errors import ProfileError, TaskError
+from forkpoint.programs.errors import ProfileError
 from forkpoint.programs.gateway_client import GatewayClient
+from forkpoint.programs.remote import task_choice, validated
 from forkpoint.programs.results.file import ResultsFile
 from forkpoint.programs.results.record import BatchSummary, DocumentResult
+from forkpoint.programs.tasks.task import ExtractionTask
 
 RUNTIME_OPTIONS = ("--profile", "--sglang-url", "--chat-format", "--concurrency")
 
 
 def refuse_local_options(given: list[str]) -> None:
     """Options that only mean something to a local run are an error with --server, not ignored."""
-    if "--task-module" in given:
-        raise TaskError(
-            "--task-module does not work with --server: a custom task over the gateway is not"
-            " supported yet",
-            hint="use a built-in task (--task), or send an inline schema via the gateway's API",
-        )
     runtime = [option for option in RUNTIME_OPTIONS if option in given]
     if runtime:
         raise ProfileError(
@@ -38,7 +34,7 @@ def refuse_local_options(given: list[str]) -> None:
 def run_remote(
     server: str,
     api_key: str | None,
-    task: str,
+    task: str | ExtractionTask,
     files: list[Path],
     results: ResultsFile,
     job_id: str | None,
@@ -51,7 +47,8 @@ def run_remote(
     contents: running the same command again (after a dropped connection, say) follows the job
     the first run created instead of submitting the documents twice. With a resumed results
     file, only files holding a document that is not done yet are sent, and the done records are
-    kept as they were."""
+    kept as they were. A task of the user's own (--task-module) travels as its definition;
+    each answer is validated into its model here, validators included (`invalid` if one fails)."""
     client = GatewayClient(server, api_key)
     started = time.perf_counter()
     summary = BatchSummary()
@@ -61,7 +58,7 @@ def run_remote(
         console.print(f"every document is already done in {results.path}: nothing sent")
     with results.open() as sink:  # after submitting: a refused job leaves OUT as it was
         if job is not None:
-            _follow(client, server, job, results, sink, summary)
+            _follow(client, server, job, task, results, sink, summary)
     results.compact()
     summary.wall_seconds = time.perf_counter() - started
     return summary
@@ -87,14 +84,15 @@ def _not_done(
 def _job(client, task, files, job_id, json_field) -> dict[str, Any]:
     if job_id:
         return client.status(job_id)
-    parts = [task, json_field or ""] + [
+    choice = task_choice(task)
+    parts = [json.dumps(choice, sort_keys=True), json_field or ""] + [
         f"{path.name}:{content_hash(path.read_bytes())}" for path in files
     ]
     key = "forkpoint-cli-" + content_hash("\n".join(parts))
-    return client.submit_files(task, files, json_field=json_field, idempotency_key=key)
+    return client.submit_files(choice, files, json_field=json_field, idempotency_key=key)
 
 
-def _follow(client, server, job, results: ResultsFile, sink, summary: BatchSummary) -> None:
+def _follow(client, server, job, task, results: ResultsFile, sink, summary: BatchSummary) -> None:
     console.print(f"job [bold]{job['id']}[/] on {server} (resume with --job {job['id']})")
     with progress() as shown:
         bar = shown.add_task(job["task"], total=job["total"], status="")
@@ -103,8 +101,9 @@ def _follow(client, server, job, results: ResultsFile, sink, summary: BatchSumma
             if done is not None and done["sha256"] == record.get("sha256"):
                 summary.skipped += 1  # a done document of a file sent again: keep its record
             else:
-                sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+                result = validated(DocumentResult.from_json(record), task)
+                sink.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
                 sink.flush()  # every finished document is on disk before the next one
-                summary.add(DocumentResult.from_json(record))
+                summary.add(result)
             status = f"ok {summary.ok} failed {summary.failed} already done {summary.skipped}"
             shown.update(bar, advance=1, status=status)

@@ -30,21 +30,35 @@ class GatewayClient:
 
     def submit_files(
         self,
-        task: str,
+        task: str | dict[str, Any],
         files: list[Path],
         *,
         json_field: str | None = None,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """Upload files as one job (multipart; any supported format); returns the job status."""
+        """Upload files as one job (multipart; any supported format); returns the job status.
+        `task`: a built-in's name, or a choice such as {"task_definition": {...}}."""
         parts = [("files", (p.name, p.read_bytes(), "application/octet-stream")) for p in files]
-        data = {"task": task, **({"json_field": json_field} if json_field else {})}
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return self._call("POST", "/v1/jobs", data=data, files=parts, headers=headers)
+        data = {
+            key: value if isinstance(value, str) else json.dumps(value)
+            for key, value in _choice(task).items()
+        }
+        if json_field:
+            data["json_field"] = json_field
+        return self._call(
+            "POST", "/v1/jobs", data=data, files=parts, headers=_once(idempotency_key)
+        )
 
-    def submit(self, task: str, documents: list[tuple[str, str]]) -> dict[str, Any]:
-        body = {"task": task, "documents": [{"name": n, "text": t} for n, t in documents]}
-        return self._call("POST", "/v1/jobs", json=body)
+    def submit(
+        self,
+        task: str | dict[str, Any],
+        documents: list[tuple[str, str]],
+        *,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Texts as one job: (name, text) pairs; returns the job status."""
+        body = {**_choice(task), "documents": [{"name": n, "text": t} for n, t in documents]}
+        return self._call("POST", "/v1/jobs", json=body, headers=_once(idempotency_key))
 
     def status(self, job_id: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/jobs/{job_id}")
@@ -86,6 +100,14 @@ class GatewayClient:
         if response.is_success:
             return response.json()
         raise error_from(response)
+
+
+def _choice(task: str | dict[str, Any]) -> dict[str, Any]:
+    return {"task": task} if isinstance(task, str) else task
+
+
+def _once(idempotency_key: str | None) -> dict[str, str]:
+    return {"Idempotency-Key": idempotency_key} if idempotency_key else {}
 
 
 def error_from(response: httpx.Response) -> ForkpointError:

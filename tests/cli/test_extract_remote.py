@@ -23,7 +23,6 @@ def folder(tmp_path):
 @pytest.mark.parametrize(
     ("option", "value", "reason"),
     [
-        ("--task-module", "tests/cli/contacts_variant.py:TASK", "custom task over the gateway"),
         ("--profile", "cpu-small", "runs its own runtime"),
         ("--sglang-url", "http://127.0.0.1:30000", "runs its own runtime"),
         ("--chat-format", "chatml", "runs its own runtime"),
