@@ -1,23 +1,37 @@
-"""What the /v1 routes share: the caller, the runner, task choice and the input limits."""
+"""What the /v1 routes share: the caller, the runner, task choice, the input limits and the
+bounded slots of synchronous extractions."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 
 from forkpoint.api.auth import Caller
 from forkpoint.api.jobs import JobRunner, task_for
 from forkpoint.api.schemas import TaskChoice
 from forkpoint.api.store import JobRecord, JobStore
 from forkpoint.programs.documents.document import Document
-from forkpoint.programs.errors import DocumentError, NotFound, RuntimeUnavailable, TooLarge
+from forkpoint.programs.errors import (
+    DocumentError,
+    NotFound,
+    RuntimeTimeout,
+    RuntimeUnavailable,
+    TooLarge,
+)
+from forkpoint.programs.extractor import Extractor
+from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.tasks.task import ExtractionTask
+from forkpoint.runtime.client import RuntimeClient, Timeouts
+from forkpoint.runtime.served_model import check_chat_format
 
 T = TypeVar("T")
 
@@ -25,6 +39,13 @@ T = TypeVar("T")
 # xgrammar) take seconds on a large input: never on the event loop (the key check, /healthz and
 # every other request would wait), and at most this many at once (each can hold a large input).
 PARSERS = anyio.CapacityLimiter(4)
+
+# A synchronous extraction (/v1/extract, program runs) holds a thread until the runtime answers.
+# They get threads of their own, at most this many: a hung runtime fills them and further
+# extractions are refused with 503, while the key check, /healthz and the sync routes keep
+# anyio's threadpool. A constant, not a setting: jobs (POST /v1/jobs) are the way to more.
+EXTRACT_SLOTS = 8
+EXTRACTORS_KEPT = 32  # deadline extractors (one per task and schema) kept for the next request
 
 
 async def offload(function: Callable[..., T], *args: Any) -> T:
@@ -83,17 +104,114 @@ def checked(runner: JobRunner, documents: list[Document]) -> list[Document]:
     return documents
 
 
-async def extract_now(runner: JobRunner, task, doc: Document) -> dict[str, Any]:
-    checked(runner, [doc])
+class Extractions:
+    """The gateway's synchronous extractions: at most `slots` at once, each in a daemon thread of
+    its own, each answered within the runner's `extract_timeout_seconds`.
 
-    def run() -> dict[str, Any]:
-        result = runner.extractor(task).extract(0, doc)
-        runner.metrics.observe(result)
+    A slot is held until its thread ends, not until its request is answered: a request past its
+    deadline is answered 504 and its thread abandoned (a thread cannot be cancelled), and that
+    thread ends on its own because none of its runtime calls waits longer than the deadline. A
+    request that finds every slot taken is answered 503 at once, never queued behind a runtime
+    that may be hung."""
+
+    def __init__(self, runner: JobRunner, slots: int = EXTRACT_SLOTS) -> None:
+        self.runner, self.slots = runner, slots
+        self.seconds = runner.settings.extract_timeout_seconds
+        self._free = threading.BoundedSemaphore(slots)
+        self._extractors: OrderedDict[tuple[str, str | None], Extractor] = OrderedDict()
+        self._lock = threading.Lock()
+
+    async def extract(self, task: ExtractionTask, doc: Document) -> dict[str, Any]:
+        """One document's result; 503 when every slot is taken, 504 past the deadline."""
+        checked(self.runner, [doc])
+        return await self._run(lambda: self._extract(task, doc))
+
+    def _extract(self, task: ExtractionTask, doc: Document) -> dict[str, Any]:
+        key = (task.name, task.constraint.key)
+        try:
+            result = self._extractor(key, task).extract(0, doc)
+        except Exception:  # e.g. the runtime restarted, maybe with another model: ask again
+            with self._lock:
+                self._extractors.pop(key, None)
+            raise
+        self.runner.metrics.observe(result)
         return result.to_json()
 
-    try:
-        return await asyncio.wait_for(
-            run_in_threadpool(run), timeout=runner.settings.extract_timeout_seconds
-        )
-    except TimeoutError as exc:
-        raise RuntimeUnavailable("the extraction did not finish within the timeout") from exc
+    def _extractor(self, key: tuple[str, str | None], task: ExtractionTask) -> Extractor:
+        # One at a time: a burst of requests builds one extractor (a few runtime calls and TLS
+        # contexts, 0.2 s of CPU), not one each; the wait is bounded by the runtime timeouts.
+        with self._lock:
+            extractor = self._extractors.get(key)
+            if extractor is None:
+                extractor = self._extractors[key] = deadline_extractor(
+                    self.runner, task, self.seconds
+                )
+                if len(self._extractors) > EXTRACTORS_KEPT:
+                    self._extractors.popitem(last=False)
+            self._extractors.move_to_end(key)
+            return extractor
+
+    async def _run(self, function: Callable[[], T]) -> T:
+        if not self._free.acquire(blocking=False):
+            raise RuntimeUnavailable(
+                f"all {self.slots} synchronous extractions are waiting for the runtime",
+                hint="retry later, or submit the documents as a job (POST /v1/jobs)",
+            )
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+        done.set_running_or_notify_cancel()  # an abandoned wait cannot cancel it under the thread
+
+        def work() -> None:
+            try:
+                done.set_result(function())
+            except BaseException as exc:
+                done.set_exception(exc)
+            finally:
+                self._free.release()
+
+        try:
+            threading.Thread(target=work, name="fp-extract", daemon=True).start()
+        except BaseException:
+            self._free.release()
+            raise
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(done), self.seconds)
+        except TimeoutError as exc:
+            raise RuntimeTimeout(
+                f"the runtime did not finish the extraction within {self.seconds:g} seconds",
+                hint="retry later, raise FORKPOINT_EXTRACT_TIMEOUT_SECONDS, or submit the "
+                "document as a job (POST /v1/jobs)",
+            ) from exc
+
+
+async def extractions_of(request: Request) -> Extractions:
+    """The app's synchronous extractions, made on first use (async: on the event loop, so once)."""
+    state = request.app.state
+    if getattr(state, "extractions", None) is None:
+        state.extractions = Extractions(state.runner)
+    return state.extractions
+
+
+ExtractionsDep = Annotated[Extractions, Depends(extractions_of)]
+
+
+def deadline_extractor(runner: JobRunner, task: ExtractionTask, seconds: float) -> Extractor:
+    """An extractor for `task` none of whose runtime calls waits longer than `seconds`, so that a
+    thread abandoned at the deadline ends on its own (within the extractor's three tries).
+
+    Not the runner's shared extractor: that one's calls wait up to 15 minutes, and warming it
+    holds a lock the job workers need. Not warmed: the first document computes the prefix and
+    the runtime's cache keeps it for the next."""
+    settings = runner.settings
+    # as JobRunner: a runtime the gateway launched serves the profile's format; else ask it
+    configured = settings.chat_format or (
+        None if settings.sglang_url else settings.launch_profile.chat_format
+    )
+    chat_format = configured or check_chat_format(runner.url, None, timeout=seconds)
+    extractor = Extractor(runner.url, task_prompt(task, chat_format))
+    bounded = Timeouts(connect=min(seconds, Timeouts.connect), call=seconds, generate=seconds)
+    # Extractor takes no timeouts of its own yet (its constructor's model-info request waits up
+    # to Timeouts.call): its endpoint and token counter get this client for everything after
+    extractor.endpoint.client = extractor.counter.client = RuntimeClient(
+        runner.url, timeouts=bounded
+    )
+    return extractor

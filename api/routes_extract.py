@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from forkpoint.api.deps import RunnerDep, choose, extract_now, offload, v1_router
+from forkpoint.api.deps import ExtractionsDep, choose, offload, v1_router
 from forkpoint.api.schemas import (
     ExtractRequest,
     ExtractResponse,
@@ -23,10 +23,11 @@ v1 = v1_router()
 
 
 @v1.post("/extract", response_model=ExtractResponse)
-async def extract(body: ExtractRequest, runner: RunnerDep) -> dict[str, Any]:
-    """One document, synchronously: the validated object (or the reason) and its usage."""
+async def extract(body: ExtractRequest, extractions: ExtractionsDep) -> dict[str, Any]:
+    """One document, synchronously: the validated object (or the reason) and its usage; 503 when
+    every extraction slot is taken, 504 past FORKPOINT_EXTRACT_TIMEOUT_SECONDS."""
     task, _ = await offload(choose, body)  # compiles an inline schema
-    return await extract_now(runner, task, from_text(body.name, body.document))
+    return await extractions.extract(task, from_text(body.name, body.document))
 
 
 @v1.get("/tasks", response_model=list[TaskInfo])
@@ -50,12 +51,12 @@ def programs() -> list[dict[str, Any]]:
 
 
 @v1.post("/programs/{name}/runs", response_model=ExtractResponse)
-async def run_program(name: str, body: ProgramRun, runner: RunnerDep) -> dict[str, Any]:
-    """Run program `name` with arguments {"document": text}."""
+async def run_program(name: str, body: ProgramRun, extractions: ExtractionsDep) -> dict[str, Any]:
+    """Run program `name` with arguments {"document": text}, as /v1/extract runs one."""
     if set(body.arguments) != {"document"}:
         raise RequestError("a program run takes exactly one argument: 'document'")
     task, _ = await offload(choose, TaskChoice(task=name))
-    return await extract_now(runner, task, from_text(name, body.arguments["document"]))
+    return await extractions.extract(task, from_text(name, body.arguments["document"]))
 
 
 @v1.post("/schemas/check", response_model=SchemaCheckResult)

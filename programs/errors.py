@@ -81,6 +81,15 @@ class RuntimeUnavailable(ForkpointError):
     exit_code = 3
 
 
+class RuntimeTimeout(ForkpointError):
+    """The runtime did not finish within the gateway's deadline (a synchronous extraction past
+    FORKPOINT_EXTRACT_TIMEOUT_SECONDS): hung, or busier than the deadline allows."""
+
+    retryable = True
+    http_status = 504
+    exit_code = 3
+
+
 class QueueFull(ForkpointError):
     """More documents are waiting than the gateway accepts; retry later."""
 
