@@ -1,9 +1,11 @@
 """forkpoint's Python API: what to ask (a task), and the main job as one call.
 
-    from forkpoint.programs import ExtractionTask, Example, extract_folder
+    from forkpoint.programs import ExtractionTask, Example, Gateway, extract, extract_folder
 
     summary = extract_folder("inbox/", "invoices", "results.jsonl")   # starts cpu-small
     summary = extract_folder("inbox/", MY_TASK, "out.jsonl", sglang_url="http://gpu-1:30000")
+    results = extract(MY_TASK, ["text one", "text two"])               # typed, in order
+    job = Gateway("http://gpu-1:8000", api_key=KEY).submit(MY_TASK, Path("inbox/"))
 
 Names that need SGLang's frontend (and so torch) are imported on first use, so importing this
 package stays cheap for the CLI's `--help`.
@@ -23,12 +25,16 @@ from forkpoint.programs.tasks.task import Example, ExtractionTask, schema_task
 if TYPE_CHECKING:
     from forkpoint.programs.batch import BatchDriver, BatchOptions
     from forkpoint.programs.extractor import Extractor
-    from forkpoint.programs.folder_run import extract_files, extract_folder
+    from forkpoint.programs.folder_run import extract, extract_files, extract_folder
+    from forkpoint.programs.remote import Gateway, RemoteJob
 
 _LAZY = {
     "BatchDriver": "forkpoint.programs.batch",
     "BatchOptions": "forkpoint.programs.batch",
     "Extractor": "forkpoint.programs.extractor",
+    "Gateway": "forkpoint.programs.remote",
+    "RemoteJob": "forkpoint.programs.remote",
+    "extract": "forkpoint.programs.folder_run",
     "extract_files": "forkpoint.programs.folder_run",
     "extract_folder": "forkpoint.programs.folder_run",
 }
@@ -43,7 +49,10 @@ __all__ = [
     "ExtractionTask",
     "Extractor",
     "ForkpointError",
+    "Gateway",
+    "RemoteJob",
     "ResultRecord",
+    "extract",
     "extract_files",
     "extract_folder",
     "get_task",

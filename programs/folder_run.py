@@ -13,11 +13,11 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from forkpoint.programs.batch import BatchDriver, BatchOptions
-from forkpoint.programs.documents.document import Document, folder_files, read_path
+from forkpoint.programs.documents.document import Document, folder_files, from_text, read_path
 from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.results.file import ResultsFile
 from forkpoint.programs.results.record import BatchSummary, DocumentResult
@@ -62,6 +62,51 @@ def extract_files(
     return summary
 
 
+def extract(
+    task: ExtractionTask | str,
+    documents: Iterable[str | tuple[str, str]],
+    *,
+    sglang_url: str | None = None,
+    profile: str = "cpu-small",
+    chat_format: str | None = None,
+    concurrency: int | None = None,
+) -> list[DocumentResult]:
+    """Texts (or (name, text) pairs) → one result each, in order, `data` an instance of the
+    task's model. Starts the profile's runtime for the call unless `sglang_url` is given."""
+    docs = [
+        from_text(*doc) if isinstance(doc, tuple) else from_text(f"document-{i + 1:04d}", doc)
+        for i, doc in enumerate(documents)
+    ]
+    with _driver(task, sglang_url, profile, chat_format, concurrency) as driver:
+        driver.warm()
+        return list(driver.run(iter(docs)))
+
+
+@contextlib.contextmanager
+def _driver(
+    task: ExtractionTask | str,
+    sglang_url: str | None,
+    profile: str,
+    chat_format: str | None,
+    concurrency: int | None,
+) -> Iterator[BatchDriver]:
+    """A driver for `task` on `sglang_url`, or on the profile's runtime started (and stopped
+    after) for the call; the chat format is checked against the served model."""
+    from forkpoint.runtime.launcher import RuntimeServer
+    from forkpoint.runtime.profiles import get_profile
+    from forkpoint.runtime.served_model import check_chat_format
+
+    chosen = get_task(task) if isinstance(task, str) else task
+    launch = get_profile(profile)
+    with contextlib.ExitStack() as stack:
+        if sglang_url is None:
+            sglang_url = stack.enter_context(RuntimeServer(launch)).url
+            chat_format = chat_format or launch.chat_format
+        chat_format = check_chat_format(sglang_url, chat_format)
+        options = BatchOptions(concurrency=concurrency or launch.client_concurrency)
+        yield BatchDriver(sglang_url, task_prompt(chosen, chat_format), options)
+
+
 def extract_folder(
     folder: Path | str,
     task: ExtractionTask | str,
@@ -80,20 +125,7 @@ def extract_folder(
     `task` is an ExtractionTask or a built-in task's name. Without `sglang_url` the profile's
     runtime is started for the call and stopped after it; with one, the prompt's chat format is
     the served model's unless `chat_format` says otherwise (a mismatch is a ProfileError)."""
-    from forkpoint.runtime.launcher import RuntimeServer
-    from forkpoint.runtime.profiles import get_profile
-    from forkpoint.runtime.served_model import check_chat_format
-
-    chosen = get_task(task) if isinstance(task, str) else task
     files = folder_files(Path(folder))
     results = ResultsFile(Path(out), resume=resume)
-    launch = get_profile(profile)
-    concurrency = concurrency or launch.client_concurrency
-    with contextlib.ExitStack() as stack:
-        if sglang_url is None:
-            sglang_url = stack.enter_context(RuntimeServer(launch)).url
-            chat_format = chat_format or launch.chat_format
-        chat_format = check_chat_format(sglang_url, chat_format)
-        prompt = task_prompt(chosen, chat_format)
-        driver = BatchDriver(sglang_url, prompt, BatchOptions(concurrency=concurrency))
+    with _driver(task, sglang_url, profile, chat_format, concurrency) as driver:
         return extract_files(driver, files, results, json_field=json_field, on_progress=on_progress)

@@ -58,3 +58,13 @@ def test_a_chat_format_that_does_not_fit_the_served_model_is_refused(sglang_serv
             chat_format="mixtral-v1",
         )
     assert not (tmp_path / "o.jsonl").exists()  # refused before anything was written
+
+
+@pytest.mark.slow
+def test_extract_gives_typed_results_for_texts_in_order(sglang_server):
+    texts = [(CONTACTS / name).read_text() for name in ("contact-001.txt", "contact-002.txt")]
+    results = fp.extract("contacts", texts, sglang_url=sglang_server.url)
+    assert [r.name for r in results] == ["document-0001", "document-0002"]
+    model = fp.get_task("contacts").output_model
+    assert all(isinstance(r.data, model) for r in results if r.has_data)
+    assert any(r.has_data for r in results)
