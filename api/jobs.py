@@ -5,7 +5,10 @@ over the jobs that have work (one document per job per turn), so a small job sub
 large one is not starved. Each task's prefix is warmed once per runtime (one Extractor per task,
 reused). When the runtime is down (crashed, restarting) workers wait for it — up to
 `runtime_down_wait_seconds` — and re-send; a document that meets outages while the runtime is up
-is retried with backoff and, after `runtime_attempts`, recorded as failed with the reason. On
+is retried with backoff and, after `runtime_attempts`, recorded as failed with the reason. A
+document during which the runtime died twice is recorded as failed: it may be what kills it, and
+re-sending it first forever would stop every job. Documents that met one death are re-sent one
+at a time, so a poison document's second death does not take innocent neighbours with it. On
 start-up, unfinished jobs resume from the store: every document without a result is queued
 again, and a result can be stored only once.
 """
@@ -13,9 +16,12 @@ again, and a result can be stored only once.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
+from concurrent.futures import Future
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,11 +34,13 @@ from forkpoint.programs.extractor import Extractor
 from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.results.record import DocumentResult
 from forkpoint.programs.tasks.registry import get_task
+from forkpoint.programs.tasks.spec import TaskSpec, task_key
 from forkpoint.programs.tasks.task import ExtractionTask, schema_task
 from forkpoint.runtime.corpora import JobCorpora
 from forkpoint.runtime.launcher import is_ready
 from forkpoint.runtime.served_model import check_chat_format
 
+log = logging.getLogger("forkpoint.jobs")
 INLINE = "inline-schema"
 DEFAULT_INSTRUCTIONS = "Extract the information the JSON schema asks for from the document."
 
@@ -51,10 +59,15 @@ class WorkItem:
 
 
 def request_fingerprint(
-    task, schema_json, instructions, documents: list[Document], labels: dict | None = None
+    task,
+    schema_json,
+    instructions,
+    documents: list[Document],
+    labels: dict | None = None,
+    task_spec: str | None = None,
 ) -> str:
     """What makes two job submissions the same request (for idempotency keys)."""
-    parts = [task.name, schema_json or "", instructions or ""]
+    parts = [task.name, schema_json or "", instructions or "", task_spec or ""]
     parts.append(json.dumps(labels, sort_keys=True) if labels else "")
     parts += [
         f"{doc.name}\0{doc.sha256 or content_hash(doc.text or doc.error or '')}"
@@ -63,8 +76,16 @@ def request_fingerprint(
     return content_hash("\n".join(parts))
 
 
-def task_for(name: str | None, schema_json: str | None, instructions: str | None) -> ExtractionTask:
-    """The task of a request or job: a registered name, or an inline schema (checked here)."""
+def task_for(
+    name: str | None,
+    schema_json: str | None,
+    instructions: str | None,
+    task_spec: str | None = None,
+) -> ExtractionTask:
+    """The task of a request or job: a registered name, an inline schema, or a whole task sent
+    as its definition (programs/tasks/spec.py); checked here."""
+    if task_spec is not None:
+        return TaskSpec.model_validate_json(task_spec).to_task()
     if schema_json is not None:
         return schema_task(schema_json, instructions or DEFAULT_INSTRUCTIONS)
     return get_task(name or "")
@@ -104,10 +125,13 @@ class JobRunner:
         self._work = threading.Condition()
         self._queues: dict[str, deque[WorkItem]] = {}
         self._turns: deque[str] = deque()  # jobs with queued work, in round-robin order
-        self._extractors: dict[tuple[str, str | None], Extractor] = {}
+        # warmed (or being warmed) extractors by task, least recently used first
+        self._extractors: OrderedDict[tuple[str, str], Future[Extractor]] = OrderedDict()
         self._tasks: dict[str, ExtractionTask] = {}  # by job id: built once, not per document
         self._extractors_lock = threading.Lock()
         self._outages: dict[tuple[str, int], int] = {}
+        self._deaths: dict[tuple[str, int], int] = {}  # runtime deaths met by each document
+        self._one_suspect = threading.Lock()  # documents that met a death run one at a time
         self._threads: list[threading.Thread] = []
         self._stopping = False
 
@@ -145,6 +169,7 @@ class JobRunner:
         *,
         schema_json: str | None = None,
         instructions: str | None = None,
+        task_spec: str | None = None,
         labels: dict[str, dict] | None = None,
         idempotency_key: str | None = None,
         owner: str | None = None,
@@ -157,12 +182,15 @@ class JobRunner:
             for index, doc in enumerate(documents)
             if doc.error is not None  # recorded with the job, never sent
         }
-        fingerprint = request_fingerprint(task, schema_json, instructions, documents, labels)
+        fingerprint = request_fingerprint(
+            task, schema_json, instructions, documents, labels, task_spec
+        )
         job, created = self.store.create_job(
             task.name if schema_json is None else INLINE,
             [(doc.name, doc.text or "", doc.sha256) for doc in documents],
             schema_json=schema_json,
             instructions=instructions,
+            task_spec=task_spec,
             labels=labels,
             idempotency=None if idempotency_key is None else (idempotency_key, fingerprint),
             owner=owner,
@@ -189,17 +217,38 @@ class JobRunner:
         self._drop_corpus(job_id)
 
     def extractor(self, task: ExtractionTask) -> Extractor:
-        """One warmed extractor per task (and schema): the prefix is computed once per runtime.
-        The gateway's own workers schedule the documents, `concurrency` at a time."""
-        key = (task.name, task.constraint.key)
+        """One warmed extractor per task (schema and instructions): the prefix is computed once
+        per runtime. The gateway's own workers schedule the documents, `concurrency` at a time.
+
+        At most `max_warm_tasks` are kept, the least recently used dropped first (an inline
+        schema per job would otherwise grow the cache forever). Warming runs outside the lock:
+        workers of other tasks go on meanwhile, and those of the same task wait for its one
+        warm-up instead of starting their own."""
+        # by content: inline-schema jobs share a name, and tasks sent as definitions may too
+        key = (task.name, task_key(task))
         with self._extractors_lock:
-            extractor = self._extractors.get(key)
-            if extractor is None:
-                if self._chat_format is None:
-                    self._chat_format = check_chat_format(self.url, None)
-                extractor = Extractor(self.url, task_prompt(task, self._chat_format))
-                extractor.warm()
-                self._extractors[key] = extractor
+            future = self._extractors.get(key)
+            warming = future is None
+            if future is None:
+                future = self._extractors[key] = Future()
+                while len(self._extractors) > self.settings.max_warm_tasks:
+                    self._extractors.popitem(last=False)
+            else:
+                self._extractors.move_to_end(key)
+        if not warming:
+            return future.result()
+        try:
+            if self._chat_format is None:
+                self._chat_format = check_chat_format(self.url, None)
+            extractor = Extractor(self.url, task_prompt(task, self._chat_format))
+            extractor.warm()
+        except BaseException as exc:
+            with self._extractors_lock:  # the next document of the task tries again
+                if self._extractors.get(key) is future:
+                    del self._extractors[key]
+            future.set_exception(exc)
+            raise
+        future.set_result(extractor)
         return extractor
 
     def _enqueue(self, job: JobRecord) -> None:
@@ -270,23 +319,41 @@ class JobRunner:
             self._work.notify()
 
     def _worker(self) -> None:
+        """Take documents until the runner stops. Nothing a document meets ends the thread:
+        an unexpected exception (a runtime answering garbage, a read or SQLite error, a bug)
+        becomes that document's error, so its job still reaches `done` and the pool its size."""
         while (item := self._next()) is not None:
-            job = self.store.job(item.job_id)
-            if job is None or job.state == "cancelled":
-                continue
             try:
-                task = self._tasks.get(job.id)
-                if task is None:
-                    task = self._tasks[job.id] = task_for(
-                        job.task, job.schema_json, job.instructions
-                    )
+                self._run(item)
+            except Exception as exc:
+                log.exception("document %d of job %s failed unexpectedly", item.index, item.job_id)
+                self.metrics.worker_errors.inc()
+                reason = f"the gateway failed on this document: {type(exc).__name__}: {exc}"
+                failed = DocumentResult.failed(item.index, item.document, reason[:500], 0.0)
+                try:
+                    self._store(item.job_id, failed)
+                except Exception:  # e.g. the disk is full: the document stays pending
+                    log.exception("could not record the failure of document %d", item.index)
+
+    def _run(self, item: WorkItem) -> None:
+        job = self.store.job(item.job_id)
+        if job is None or job.state == "cancelled":
+            return
+        try:
+            task = self._tasks.get(job.id)
+            if task is None:
+                task = self._tasks[job.id] = task_for(
+                    job.task, job.schema_json, job.instructions, job.task_spec
+                )
+            suspect = (item.job_id, item.index) in self._deaths
+            with self._one_suspect if suspect else nullcontext():
                 result = self.extractor(task).extract(item.index, item.document)
-            except RuntimeUnavailable as exc:
-                self._outage(item, exc)
-                continue
-            except ForkpointError as exc:  # e.g. the job's task is no longer registered
-                result = DocumentResult.failed(item.index, item.document, str(exc), seconds=0.0)
-            self._store(item.job_id, result)
+        except RuntimeUnavailable as exc:
+            self._outage(item, exc)
+            return
+        except ForkpointError as exc:  # e.g. the job's task is no longer registered
+            result = DocumentResult.failed(item.index, item.document, str(exc), seconds=0.0)
+        self._store(item.job_id, result)
 
     def _runtime_restarted(self) -> None:
         self.metrics.runtime_restarts.inc()
@@ -299,14 +366,24 @@ class JobRunner:
     def _outage(self, item: WorkItem, exc: RuntimeUnavailable) -> None:
         """A document met a runtime outage. If the runtime itself is down (dead, restarting, or
         being restarted by systemd), wait for it and re-send: not the document's failure. Only
-        outages while the runtime answers its health check count toward `runtime_attempts`."""
+        outages while the runtime answers its health check count toward `runtime_attempts`,
+        except that a document the runtime died during twice fails: a runtime that hangs on it
+        and is restarted counts as dying too."""
         self.metrics.runtime_outages.inc()
         with self._extractors_lock:
             self._extractors.clear()  # a restarted runtime has an empty cache: warm again
-        if self._waited_for_runtime():
-            self._requeue(item)
-            return
         key = (item.job_id, item.index)
+        if self._waited_for_runtime():
+            self._deaths[key] = deaths = self._deaths.get(key, 0) + 1
+            if deaths < 2:
+                self._requeue(item)
+                return
+            reason = (
+                "the runtime died twice while processing this document; it may be what makes "
+                f"the runtime fail (see the runtime's log): {exc.message}"
+            )
+            self._store(item.job_id, DocumentResult.failed(item.index, item.document, reason, 0.0))
+            return
         self._outages[key] = attempts = self._outages.get(key, 0) + 1
         if attempts >= self.settings.runtime_attempts:
             reason = f"the runtime was unavailable on {attempts} attempts: {exc.message}"
@@ -342,3 +419,4 @@ class JobRunner:
                 self._tasks.pop(job_id, None)
                 self._drop_corpus(job_id)
         self._outages.pop((job_id, result.index), None)
+        self._deaths.pop((job_id, result.index), None)
