@@ -29,6 +29,7 @@ from forkpoint.programs.errors import (
 )
 from forkpoint.programs.extractor import Extractor
 from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.tasks.spec import task_key
 from forkpoint.programs.tasks.task import ExtractionTask
 from forkpoint.runtime.client import RuntimeClient, Timeouts
 from forkpoint.runtime.served_model import check_chat_format
@@ -118,7 +119,7 @@ class Extractions:
         self.runner, self.slots = runner, slots
         self.seconds = runner.settings.extract_timeout_seconds
         self._free = threading.BoundedSemaphore(slots)
-        self._extractors: OrderedDict[tuple[str, str | None], Extractor] = OrderedDict()
+        self._extractors: OrderedDict[tuple[str, str], Extractor] = OrderedDict()
         self._lock = threading.Lock()
 
     async def extract(self, task: ExtractionTask, doc: Document) -> dict[str, Any]:
@@ -127,7 +128,7 @@ class Extractions:
         return await self._run(lambda: self._extract(task, doc))
 
     def _extract(self, task: ExtractionTask, doc: Document) -> dict[str, Any]:
-        key = (task.name, task.constraint.key)
+        key = (task.name, task_key(task))  # by content: inline-schema tasks share a name
         try:
             result = self._extractor(key, task).extract(0, doc)
         except Exception:  # e.g. the runtime restarted, maybe with another model: ask again
@@ -137,7 +138,7 @@ class Extractions:
         self.runner.metrics.observe(result)
         return result.to_json()
 
-    def _extractor(self, key: tuple[str, str | None], task: ExtractionTask) -> Extractor:
+    def _extractor(self, key: tuple[str, str], task: ExtractionTask) -> Extractor:
         # One at a time: a burst of requests builds one extractor (a few runtime calls and TLS
         # contexts, 0.2 s of CPU), not one each; the wait is bounded by the runtime timeouts.
         with self._lock:

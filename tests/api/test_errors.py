@@ -39,6 +39,7 @@ EXPECTED = {  # class: (HTTP status, CLI exit code)
     "RequestError": (422, 2),
     "TooLarge": (413, 2),
     "RuntimeUnavailable": (503, 3),
+    "RuntimeTimeout": (504, 3),
     "QueueFull": (429, 3),
     "IdempotencyConflict": (409, 1),
     "NotFound": (404, 1),
