@@ -76,7 +76,7 @@ class Constraint:
         cls, schema: dict[str, Any], model: type[BaseModel] | None, strict: bool
     ) -> Constraint:
         unenforced: list[str] = []
-        decoding = _decoding_form(schema, "", unenforced)
+        decoding = _decoding_form(schema, "", unenforced, _ignored_in(schema))
         if strict:
             _refuse(unenforced)
         schema_json, full_json = _normalize(decoding), _normalize(schema)
@@ -133,7 +133,7 @@ def refuse_unenforced(schema: dict[str, Any]) -> None:
     if (depth := _depth(schema)) > MAX_SCHEMA_DEPTH:
         raise SchemaError(_too_deep(f"{depth} levels"))
     unenforced: list[str] = []
-    _decoding_form(schema, "", unenforced)
+    _decoding_form(schema, "", unenforced, _ignored_in(schema))
     _refuse(unenforced)
 
 
@@ -225,7 +225,7 @@ _SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
 _SUBSCHEMA_MAPS = ("$defs", "definitions", "patternProperties", "properties", "dependencies")
 
 
-def _decoding_form(node: Any, pointer: str, unenforced: list[str]) -> Any:
+def _decoding_form(node: Any, pointer: str, unenforced: list[str], ignored: tuple[str, ...]) -> Any:
     """`node` less what xgrammar ignores while decoding, each drop noted in `unenforced`.
 
     Dropping an assertion only widens what decoding allows; the whole schema checks it after.
@@ -234,7 +234,7 @@ def _decoding_form(node: Any, pointer: str, unenforced: list[str]) -> Any:
         return node
     where = pointer or "(root)"
     out = dict(node)
-    for key in _IGNORED_KEYWORDS:
+    for key in ignored:
         if key in out:
             del out[key]
             unenforced.append(f"{where}: {key} is not enforced while decoding; {_after(key)}")
@@ -262,17 +262,17 @@ def _decoding_form(node: Any, pointer: str, unenforced: list[str]) -> Any:
             )
     for key in _ONE_SUBSCHEMA:
         if isinstance(out.get(key), dict):
-            out[key] = _decoding_form(out[key], f"{pointer}/{key}", unenforced)
+            out[key] = _decoding_form(out[key], f"{pointer}/{key}", unenforced, ignored)
     for key in _SUBSCHEMA_LISTS:
         if isinstance(out.get(key), list):
             out[key] = [
-                _decoding_form(sub, f"{pointer}/{key}/{i}", unenforced)
+                _decoding_form(sub, f"{pointer}/{key}/{i}", unenforced, ignored)
                 for i, sub in enumerate(out[key])
             ]
     for key in _SUBSCHEMA_MAPS:
         if isinstance(out.get(key), dict):
             out[key] = {
-                name: _decoding_form(sub, f"{pointer}/{key}/{_escape(name)}", unenforced)
+                name: _decoding_form(sub, f"{pointer}/{key}/{_escape(name)}", unenforced, ignored)
                 for name, sub in out[key].items()
             }
     if isinstance(out.get("items"), list) and "prefixItems" not in out:
@@ -283,6 +283,15 @@ def _decoding_form(node: Any, pointer: str, unenforced: list[str]) -> Any:
     return out
 
 
+def _ignored_in(schema: dict[str, Any]) -> tuple[str, ...]:
+    """SGLang's list, plus `dependencies` where the schema's draft (4 to 7) has it: xgrammar
+    ignores it as well, and SGLang's detector does not look for it."""
+    import jsonschema
+
+    draft = jsonschema.validators.validator_for(schema, jsonschema.Draft202012Validator)
+    return _IGNORED_KEYWORDS + (("dependencies",) if "dependencies" in draft.VALIDATORS else ())
+
+
 def _describes_string(node: dict[str, Any]) -> bool:
     types = node.get("type")
     return types is None or types == "string" or (isinstance(types, list) and "string" in types)
@@ -290,7 +299,8 @@ def _describes_string(node: dict[str, Any]) -> bool:
 
 def _after(keyword_or_format: str) -> str:
     """Whether the validator checks a dropped keyword (all of them) or format (those it knows)."""
-    known = (*_IGNORED_KEYWORDS, "minLength", "maxLength", *_format_checker().checkers)
+    known = (*_IGNORED_KEYWORDS, "dependencies", "minLength", "maxLength")
+    known += tuple(_format_checker().checkers)
     if keyword_or_format in known:
         return "checked after"
     return "not checked after either (no checker for this format)"

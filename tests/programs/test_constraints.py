@@ -186,6 +186,24 @@ def test_a_format_no_validator_knows_says_it_is_not_checked_after_either():
     assert constraint.validate('"blue"') == "blue"
 
 
+def test_draft_07_dependencies_which_xgrammar_ignores_too_is_warned_and_checked_after():
+    schema = {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+        "dependencies": {"a": ["b"]},
+    }
+    constraint = Constraint.from_schema(schema)
+    assert (
+        constraint.warnings[0]
+        == "(root): dependencies is not enforced while decoding; checked after"
+    )
+    assert "dependencies" not in constraint.schema_json
+    with pytest.raises(OutputError, match="'b' is a dependency of 'a'"):
+        constraint.validate('{"a": 1}')
+    with pytest.raises(SchemaError, match="dependencies is not enforced"):
+        Constraint.from_schema(schema, strict=True)
+
+
 def test_a_draft_07_schema_is_checked_and_validated_as_draft_07():
     schema = {
         "$schema": "http://json-schema.org/draft-07/schema#",
