@@ -105,8 +105,7 @@ class Constraint:
         import jsonschema
 
         schema = self.schema
-        draft = jsonschema.validators.validator_for(schema, jsonschema.Draft202012Validator)
-        validator = jsonschema.validators.extend(draft, {"multipleOf": _multiple_of})
+        validator = jsonschema.validators.extend(_draft(schema), {"multipleOf": _multiple_of})
         return validator(schema, format_checker=_format_checker())
 
     def validate(self, text: str) -> Any:
@@ -172,9 +171,8 @@ def _check_draft(schema: dict[str, Any]) -> None:
     """Valid under the draft its `$schema` names (2020-12 when it names none)."""
     import jsonschema
 
-    validator = jsonschema.validators.validator_for(schema, jsonschema.Draft202012Validator)
     try:
-        validator.check_schema(schema)
+        _draft(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise SchemaError(f"not a valid JSON schema: {exc.message}") from exc
 
@@ -286,10 +284,19 @@ def _decoding_form(node: Any, pointer: str, unenforced: list[str], ignored: tupl
 def _ignored_in(schema: dict[str, Any]) -> tuple[str, ...]:
     """SGLang's list, plus `dependencies` where the schema's draft (4 to 7) has it: xgrammar
     ignores it as well, and SGLang's detector does not look for it."""
+    legacy = "dependencies" in _draft(schema).VALIDATORS
+    return _IGNORED_KEYWORDS + (("dependencies",) if legacy else ())
+
+
+def _draft(schema: dict[str, Any]) -> Any:
+    """The validator class of the draft `$schema` names; 2020-12 if it names none we know."""
     import jsonschema
 
-    draft = jsonschema.validators.validator_for(schema, jsonschema.Draft202012Validator)
-    return _IGNORED_KEYWORDS + (("dependencies",) if "dependencies" in draft.VALIDATORS else ())
+    default = jsonschema.Draft202012Validator
+    named = schema.get("$schema")
+    return (
+        jsonschema.validators.validator_for(schema, default) if isinstance(named, str) else default
+    )
 
 
 def _describes_string(node: dict[str, Any]) -> bool:

@@ -6,7 +6,7 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field, field_validator
 
-from forkpoint.programs.constraints import Constraint
+from forkpoint.programs.constraints import Constraint, refuse_unenforced
 from forkpoint.programs.errors import OutputError, SchemaError
 
 
@@ -202,6 +202,20 @@ def test_draft_07_dependencies_which_xgrammar_ignores_too_is_warned_and_checked_
         constraint.validate('{"a": 1}')
     with pytest.raises(SchemaError, match="dependencies is not enforced"):
         Constraint.from_schema(schema, strict=True)
+
+
+@pytest.mark.parametrize("named", [[], 5, {"a": 1}])
+def test_a_dollar_schema_that_is_no_string_is_a_schema_error_not_a_crash(named):
+    schema = {"$schema": named, "type": "integer", "multipleOf": 2}
+    with pytest.raises(SchemaError, match="not a valid JSON schema"):
+        Constraint.from_schema(schema)
+    with pytest.raises(SchemaError, match="multipleOf is not enforced"):
+        refuse_unenforced(schema)  # what a strict request body runs first
+
+
+def test_a_dollar_schema_naming_no_draft_we_know_means_2020_12():
+    schema = {"$schema": "https://example.org/no-such-draft", "type": "integer", "multipleOf": 2}
+    assert Constraint.from_schema(schema).validate("4") == 4
 
 
 def test_a_draft_07_schema_is_checked_and_validated_as_draft_07():
