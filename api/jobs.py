@@ -10,7 +10,8 @@ document during which the runtime died twice is recorded as failed: it may be wh
 re-sending it first forever would stop every job. Documents that met one death are re-sent one
 at a time, so a poison document's second death does not take innocent neighbours with it. On
 start-up, unfinished jobs resume from the store: every document without a result is queued
-again, and a result can be stored only once.
+again, and a result can be stored only once. Queues hold where a document is, not its text:
+a worker reads the text from the store when it takes the document.
 """
 
 from __future__ import annotations
@@ -47,15 +48,17 @@ DEFAULT_INSTRUCTIONS = "Extract the information the JSON schema asks for from th
 
 @dataclass(frozen=True)
 class WorkItem:
+    """A queued document: where it is, not its text (read from the store when a worker takes
+    it, so a queue of 20,000 documents holds no texts)."""
+
     job_id: str
     index: int
     name: str
-    text: str
     sha256: str | None = None
 
-    @property
-    def document(self) -> Document:
-        return Document(self.name, self.text, sha256=self.sha256)
+    def failed(self, reason: str) -> DocumentResult:
+        """This document's error result (its name and hash are all that needs)."""
+        return DocumentResult(self.index, self.name, "error", error=reason, sha256=self.sha256)
 
 
 def request_fingerprint(
@@ -252,7 +255,7 @@ class JobRunner:
         return extractor
 
     def _enqueue(self, job: JobRecord) -> None:
-        items = deque(WorkItem(job.id, *row) for row in self.store.pending(job.id))
+        items = deque(WorkItem(job.id, *row) for row in self.store.pending_refs(job.id))
         if not items:
             self.store.set_state(job.id, "done")
             return
@@ -263,7 +266,7 @@ class JobRunner:
         # The corpus goes in before the documents are decoded; the request may take a while
         # (the runtime tokenizes it), so not on the submitting request's thread.
         def load_then_queue() -> None:
-            self._load_corpus(job.id, [item.text for item in items])
+            self._load_corpus(job.id, [row[2] for row in self.store.pending(job.id)])
             self._queue(job.id, items)
 
         threading.Thread(target=load_then_queue, name=f"fp-corpus-{job.id[:8]}").start()
@@ -329,7 +332,7 @@ class JobRunner:
                 log.exception("document %d of job %s failed unexpectedly", item.index, item.job_id)
                 self.metrics.worker_errors.inc()
                 reason = f"the gateway failed on this document: {type(exc).__name__}: {exc}"
-                failed = DocumentResult.failed(item.index, item.document, reason[:500], 0.0)
+                failed = item.failed(reason[:500])
                 try:
                     self._store(item.job_id, failed)
                 except Exception:  # e.g. the disk is full: the document stays pending
@@ -345,14 +348,18 @@ class JobRunner:
                 task = self._tasks[job.id] = task_for(
                     job.task, job.schema_json, job.instructions, job.task_spec
                 )
+            text = self.store.text(item.job_id, item.index)
+            if text is None:
+                return  # the job was deleted meanwhile
+            document = Document(item.name, text, sha256=item.sha256)
             suspect = (item.job_id, item.index) in self._deaths
             with self._one_suspect if suspect else nullcontext():
-                result = self.extractor(task).extract(item.index, item.document)
+                result = self.extractor(task).extract(item.index, document)
         except RuntimeUnavailable as exc:
             self._outage(item, exc)
             return
         except ForkpointError as exc:  # e.g. the job's task is no longer registered
-            result = DocumentResult.failed(item.index, item.document, str(exc), seconds=0.0)
+            result = item.failed(str(exc))
         self._store(item.job_id, result)
 
     def _runtime_restarted(self) -> None:
@@ -382,12 +389,12 @@ class JobRunner:
                 "the runtime died twice while processing this document; it may be what makes "
                 f"the runtime fail (see the runtime's log): {exc.message}"
             )
-            self._store(item.job_id, DocumentResult.failed(item.index, item.document, reason, 0.0))
+            self._store(item.job_id, item.failed(reason))
             return
         self._outages[key] = attempts = self._outages.get(key, 0) + 1
         if attempts >= self.settings.runtime_attempts:
             reason = f"the runtime was unavailable on {attempts} attempts: {exc.message}"
-            failed = DocumentResult.failed(item.index, item.document, reason, seconds=0.0)
+            failed = item.failed(reason)
             self._store(item.job_id, failed)
             return
         time.sleep(min(30.0, 2.0**attempts))

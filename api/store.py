@@ -312,6 +312,25 @@ class JobStore:
                 (job_id,),
             ).fetchall()
 
+    def pending_refs(self, job_id: str) -> list[tuple[int, str, str | None]]:
+        """(index, name, sha256) of the job's documents without a result, in order: what a
+        queue holds (the texts stay here until a worker takes the document)."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT d.idx, d.name, d.sha256 FROM documents d LEFT JOIN results r "
+                "ON r.job_id = d.job_id AND r.idx = d.idx "
+                "WHERE d.job_id = ? AND r.idx IS NULL ORDER BY d.idx",
+                (job_id,),
+            ).fetchall()
+
+    def text(self, job_id: str, index: int) -> str | None:
+        """One document's text; None if the job (or document) is gone."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT text FROM documents WHERE job_id = ? AND idx = ?", (job_id, index)
+            ).fetchone()
+        return row[0] if row else None
+
     def pending_count(self) -> int:
         """Documents accepted by unfinished jobs and not yet recorded (the queue's length)."""
         with self._lock:

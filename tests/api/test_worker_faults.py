@@ -7,10 +7,12 @@ answered with a token count; an extraction by `answer`). Everything else is the 
 code: JobRunner, JobStore, the SGLang frontend endpoint and the extractor.
 """
 
+import gc
 import http.server
 import json
 import threading
 import time
+import tracemalloc
 from collections import Counter
 from collections.abc import Callable
 
@@ -286,3 +288,22 @@ def test_a_document_the_runtime_dies_on_twice_fails_alone_and_its_job_finishes(
     assert [r["status"] for r in records] == ["error", "ok", "ok"]
     assert "the runtime died twice while processing this document" in records[0]["error"]
     assert workers_alive(runner) == 2
+
+
+def test_queued_documents_stay_in_the_store_not_in_the_gateways_memory(runtimes, make_runner):
+    answering = threading.Event()
+    runtime = runtimes(lambda text: GOOD_ANSWER if answering.wait(60) else None)
+    runner = make_runner(runtime, concurrency=1)
+    runner.start()
+    texts = [f"Ada Lovelace {i}. " + "x" * 100_000 for i in range(100)]  # 10 MB queued
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    job, _ = runner.submit(
+        get_task("contacts"), [Document(f"d{i}", t) for i, t in enumerate(texts)]
+    )
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    answering.set()
+    assert held < 2_000_000, f"{held:,} bytes held for a queue of 100 documents of 100 KB"
+    assert [r["status"] for r in wait_done(runner, job.id)] == ["ok"] * 100
