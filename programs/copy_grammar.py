@@ -27,10 +27,15 @@ it), only when the output is validated; `pattern`, `format`, `enum` and `const` 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
+import threading
+import time
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from forkpoint.programs.errors import DocumentError, SchemaError, TaskError
@@ -44,6 +49,8 @@ _VALUE_RULE = f"{_RULE}_value"
 _PATH = re.compile(r"^(?:[^.\[\]]+(?:\[\])*|(?:\[\])+)(?:\.[^.\[\]]+(?:\[\])*)*$")
 _NOT_A_SPAN = ("enum", "const", "pattern", "format")
 _MAX_REF_HOPS = 32
+_NAME_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+COPY_KEYWORD = "x-forkpoint-copy"  # `true` on a string property of an inline schema
 
 
 @dataclass(frozen=True)
@@ -58,13 +65,10 @@ class CopyGrammar:
         """Check the copy paths against `schema` and compile it (raises TaskError/SchemaError).
 
         `schema` is one that `Constraint` already accepted; this compiles it the same way SGLang's
-        xgrammar backend does (`any_whitespace=True`, strict mode).
+        xgrammar backend does (`any_whitespace=True`, strict mode). Fields marked in the schema
+        with the keyword (`"x-forkpoint-copy": true`) are copy fields too.
         """
-        if isinstance(copy_fields, str):
-            raise TaskError(f"copy fields must be a list of paths, not the string {copy_fields!r}")
-        fields = tuple(dict.fromkeys(copy_fields))
-        if _MARKER in json.dumps(schema, ensure_ascii=False):
-            raise SchemaError(f"the schema contains {_MARKER!r}, a value reserved for copy fields")
+        fields = check_copy_fields(schema, copy_fields)
         marked = copy.deepcopy(schema)
         for path in fields:
             marked = _mark(marked, _steps(path), path, root=marked)
@@ -78,11 +82,138 @@ class CopyGrammar:
             raise SchemaError("this xgrammar version writes copy fields in an unexpected form")
         return cls(base_ebnf=ebnf, copy_fields=fields)
 
+    @cached_property
+    def key(self) -> str:
+        """A stable identity for this grammar's schema side (the document grammar cache)."""
+        return hashlib.sha256(self.base_ebnf.encode()).hexdigest()[:16]
+
     def for_document(self, document: str) -> str:
         """The complete EBNF for one document: every copy field a non-empty span of it."""
         if not self.copy_fields:
             return self.base_ebnf
         return self.base_ebnf.rstrip("\n") + "\n" + substring_rules(document, _VALUE_RULE) + "\n"
+
+
+class DocumentGrammars:
+    """The grammars of recent documents by (task grammar, document sha256), least recently used
+    dropped first: a re-ask, a chunk asked again or a document submitted again reuses its
+    grammar (and SGLang, which caches compiled grammars by their text, its compile). Bounded in
+    count and in characters, since a grammar is ~60 times its document. Thread-safe."""
+
+    def __init__(self, max_grammars: int = 32, max_chars: int = 64_000_000) -> None:
+        self.max_grammars, self.max_chars = max_grammars, max_chars
+        self._grammars: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def get(self, grammar: CopyGrammar, document: str) -> tuple[str, float]:
+        """The document's EBNF, and the seconds spent building it now (0.0 when cached)."""
+        digest = hashlib.sha256(document.encode("utf-8", "surrogatepass")).hexdigest()
+        key = (grammar.key, digest)
+        with self._lock:
+            if (ebnf := self._grammars.get(key)) is not None:
+                self._grammars.move_to_end(key)
+                return ebnf, 0.0
+        started = time.perf_counter()
+        ebnf = grammar.for_document(document)  # outside the lock: other documents build theirs
+        seconds = time.perf_counter() - started
+        with self._lock:
+            if key not in self._grammars:
+                self._grammars[key] = ebnf
+                self._chars += len(ebnf)
+            while self._grammars and (
+                len(self._grammars) > self.max_grammars or self._chars > self.max_chars
+            ):
+                self._chars -= len(self._grammars.popitem(last=False)[1])
+        return ebnf, seconds
+
+    def __len__(self) -> int:
+        return len(self._grammars)
+
+
+def check_copy_fields(schema: dict[str, Any], copy_fields: Iterable[str]) -> tuple[str, ...]:
+    """The copy paths, `copy_fields` then the keyword's, each checked against `schema` without
+    compiling it (pure Python: a task checks its copy fields where xgrammar is not installed)."""
+    if isinstance(copy_fields, str):
+        raise TaskError(f"copy fields must be a list of paths, not the string {copy_fields!r}")
+    if _MARKER in json.dumps(schema, ensure_ascii=False):
+        raise SchemaError(f"the schema contains {_MARKER!r}, a value reserved for copy fields")
+    fields = tuple(dict.fromkeys([*copy_fields, *keyword_paths(schema)]))
+    for path in fields:
+        _mark(schema, _steps(path), path, root=schema)  # builds new nodes, never changes these
+    return fields
+
+
+def keyword_paths(schema: dict[str, Any]) -> list[str]:
+    """The paths of the fields marked `"x-forkpoint-copy": true` in `schema`.
+
+    A marked node reached through a "$ref" names every path that reaches it. A mark that no
+    path reaches (under "additionalProperties", in an unused definition) or whose value is not
+    `true` is a TaskError: a keyword that silently did nothing would leave a field unguarded.
+    """
+    marks = set(_keyword_pointers(schema, ""))
+    if not marks:
+        return []
+    found: dict[str, None] = {}
+    reached: set[str] = set()
+    stack = deque([(schema, "", "", frozenset[str]())])  # breadth first: paths in schema order
+    while stack:
+        node, pointer, path, refs = stack.popleft()
+        if not isinstance(node, dict):
+            continue
+        if isinstance(ref := node.get("$ref"), str) and ref.startswith("#") and ref not in refs:
+            if pointer in marks:  # the keyword beside the $ref marks this use of it
+                reached.add(pointer)
+                found[path or "[]"] = None
+                continue
+            try:
+                target = _pointer(schema, ref)
+            except SchemaError:
+                continue
+            stack.append((target, ref[1:], path, refs | {ref}))
+            continue
+        if pointer in marks:
+            reached.add(pointer)
+            found[path] = None
+            continue
+        for name, sub in (node.get("properties") or {}).items():
+            where = f"{pointer}/properties/{_escape(name)}"
+            stack.append((sub, where, f"{path}.{name}" if path else name, refs))
+        if isinstance(items := node.get("items"), dict):
+            stack.append((items, f"{pointer}/items", f"{path}[]", refs))
+        for key in ("anyOf", "oneOf", "allOf"):
+            for i, sub in enumerate(node.get(key) or ()):
+                stack.append((sub, f"{pointer}/{key}/{i}", path, refs))
+    if unreached := sorted(marks - reached):
+        raise TaskError(
+            f"{COPY_KEYWORD!r} at {unreached[0] or '/'} marks no field of the answer",
+            hint="put it on a string property reached from the root through properties/items",
+        )
+    if "" in found:
+        raise TaskError(f"{COPY_KEYWORD!r} on the whole schema: mark string properties instead")
+    return list(found)
+
+
+def _keyword_pointers(node: Any, pointer: str, *, names: bool = False) -> list[str]:
+    """JSON pointers of the schema nodes carrying the copy keyword (its value must be true).
+    `names`: `node` maps names to schemas ("properties", "$defs"), where a key is no keyword."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        if COPY_KEYWORD in node and not names:
+            if node[COPY_KEYWORD] is not True:
+                raise TaskError(f"{COPY_KEYWORD!r} at {pointer or '/'} must be true")
+            found.append(pointer)
+        for key, sub in node.items():
+            where, maps = f"{pointer}/{_escape(key)}", not names and key in _NAME_MAPS
+            found += _keyword_pointers(sub, where, names=maps)
+    elif isinstance(node, list):
+        for i, sub in enumerate(node):
+            found += _keyword_pointers(sub, f"{pointer}/{i}")
+    return found
+
+
+def _escape(name: str) -> str:
+    return name.replace("~", "~0").replace("/", "~1")
 
 
 def copy_grammar(schema: dict[str, Any], copy_fields: Iterable[str], document: str) -> str:

@@ -1,7 +1,8 @@
 """The extractor: one document through the task's program, no scheduling.
 
-fit (chunk a long document) → ask after the fork point → validate, re-ask with the errors →
-merge chunks → ground string values → one DocumentResult. Thread-safe: a scheduler (batch.py)
+fit (chunk a long document) → the text's copy-field grammar, if the task has copy fields →
+ask after the fork point → validate, re-ask with the errors → merge chunks → ground string
+values → one DocumentResult. Thread-safe: a scheduler (batch.py)
 or the gateway's workers call `extract` from many threads against one warmed prefix. Never
 raises for a document's fault; raises RuntimeUnavailable only when the runtime stays unreachable.
 """
@@ -15,6 +16,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 from forkpoint.programs import program
+from forkpoint.programs.copy_grammar import DocumentGrammars
 from forkpoint.programs.documents import long_documents
 from forkpoint.programs.documents.document import Document
 from forkpoint.programs.errors import (
@@ -29,6 +31,9 @@ from forkpoint.programs.results.record import DocumentResult, Usage
 from forkpoint.runtime.served_model import ServedModel, check_served_format
 
 RETRY_DELAYS = (1.0, 4.0)  # seconds before the 2nd and 3rd try of a document
+# Copy-field grammars of recent documents, shared by every extractor of the process (the
+# gateway keeps one per task): keyed by task grammar and document hash.
+GRAMMARS = DocumentGrammars()
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,7 @@ class Extractor:
 
     def warm(self) -> int:
         """Compute the prefix once on the server; returns its token count."""
+        self.prompt.task.copy_grammar  # noqa: B018 - compile the schema side once, up front
         meta = self._with_retries(lambda: program.run_warm(self.endpoint, self.prompt.prefix))
         self.prefix_tokens = int(meta["prompt_tokens"])
         return self.prefix_tokens
@@ -168,9 +174,16 @@ class Extractor:
     def _answer(self, text: str, max_tokens: int) -> _Answer:
         """One text through the program, re-asked on validation failures (the output model's
         own validators, which no grammar expresses) up to the task's `max_reasks`, each time
-        with the earlier answers and their errors after the fork point."""
+        with the earlier answers and their errors after the fork point. A task with copy
+        fields decodes with `text`'s own grammar (each chunk its own), re-asks too."""
         task = self.prompt.task
-        usage = Usage()
+        usage, ebnf = Usage(), None
+        if task.copy_grammar is not None:
+            try:
+                ebnf, seconds = GRAMMARS.get(task.copy_grammar, text)
+            except ForkpointError as exc:  # an empty text: nothing to copy from
+                return _Answer("failed", usage, 1, error=str(exc))
+            usage = Usage(grammar_seconds=seconds)
         attempts: list[tuple[str, str]] = []  # (answer, validation error) so far
         while True:
             try:
@@ -182,6 +195,7 @@ class Extractor:
                         json_schema=task.constraint.schema_json,
                         max_tokens=max_tokens,
                         temperature=self.temperature,
+                        ebnf=ebnf,
                     )
                 )
             except RuntimeUnavailable:

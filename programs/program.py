@@ -1,7 +1,8 @@
 """The extraction task as an SGLang frontend program, with its fork point.
 
 Every document runs the same program: the task prefix (instructions, field guide, few-shot
-turns), then the fork point, then the document's turn and a JSON-schema-constrained `sgl.gen`.
+turns), then the fork point, then the document's turn and a JSON-schema-constrained `sgl.gen`
+(or constrained by the document's own grammar when the task has copy fields).
 `warm_prefix` runs only the part before the fork point, once, so RadixAttention holds it before
 the documents arrive and every document reads it from the cache.
 """
@@ -31,13 +32,24 @@ def warm_prefix(s, prefix: str):
     s += sgl.gen("warm", max_tokens=0)
 
 
+class Ebnf(str):
+    """An EBNF grammar (a document's copy-field grammar) for `sgl.gen`'s `json_schema` slot.
+
+    SGLang's server takes `ebnf`, but the frontend's `gen` has no such argument and sends only
+    `regex` and `json_schema` (`SglSamplingParams.to_srt_kwargs`). The grammar rides in the
+    `json_schema` slot as this type, which the frontend passes through untouched, and
+    `Endpoint.generate` sends it as `ebnf` instead (SGLang refuses more than one constraint).
+    """
+
+
 # Argument names avoid `max_tokens`/`temperature`: `.run()` takes those as its own defaults.
+# `constraint`: the JSON schema, or an Ebnf grammar; it is not in the text, so not in the prefix.
 @sgl.function
-def extract_document(s, prefix: str, turn: str, json_schema: str, budget: int, temp: float):
+def extract_document(s, prefix: str, turn: str, constraint: str, budget: int, temp: float):
     s += prefix
     # ---- fork point: everything above is shared by every document of the task ----
     s += turn
-    s += sgl.gen(OUTPUT, max_tokens=budget, temperature=temp, json_schema=json_schema)
+    s += sgl.gen(OUTPUT, max_tokens=budget, temperature=temp, json_schema=constraint)
 
 
 class ServerError(ConnectionError):
@@ -65,12 +77,15 @@ class Endpoint(RuntimeEndpoint):
     def generate(self, s: StreamExecutor, sampling_params: SglSamplingParams):
         """As RuntimeEndpoint.generate (text in, text and meta_info out), through the client."""
         self._handle_dtype_to_regex(sampling_params)
+        params = sampling_params.to_srt_kwargs()
+        if isinstance(params.get("json_schema"), Ebnf):
+            params["ebnf"] = str(params.pop("json_schema"))
         data = {
             "text": s.text_,
             "sampling_params": {
                 "skip_special_tokens": global_config.skip_special_tokens_in_output,
                 "spaces_between_special_tokens": global_config.spaces_between_special_tokens_in_out,
-                **sampling_params.to_srt_kwargs(),
+                **params,
             },
         }
         try:
@@ -111,12 +126,14 @@ def run_extract(
     json_schema: str,
     max_tokens: int,
     temperature: float = 0.0,
+    ebnf: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """Run one document; returns the raw output text and SGLang's meta_info."""
+    """Run one document; returns the raw output text and SGLang's meta_info. With `ebnf` (the
+    document's copy-field grammar, which already holds the schema) it replaces `json_schema`."""
     state = extract_document.run(
         prefix=prefix,
         turn=turn,
-        json_schema=json_schema,
+        constraint=json_schema if ebnf is None else Ebnf(ebnf),
         budget=max_tokens,
         temp=temperature,
         backend=endpoint,

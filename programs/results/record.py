@@ -25,6 +25,7 @@ class Usage:
     cached_tokens: int = 0
     completion_tokens: int = 0
     spec_verify_ct: int = 0  # speculative verify steps (0: speculation off)
+    grammar_seconds: float = 0.0  # building the documents' copy-field grammars (none: 0)
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> Usage:
@@ -41,6 +42,7 @@ class Usage:
             self.cached_tokens + other.cached_tokens,
             self.completion_tokens + other.completion_tokens,
             self.spec_verify_ct + other.spec_verify_ct,
+            self.grammar_seconds + other.grammar_seconds,
         )
 
     @property
@@ -134,6 +136,7 @@ class DocumentResult:
                 attempts=self.attempts,
                 chunks=self.chunks if self.chunks > 1 else None,
                 seconds=round(self.seconds, 3),
+                grammar_seconds=round(usage.grammar_seconds, 4) if usage.grammar_seconds else None,
             ),
             raw=self.raw,
         )
@@ -157,6 +160,9 @@ class RecordUsage(BaseModel):
     attempts: int = 1
     chunks: int | None = None  # absent for a document extracted in one piece
     seconds: float = 0.0
+    # Building the document's copy-field grammar here (absent for a task without copy fields);
+    # SGLang then compiles it on its side, in its grammar queue, within `seconds`.
+    grammar_seconds: float | None = None
 
 
 class ResultRecord(BaseModel):
@@ -197,6 +203,7 @@ class ResultRecord(BaseModel):
                 usage.cached_tokens,
                 usage.completion_tokens,
                 usage.spec_verify_ct or 0,
+                usage.grammar_seconds or 0.0,
             ),
             seconds=usage.seconds,
             raw=self.raw,

@@ -14,6 +14,7 @@ from forkpoint.programs.errors import TaskError
 
 if TYPE_CHECKING:
     from forkpoint.programs.constraints import Constraint
+    from forkpoint.programs.copy_grammar import CopyGrammar
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
@@ -59,6 +60,11 @@ class ExtractionTask:
     # overlapping chunks whose answers are merged (see long_documents.py).
     long_documents: Literal["error", "chunk"] = "error"
     chunk_overlap_tokens: int = 100
+    # Fields whose value can only be a span of the document ("invoice_number",
+    # "line_items[].description"): the grammar allows nothing else while decoding (see
+    # copy_grammar.py). String properties marked `"x-forkpoint-copy": true` in the schema are
+    # added here. Numbers, dates and enums are read, not copied: a TaskError.
+    copy_fields: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -79,6 +85,7 @@ class ExtractionTask:
         if not 0 <= self.max_reasks <= 3:
             raise TaskError(f"task {self.name!r}: max_reasks must be between 0 and 3")
         object.__setattr__(self, "grounded_fields", tuple(self.grounded_fields))
+        self._check_copy_fields()
         object.__setattr__(self, "examples", tuple(self.examples))
         for i, example in enumerate(self.examples):
             if self.output_model is None:
@@ -100,6 +107,39 @@ class ExtractionTask:
             self.constraint.validate(example.answer())
         except OutputError as exc:
             raise TaskError(f"task {self.name!r}: example {i} {exc.message}") from exc
+
+    def _check_copy_fields(self) -> None:
+        """Copy paths checked against the schema now, in pure Python (the grammar itself is
+        compiled when first needed, where xgrammar is installed)."""
+        from forkpoint.programs.copy_grammar import COPY_KEYWORD, check_copy_fields
+
+        if self.output_model is not None:
+            try:
+                schema = self.output_model.model_json_schema()
+            except Exception:  # no schema: the constraint says why (a SchemaError)
+                if self.copy_fields:
+                    self.constraint  # noqa: B018
+                return
+        elif isinstance(self.json_schema, dict):
+            schema = self.json_schema
+        elif self.copy_fields or COPY_KEYWORD in str(self.json_schema):
+            schema = self.constraint.schema  # a schema as text: parsed (and checked) once
+        else:
+            return
+        try:
+            fields = check_copy_fields(schema, self.copy_fields)
+        except TaskError as exc:
+            raise TaskError(f"task {self.name!r}: {exc.message}", hint=exc.hint) from exc
+        object.__setattr__(self, "copy_fields", fields)
+
+    @cached_property
+    def copy_grammar(self) -> CopyGrammar | None:
+        """The schema's grammar with the copy fields left to each document; None without any."""
+        from forkpoint.programs.copy_grammar import CopyGrammar
+
+        if not self.copy_fields:
+            return None
+        return CopyGrammar.from_schema(self.constraint.schema, self.copy_fields)
 
     @property
     def field_names(self) -> tuple[str, ...]:
