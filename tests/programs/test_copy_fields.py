@@ -12,6 +12,7 @@ from forkpoint.programs.documents.document import from_text
 from forkpoint.programs.errors import TaskError
 from forkpoint.programs.extractor import Extractor
 from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.tasks.registry import builtin_tasks
 from forkpoint.programs.tasks.task import ExtractionTask, schema_task
 
 
@@ -173,3 +174,14 @@ def test_copy_fields_read_the_same_cached_tokens_as_the_plain_task(extractors):
     assert with_copy.usage.cached_tokens == without.usage.cached_tokens
     assert with_copy.usage.cached_tokens > copying.prefix_tokens
     assert with_copy.usage.grammar_seconds == 0  # the grammar came from the cache
+
+
+@pytest.mark.parametrize("task", builtin_tasks().values(), ids=builtin_tasks().keys())
+def test_built_in_few_shot_answers_copy_their_copy_fields_from_their_documents(task):
+    """An example answer that rewrites a copy field would teach what the grammar forbids."""
+    from xgrammar.testing import _get_matcher_from_grammar
+
+    assert task.copy_fields and task.copy_grammar is not None
+    for example in task.examples:
+        matcher = _get_matcher_from_grammar(task.copy_grammar.for_document(example.document))
+        assert matcher.accept_string(example.answer()) and matcher.is_terminated()
