@@ -90,6 +90,12 @@ class Constraint:
         return json.loads(self.full_json or self.schema_json)
 
     @property
+    def decoding_schema(self) -> dict[str, Any]:
+        """What decoding enforces: the schema less the keywords xgrammar ignores. Build any
+        other grammar (an EBNF) from this one, so it never depends on an ignored keyword."""
+        return json.loads(self.schema_json)
+
+    @property
     def key(self) -> str:
         """A stable identity for the schema (compile cache, job records)."""
         return hashlib.sha256((self.full_json or self.schema_json).encode()).hexdigest()[:16]
@@ -98,7 +104,7 @@ class Constraint:
     def warnings(self) -> list[str]:
         """Keywords checked only after decoding, and where the decoding schema lets a model run
         on: unbounded strings and arrays, relaxed oneOf."""
-        return [*self.unenforced, *_lint(json.loads(self.schema_json))]
+        return [*self.unenforced, *_lint(self.decoding_schema)]
 
     @cached_property
     def _validator(self) -> Any:

@@ -123,7 +123,8 @@ def test_the_runtime_decodes_without_the_ignored_keywords_and_sglang_accepts_tha
     from sglang.srt.constrained.json_schema_validation import validate_xgrammar_json_schema
 
     constraint = Constraint.from_schema(SITE)
-    decoding = json.loads(constraint.schema_json)
+    decoding = constraint.decoding_schema
+    assert decoding == json.loads(constraint.schema_json)
     validate_xgrammar_json_schema(decoding)  # what SGLang's server runs before compiling
     assert "if" not in decoding and "then" not in decoding
     assert decoding["properties"]["site"] == {"type": "string", "maxLength": 100}
