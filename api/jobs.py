@@ -43,6 +43,8 @@ from forkpoint.runtime.served_model import check_chat_format
 
 log = logging.getLogger("forkpoint.jobs")
 INLINE = "inline-schema"
+# Within systemd's TimeoutStopSec=30 for the gateway, after uvicorn's 10 s of graceful shutdown.
+STOP_GRACE_SECONDS = 5.0
 DEFAULT_INSTRUCTIONS = "Extract the information the JSON schema asks for from the document."
 
 
@@ -158,12 +160,16 @@ class JobRunner:
             thread.start()
             self._threads.append(thread)
 
-    def stop(self) -> None:
+    def stop(self, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+        """Stop taking documents; wait at most `grace_seconds` in all for workers to finish the
+        ones they hold. Workers still waiting on the runtime are left (daemon threads): their
+        documents have no result and run again on the next start."""
         with self._work:
             self._stopping = True
             self._work.notify_all()
+        deadline = time.monotonic() + grace_seconds
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def submit(
         self,
