@@ -9,7 +9,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NamedTuple, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -83,9 +83,22 @@ def v1_router() -> APIRouter:
     return APIRouter(prefix="/v1", dependencies=[Depends(authorized)])
 
 
-def choose(choice: TaskChoice):
+class Chosen(NamedTuple):
+    """The task a request names, and how a job records it (an inline schema's JSON text, or a
+    task definition's) so that a restarted gateway builds the same task again."""
+
+    task: ExtractionTask
+    schema_json: str | None = None
+    task_spec: str | None = None
+
+
+def choose(choice: TaskChoice) -> Chosen:
+    """Build (and compile) the task a request names; SchemaError/TaskError if it is bad."""
+    if choice.task_definition is not None:
+        spec = choice.task_definition
+        return Chosen(spec.to_task(), task_spec=spec.model_dump_json(by_alias=True))
     schema = json.dumps(choice.json_schema) if choice.json_schema is not None else None
-    return task_for(choice.task, schema, choice.instructions), schema
+    return Chosen(task_for(choice.task, schema, choice.instructions), schema_json=schema)
 
 
 def checked(runner: JobRunner, documents: list[Document]) -> list[Document]:

@@ -26,7 +26,7 @@ v1 = v1_router()
 async def extract(body: ExtractRequest, extractions: ExtractionsDep) -> dict[str, Any]:
     """One document, synchronously: the validated object (or the reason) and its usage; 503 when
     every extraction slot is taken, 504 past FORKPOINT_EXTRACT_TIMEOUT_SECONDS."""
-    task, _ = await offload(choose, body)  # compiles an inline schema
+    task = (await offload(choose, body)).task  # compiles an inline schema or definition
     return await extractions.extract(task, from_text(body.name, body.document))
 
 
@@ -55,7 +55,7 @@ async def run_program(name: str, body: ProgramRun, extractions: ExtractionsDep) 
     """Run program `name` with arguments {"document": text}, as /v1/extract runs one."""
     if set(body.arguments) != {"document"}:
         raise RequestError("a program run takes exactly one argument: 'document'")
-    task, _ = await offload(choose, TaskChoice(task=name))
+    task = (await offload(choose, TaskChoice(task=name))).task
     return await extractions.extract(task, from_text(name, body.arguments["document"]))
 
 

@@ -51,6 +51,10 @@ v1 = v1_router()
                             "task": {"type": "string"},
                             "schema": {"type": "string", "description": "JSON text"},
                             "instructions": {"type": "string"},
+                            "task_definition": {
+                                "type": "string",
+                                "description": "JSON text: a whole task (see JobRequest)",
+                            },
                             "json_field": {
                                 "type": "string",
                                 "description": "For .json/.jsonl files: the (dotted) text field",
@@ -80,7 +84,8 @@ async def submit_job(
     (200) instead of a new one, the same key with a different request is 409; keys expire after
     FORKPOINT_IDEMPOTENCY_TTL_SECONDS (a day)."""
     choice, documents = await _job_input(request)
-    task, schema = await offload(choose, choice)  # compiles an inline schema
+    chosen = await offload(choose, choice)  # compiles an inline schema or task definition
+    task = chosen.task
     labels = None
     if isinstance(choice, JobRequest) and choice.labels:
         records = [label.model_dump() for label in choice.labels]
@@ -91,8 +96,9 @@ async def submit_job(
         runner.submit,
         task,
         checked(runner, documents),
-        schema_json=schema,
+        schema_json=chosen.schema_json,
         instructions=choice.instructions,
+        task_spec=chosen.task_spec,
         labels=labels,
         idempotency_key=idempotency_key,
         owner=caller.owner,
@@ -111,11 +117,12 @@ async def _job_input(request: Request) -> tuple[TaskChoice, list[Document]]:
     try:
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             form = await request.form()
-            schema = form.get("schema")
+            schema, definition = form.get("schema"), form.get("task_definition")
             choice = TaskChoice(
                 task=form.get("task"),
                 schema=json.loads(schema) if isinstance(schema, str) else None,
                 instructions=form.get("instructions"),
+                task_definition=json.loads(definition) if isinstance(definition, str) else None,
             )
             files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
             field = form.get("json_field")
@@ -189,7 +196,7 @@ def job_eval(job_id: str, runner: RunnerDep, caller: CallerDep) -> dict[str, Any
     if not labels:
         raise NotFound(f"job {job_id} was submitted without labels")
     job = runner.store.get(job_id)
-    task = task_for(job.task, job.schema_json, job.instructions)
+    task = task_for(job.task, job.schema_json, job.instructions, job.task_spec)
     pairs = [(r, labels[r["file"]]) for r in runner.store.results(job_id) if r["file"] in labels]
     summary = BatchSummary()
     results = []

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from forkpoint.programs.constraints import refuse_unenforced
 from forkpoint.programs.results.record import ResultRecord
+from forkpoint.programs.tasks.spec import TaskSpec
 
 STRICT = (
     "Refuse (422) an inline schema with keywords xgrammar ignores while decoding (multipleOf, "
@@ -17,19 +18,26 @@ STRICT = (
 
 
 class TaskChoice(BaseModel):
-    """A registered task by name, or an inline JSON schema (with optional instructions)."""
+    """A registered task by name, an inline JSON schema (with optional instructions), or a whole
+    task definition (a user's own ExtractionTask as data: forkpoint.programs.tasks.spec)."""
 
     task: str | None = Field(None, description="A registered task name (GET /v1/tasks).")
     json_schema: dict[str, Any] | None = Field(None, alias="schema", description="Inline schema.")
     instructions: str | None = Field(None, max_length=20_000)
+    task_definition: TaskSpec | None = Field(
+        None,
+        description="A whole task: name, instructions, schema, few-shot examples, grounded "
+        "fields, output limit, re-asks, long-document policy (what TaskSpec.from_task writes).",
+    )
     strict: bool = Field(False, description=STRICT)
 
     model_config = {"populate_by_name": True}
 
     @model_validator(mode="after")
     def _one_of(self) -> TaskChoice:
-        if (self.task is None) == (self.json_schema is None):
-            raise ValueError("give exactly one of 'task' and 'schema'")
+        given = [self.task, self.json_schema, self.task_definition]
+        if sum(choice is not None for choice in given) != 1:
+            raise ValueError("give exactly one of 'task', 'schema' and 'task_definition'")
         if self.strict and self.json_schema is not None:
             refuse_unenforced(self.json_schema)  # a SchemaError: 422 with the keyword and where
         return self

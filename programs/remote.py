@@ -79,6 +79,7 @@ class RemoteJob:
     id: str
     task: ExtractionTask | str
     total: int
+    reconnects: int = 0  # streams that dropped and were asked again from the next document
 
     def status(self) -> dict[str, Any]:
         return self.gateway.http.status(self.id)
@@ -104,6 +105,7 @@ class RemoteJob:
                     return
             except RuntimeUnavailable:
                 failures += 1
+                self.reconnects += 1
                 if failures > RECONNECTS:
                     raise
                 time.sleep(min(30.0, 2.0**failures))
