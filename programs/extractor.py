@@ -2,9 +2,9 @@
 
 fit (chunk a long document) → the text's copy-field grammar, if the task has copy fields →
 ask after the fork point → validate, re-ask with the errors → merge chunks → ground string
-values → one DocumentResult. Thread-safe: a scheduler (batch.py)
-or the gateway's workers call `extract` from many threads against one warmed prefix. Never
-raises for a document's fault; raises RuntimeUnavailable only when the runtime stays unreachable.
+values → one DocumentResult. Thread-safe: a scheduler (batch.py) or the gateway's workers call
+`extract` from many threads against one warmed prefix. Never raises for a document's fault;
+raises RuntimeUnavailable only when the runtime stays unreachable.
 """
 
 from __future__ import annotations
