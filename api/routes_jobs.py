@@ -51,6 +51,7 @@ v1 = v1_router()
                             "task": {"type": "string"},
                             "schema": {"type": "string", "description": "JSON text"},
                             "instructions": {"type": "string"},
+                            "strict": {"type": "boolean"},
                             "task_definition": {
                                 "type": "string",
                                 "description": "JSON text: a whole task (see JobRequest)",
@@ -123,6 +124,7 @@ async def _job_input(request: Request) -> tuple[TaskChoice, list[Document]]:
                 schema=json.loads(schema) if isinstance(schema, str) else None,
                 instructions=form.get("instructions"),
                 task_definition=json.loads(definition) if isinstance(definition, str) else None,
+                strict=form.get("strict") in ("true", "1"),
             )
             files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
             field = form.get("json_field")

@@ -37,14 +37,17 @@ def test_keys_in_a_file_rotate_without_a_restart(make_client, tmp_path):
     assert client.get("/v1/jobs", headers={"Authorization": "Bearer new-key"}).status_code == 200
 
 
-def test_a_schema_xgrammar_cannot_enforce_is_422_with_the_reason(make_client):
+def test_with_strict_a_schema_xgrammar_cannot_enforce_is_422_with_the_reason(make_client):
     client = make_client()
     schema = {"type": "object", "properties": {"n": {"type": "integer", "multipleOf": 5}}}
-    checked = client.post("/v1/schemas/check", json={"schema": schema})
+    checked = client.post("/v1/schemas/check", json={"schema": schema, "strict": True})
     assert checked.status_code == 422
-    assert "multipleOf would be ignored" in checked.json()["error"]
-    job = client.post("/v1/jobs", json={"schema": schema, "documents": DOCS})
+    assert "multipleOf is not enforced" in checked.json()["error"]
+    job = client.post("/v1/jobs", json={"schema": schema, "documents": DOCS, "strict": True})
     assert job.status_code == 422
+    files = [("files", ("a.txt", b"Ann Lee", "text/plain"))]
+    form = {"schema": json.dumps(schema), "strict": "true"}
+    assert client.post("/v1/jobs", data=form, files=files).status_code == 422  # multipart too
     assert client.get("/v1/jobs").json() == []  # nothing was accepted
 
 
