@@ -61,18 +61,21 @@ class CopyGrammar:
     copy_fields: tuple[str, ...]
 
     @classmethod
-    def from_schema(cls, schema: dict[str, Any], copy_fields: Iterable[str]) -> CopyGrammar:
+    def from_schema(
+        cls, schema: dict[str, Any], copy_fields: Iterable[str], *, any_whitespace: bool = True
+    ) -> CopyGrammar:
         """Check the copy paths against `schema` and compile it (raises TaskError/SchemaError).
 
         `schema` is one that `Constraint` already accepted; this compiles it the same way SGLang's
-        xgrammar backend does (`any_whitespace=True`, strict mode). Fields marked in the schema
-        with the keyword (`"x-forkpoint-copy": true`) are copy fields too.
+        xgrammar backend does (strict mode; `any_whitespace=False` is its
+        `--constrained-json-disable-any-whitespace`, the profiles' `compact_json`). Fields marked
+        in the schema with the keyword (`"x-forkpoint-copy": true`) are copy fields too.
         """
         fields = check_copy_fields(schema, copy_fields)
         marked = copy.deepcopy(schema)
         for path in fields:
             marked = _mark(marked, _steps(path), path, root=marked)
-        ebnf = _schema_ebnf(json.dumps(marked, ensure_ascii=False))
+        ebnf = _schema_ebnf(json.dumps(marked, ensure_ascii=False), any_whitespace)
         if re.search(rf"^{_RULE}_", ebnf, flags=re.MULTILINE):
             raise SchemaError(f"xgrammar's grammar for this schema uses the rule prefix {_RULE!r}")
         count = ebnf.count(_MARKER_LITERAL)
@@ -361,7 +364,7 @@ def _where(path: str, steps_left: list[str | None]) -> str:
     return repr(prefix) if prefix else "the root"
 
 
-def _schema_ebnf(schema_json: str) -> str:
+def _schema_ebnf(schema_json: str, any_whitespace: bool) -> str:
     try:
         import xgrammar
     except ImportError as exc:  # the LAN-client install
@@ -369,7 +372,7 @@ def _schema_ebnf(schema_json: str) -> str:
             "copy fields need the server install", hint="pip install 'forkpoint[server]'"
         ) from exc
     try:
-        return str(xgrammar.Grammar.from_json_schema(schema_json, any_whitespace=True))
+        return str(xgrammar.Grammar.from_json_schema(schema_json, any_whitespace=any_whitespace))
     except (RuntimeError, ValueError, TypeError) as exc:
         raise SchemaError(f"xgrammar rejected the schema: {exc}") from exc
 

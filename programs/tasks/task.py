@@ -139,7 +139,11 @@ class ExtractionTask:
 
         if not self.copy_fields:
             return None
-        return CopyGrammar.from_schema(self.constraint.schema, self.copy_fields)
+        # Without free whitespace, as the shipped profiles decode a plain schema (compact_json:
+        # a 135M model otherwise spends its budget on whitespace). Under a profile without
+        # compact_json the copy grammar is the stricter one; every answer still validates.
+        schema = self.constraint.schema
+        return CopyGrammar.from_schema(schema, self.copy_fields, any_whitespace=False)
 
     @property
     def field_names(self) -> tuple[str, ...]:

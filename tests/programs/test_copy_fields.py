@@ -2,10 +2,11 @@
 field's value is a span of its own document while the prompt, its prefix and the other
 constraints stay as they were."""
 
+import json
 from typing import Literal
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from forkpoint.programs.copy_grammar import DocumentGrammars
 from forkpoint.programs.documents.document import from_text
@@ -15,6 +16,8 @@ from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.tasks.registry import builtin_tasks
 from forkpoint.programs.tasks.task import ExtractionTask, schema_task
 
+VERDICTS: list[bool] = []  # what the validator answers next: False fails once, as a check would
+
 
 class Quote(BaseModel):
     speaker: str = Field(description="Who is quoted, as written.")
@@ -22,6 +25,12 @@ class Quote(BaseModel):
     said: list[str] = Field(max_length=2, description="Their words, copied exactly (at most 2).")
     tone: Literal["positive", "neutral", "negative"] = Field(description="How the words sound.")
     year: int | None = Field(None, ge=1900, le=2100, description="The year named, if any.")
+
+    @model_validator(mode="after")
+    def _scripted(self):
+        if VERDICTS and not VERDICTS.pop(0):
+            raise ValueError("name the speaker's organisation")
+        return self
 
 
 COPIED = ("speaker", "organisation", "said[]")
@@ -42,7 +51,7 @@ def quote_task(**options) -> ExtractionTask:
         instructions="Extract who is quoted, their organisation and what they said.",
         output_model=Quote,
         max_output_tokens=120,
-        max_reasks=0,
+        max_reasks=1,
         **options,
     )
 
@@ -147,7 +156,9 @@ def sent(extractors):
 @pytest.mark.slow
 def test_every_copy_field_is_a_span_of_its_document_and_the_answer_fits_the_model(extractors, sent):
     _, copying = extractors
+    VERDICTS[:] = [False]  # the first document's first answer fails validation: it is re-asked
     results = [copying.extract(i, from_text(f"{i}.txt", d)) for i, d in enumerate(DOCUMENTS)]
+    assert VERDICTS == [] and [r.attempts for r in results] == [2] + [1] * (len(DOCUMENTS) - 1)
     assert [r.status for r in results] == ["ok"] * len(DOCUMENTS), [r.error for r in results]
     for document, result in zip(DOCUMENTS, results, strict=True):
         quote = Quote.model_validate(result.json_data())
@@ -156,11 +167,13 @@ def test_every_copy_field_is_a_span_of_its_document_and_the_answer_fits_the_mode
         assert all(words in document and words for words in quote.said)
         assert result.usage.grammar_seconds > 0
         assert result.usage.cached_tokens >= copying.prefix_tokens
-    # Each document went out with its own grammar, as SGLang's one `ebnf` constraint.
+    # Each document went out with its own grammar, the re-ask with its document's, each time
+    # as SGLang's one constraint: `ebnf`, no `json_schema` or `regex` beside it.
     constraints = [body["sampling_params"] for body in sent]
     assert [("ebnf" in p, p.get("json_schema"), p.get("regex")) for p in constraints] == [
         (True, None, None)
-    ] * len(DOCUMENTS)
+    ] * (len(DOCUMENTS) + 1)
+    assert constraints[0]["ebnf"] == constraints[1]["ebnf"]
     assert len({p["ebnf"] for p in constraints}) == len(DOCUMENTS)
 
 
@@ -178,10 +191,12 @@ def test_copy_fields_read_the_same_cached_tokens_as_the_plain_task(extractors):
 
 @pytest.mark.parametrize("task", builtin_tasks().values(), ids=builtin_tasks().keys())
 def test_built_in_few_shot_answers_copy_their_copy_fields_from_their_documents(task):
-    """An example answer that rewrites a copy field would teach what the grammar forbids."""
+    """An example answer that rewrites a copy field would teach what the grammar forbids (the
+    grammar writes ", " and ": " between items, as SGLang's compact JSON does)."""
     from xgrammar.testing import _get_matcher_from_grammar
 
     assert task.copy_fields and task.copy_grammar is not None
     for example in task.examples:
         matcher = _get_matcher_from_grammar(task.copy_grammar.for_document(example.document))
-        assert matcher.accept_string(example.answer()) and matcher.is_terminated()
+        answer = json.dumps(json.loads(example.answer()), ensure_ascii=False)
+        assert matcher.accept_string(answer) and matcher.is_terminated()
