@@ -22,6 +22,18 @@ MAX_SCHEMA_CHARS = 64_000
 MAX_EXAMPLES = 8
 MAX_EXAMPLE_CHARS = 20_000
 MAX_INSTRUCTIONS_CHARS = 8_000
+# What a spec carries over from a task as it is (the schema and examples are converted).
+OPTIONS = (
+    "name",
+    "instructions",
+    "description",
+    "grounded_fields",
+    "copy_fields",
+    "max_output_tokens",
+    "max_reasks",
+    "long_documents",
+    "chunk_overlap_tokens",
+)
 
 
 class ExampleSpec(BaseModel):
@@ -43,6 +55,7 @@ class TaskSpec(BaseModel):
     examples: tuple[ExampleSpec, ...] = Field((), max_length=MAX_EXAMPLES)
     description: str = Field("", max_length=2_000)
     grounded_fields: tuple[str, ...] = Field((), max_length=64)
+    copy_fields: tuple[str, ...] = Field((), max_length=64)
     max_output_tokens: int = Field(512, ge=1, le=16_384)
     max_reasks: int = Field(1, ge=0, le=3)
     long_documents: Literal["error", "chunk"] = "error"
@@ -54,18 +67,8 @@ class TaskSpec(BaseModel):
             ExampleSpec(document=ex.document, output=json.loads(ex.answer()))
             for ex in task.examples
         ]
-        return cls(
-            name=task.name,
-            instructions=task.instructions,
-            json_schema=_schema(task),
-            examples=tuple(examples),
-            description=task.description,
-            grounded_fields=task.grounded_fields,
-            max_output_tokens=task.max_output_tokens,
-            max_reasks=task.max_reasks,
-            long_documents=task.long_documents,
-            chunk_overlap_tokens=task.chunk_overlap_tokens,
-        )
+        options = {name: getattr(task, name) for name in OPTIONS}
+        return cls(json_schema=_schema(task), examples=tuple(examples), **options)
 
     def to_task(self) -> ExtractionTask:
         """The task this spec describes, its schema compiled (raises SchemaError, TaskError)."""
@@ -77,16 +80,9 @@ class TaskSpec(BaseModel):
                 f"more than {MAX_SCHEMA_CHARS:,}"
             )
         task = ExtractionTask(
-            name=self.name,
-            instructions=self.instructions,
             json_schema=self.json_schema,
             examples=tuple(Example(ex.document, ex.output) for ex in self.examples),
-            description=self.description,
-            grounded_fields=self.grounded_fields,
-            max_output_tokens=self.max_output_tokens,
-            max_reasks=self.max_reasks,
-            long_documents=self.long_documents,
-            chunk_overlap_tokens=self.chunk_overlap_tokens,
+            **{name: getattr(self, name) for name in OPTIONS},
         )
         task.constraint  # noqa: B018 - compile now: a bad schema fails where it was given
         return task

@@ -14,6 +14,7 @@ import time
 import httpx
 import pytest
 import uvicorn
+from http_fakes import JsonHandler
 
 from forkpoint.api.app import create_app
 from forkpoint.api.deps import EXTRACT_SLOTS
@@ -40,7 +41,7 @@ class HungRuntime(http.server.ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_port}"
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: HungRuntime
 
     def do_GET(self):
@@ -59,16 +60,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.server.released.wait()  # hung; at the end of the test the connection just closes
         with self.server.lock:
             self.server.generating -= 1
-
-    def _reply(self, status, body):
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture

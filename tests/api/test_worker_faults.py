@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
+from http_fakes import JsonHandler
 
 from forkpoint.api.jobs import JobRunner
 from forkpoint.api.metrics import Metrics
@@ -62,7 +63,7 @@ class FakeRuntime(http.server.ThreadingHTTPServer):
         return not self.died.wait(seconds)
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: FakeRuntime
 
     def do_GET(self):
@@ -92,16 +93,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.server.generating -= 1
             if answer is not None and not died.is_set():
                 self._reply(200, answer)
-
-    def _reply(self, status, body):
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture

@@ -10,12 +10,13 @@ import threading
 import time
 
 import pytest
+from http_fakes import JsonHandler
 
 from forkpoint.programs.program import Endpoint, ServerError, connect, run_warm
 from forkpoint.runtime.client import RuntimeClient, Timeouts
 
 
-class _Answers(http.server.BaseHTTPRequestHandler):
+class _Answers(JsonHandler):
     status = 200
     delay = 0.0  # seconds before answering a POST: a runtime stuck in a long step
 
@@ -25,16 +26,6 @@ class _Answers(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         time.sleep(type(self).delay)
         self._reply(type(self).status, b'{"error": "boom"}')
-
-    def _reply(self, status, body):
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ def test_a_task_sent_as_json_has_the_same_prefix_text_as_the_task_itself(name, c
         task.max_output_tokens,
         task.max_reasks,
     )
-    assert rebuilt.long_documents == task.long_documents
+    assert (rebuilt.long_documents, rebuilt.copy_fields) == (task.long_documents, task.copy_fields)
 
 
 class Order(BaseModel):
