@@ -109,6 +109,7 @@ class Extractor:
                     output_tokens=max_tokens,
                     policy=task.long_documents,
                     overlap_tokens=task.chunk_overlap_tokens,
+                    max_chunk_tokens=task.max_chunk_tokens,
                 )
             except DocumentError as exc:
                 return DocumentResult.failed(index, doc, str(exc), time.perf_counter() - started)

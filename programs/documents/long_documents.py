@@ -56,15 +56,21 @@ def fit(
     output_tokens: int,
     policy: str,
     overlap_tokens: int,
+    max_chunk_tokens: int | None = None,
 ) -> list[str]:
-    """The document as one text, or its chunks; raises DocumentError under the `error` policy."""
+    """The document as one text, or its chunks; raises DocumentError under the `error` policy.
+    Under the chunk policy a document is chunked when it does not fit the context, or when it
+    has more than `max_chunk_tokens` tokens (each chunk then has at most that many)."""
     budget = context - output_tokens - SAFETY_TOKENS
-    if len(prompt.full(text).encode()) <= budget:
-        return [text]
+    cap = max_chunk_tokens if policy == "chunk" else None
+    if len(prompt.full(text).encode()) <= budget and (cap is None or len(text.encode()) <= cap):
+        return [text]  # bytes bound tokens from above: no need to count
     [total], _ = counter.count([prompt.full(text)])
-    if total <= budget:
+    if total <= budget and cap is None:
         return [text]
     [frame], _ = counter.count([prompt.full("")])
+    if total <= budget and total - frame <= (cap or total):
+        return [text]
     if policy != "chunk":
         raise DocumentError(
             f"{name} needs {total:,} prompt tokens ({frame:,} of task prompt, "
@@ -72,7 +78,7 @@ def fit(
             f"runtime's context of {context:,} tokens",
             hint="split the document, or give the task long_documents='chunk'",
         )
-    room = budget - frame
+    room = min(budget - frame, cap or budget)
     if room < 64:
         raise DocumentError(f"{name}: the task prompt leaves no room for a chunk in {context:,}")
     return chunk(text, counter, room, overlap_tokens)

@@ -33,6 +33,7 @@ OPTIONS = (
     "max_reasks",
     "long_documents",
     "chunk_overlap_tokens",
+    "max_chunk_tokens",
 )
 
 
@@ -60,6 +61,7 @@ class TaskSpec(BaseModel):
     max_reasks: int = Field(1, ge=0, le=3)
     long_documents: Literal["error", "chunk"] = "error"
     chunk_overlap_tokens: int = Field(100, ge=0, le=4_096)
+    max_chunk_tokens: int | None = Field(None, ge=64, le=1_000_000)
 
     @classmethod
     def from_task(cls, task: ExtractionTask) -> TaskSpec:

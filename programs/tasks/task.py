@@ -60,6 +60,9 @@ class ExtractionTask:
     # overlapping chunks whose answers are merged (see long_documents.py).
     long_documents: Literal["error", "chunk"] = "error"
     chunk_overlap_tokens: int = 100
+    # Under the chunk policy, the most document tokens one request carries (default: what the
+    # runtime's context leaves). Smaller chunks mean shorter prefills, and small models miss less.
+    max_chunk_tokens: int | None = None
     # Fields whose value can only be a span of the document ("invoice_number",
     # "line_items[].description"): the grammar allows nothing else while decoding (see
     # copy_grammar.py). String properties marked `"x-forkpoint-copy": true` in the schema are
@@ -82,6 +85,8 @@ class ExtractionTask:
             raise TaskError(f"task {self.name!r}: instructions are empty")
         if self.max_output_tokens < 1:
             raise TaskError(f"task {self.name!r}: max_output_tokens must be positive")
+        if self.max_chunk_tokens is not None and self.max_chunk_tokens < 64:
+            raise TaskError(f"task {self.name!r}: max_chunk_tokens must be at least 64")
         if not 0 <= self.max_reasks <= 3:
             raise TaskError(f"task {self.name!r}: max_reasks must be between 0 and 3")
         object.__setattr__(self, "grounded_fields", tuple(self.grounded_fields))

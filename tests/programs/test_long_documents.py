@@ -1,12 +1,13 @@
 """Long documents: counted with the real tokenizer, an error naming the sizes, or chunks merged."""
 
+from functools import partial
 from typing import Annotated
 
 import pytest
 from pydantic import BaseModel, Field
 
 from forkpoint.programs.documents.document import from_text
-from forkpoint.programs.documents.long_documents import chunk, merge
+from forkpoint.programs.documents.long_documents import chunk, fit, merge
 from forkpoint.programs.extractor import Extractor
 from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.tasks.task import ExtractionTask
@@ -81,13 +82,14 @@ class Meeting(BaseModel):
     )
 
 
-def meeting_task(policy: str) -> ExtractionTask:
+def meeting_task(policy: str, max_chunk_tokens: int | None = None) -> ExtractionTask:
     return ExtractionTask(
         name="meeting",
         instructions="Extract the meeting's attendees.",
         output_model=Meeting,
         max_output_tokens=200,
         long_documents=policy,
+        max_chunk_tokens=max_chunk_tokens,
     )
 
 
@@ -104,16 +106,33 @@ def test_an_over_long_document_is_an_error_naming_its_size_under_the_default_pol
     assert "long.txt needs" in result.error and result.usage.prompt_tokens == 0  # never sent
 
 
-@pytest.mark.slow
-def test_an_over_long_document_is_chunked_extracted_and_merged_under_the_chunk_policy(
-    sglang_server,
+def test_a_document_over_max_chunk_tokens_is_chunked_though_it_fits_the_context(
+    smollm2_tokenizer,
 ):
-    task = meeting_task("chunk")
+    counter = SmolCounter(smollm2_tokenizer)
+    prompt = task_prompt(meeting_task("chunk", max_chunk_tokens=300), "chatml")
+    text = minutes(10)  # ~900 tokens: far within 8,192
+    fitted = partial(fit, "m.txt", prompt=prompt, counter=counter, context=8192, output_tokens=200)
+    chunks = fitted(text, policy="chunk", overlap_tokens=0, max_chunk_tokens=300)
+    sizes, _ = counter.count(chunks, special=False)
+    assert len(chunks) >= 3 and max(sizes) <= 300
+    assert fitted(text, policy="chunk", overlap_tokens=0) == [text]  # no cap: it fits
+    assert fitted(text, policy="error", overlap_tokens=0, max_chunk_tokens=300) == [text]
+
+
+@pytest.mark.slow
+def test_a_long_document_is_chunked_extracted_and_merged_under_the_chunk_policy(
+    sglang_server, smollm2_tokenizer
+):
+    # Chunks of at most 700 tokens: the same path as a document over the runtime's context
+    # (fit's room is the smaller of the two), without prefilling 8k-token chunks on a CPU.
+    task = meeting_task("chunk", max_chunk_tokens=700)
     extractor = Extractor(sglang_server.url, task_prompt(task, "chatml"))
-    text = minutes(120)
+    text = minutes(16)
     result = extractor.extract(0, from_text("long.txt", text))
     assert result.chunks >= 2, result.error
-    assert result.usage.prompt_tokens > 8192  # all of it was read, in pieces that each fit
+    document_tokens = len(smollm2_tokenizer(text, add_special_tokens=False)["input_ids"])
+    assert result.usage.prompt_tokens > document_tokens  # all of it was read, in pieces
     assert result.to_json()["usage"]["chunks"] == result.chunks
     assert result.has_data, result.error  # ok, or needs_review if the chunks found > 4 names
     assert isinstance(result.data, Meeting)
