@@ -53,6 +53,4 @@ TASK = ExtractionTask(
         ),
     ),
     max_output_tokens=200,
-    # Every field is printed in the document as it should be answered: decoded as its spans.
-    copy_fields=("name", "title", "organization", "email", "phone", "city"),
 )
