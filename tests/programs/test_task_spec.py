@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field, ValidationError
 from forkpoint.programs.errors import SchemaError, TaskError
 from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.tasks.registry import builtin_tasks
-from forkpoint.programs.tasks.spec import MAX_EXAMPLES, TaskSpec
+from forkpoint.programs.tasks.spec import MAX_EXAMPLES, ExampleSpec, TaskSpec
 from forkpoint.programs.tasks.task import Example, ExtractionTask
 from forkpoint.programs.templates import CHAT_FORMATS
 
@@ -43,7 +43,7 @@ def order_spec(**changes) -> TaskSpec:
 
 
 def test_an_example_the_schema_refuses_is_a_task_error_naming_it():
-    spec = order_spec(examples=({"document": "Order B-2", "output": {"number": "B-2"}},))
+    spec = order_spec(examples=(ExampleSpec(document="Order B-2", output={"number": "B-2"}),))
     with pytest.raises(TaskError, match="example 0 .*quantity"):
         TaskSpec.model_validate(spec.model_dump(by_alias=True)).to_task()
 
