@@ -31,7 +31,7 @@ from forkpoint.programs.extractor import Extractor
 from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.tasks.spec import task_key
 from forkpoint.programs.tasks.task import ExtractionTask
-from forkpoint.runtime.client import RuntimeClient, Timeouts
+from forkpoint.runtime.client import Timeouts
 from forkpoint.runtime.served_model import check_chat_format
 
 T = TypeVar("T")
@@ -221,11 +221,5 @@ def deadline_extractor(runner: JobRunner, task: ExtractionTask, seconds: float) 
         None if settings.sglang_url else settings.launch_profile.chat_format
     )
     chat_format = configured or check_chat_format(runner.url, None, timeout=seconds)
-    extractor = Extractor(runner.url, task_prompt(task, chat_format))
     bounded = Timeouts(connect=min(seconds, Timeouts.connect), call=seconds, generate=seconds)
-    # Extractor takes no timeouts of its own yet (its constructor's model-info request waits up
-    # to Timeouts.call): its endpoint and token counter get this client for everything after
-    extractor.endpoint.client = extractor.counter.client = RuntimeClient(
-        runner.url, timeouts=bounded
-    )
-    return extractor
+    return Extractor(runner.url, task_prompt(task, chat_format), timeouts=bounded)

@@ -28,6 +28,7 @@ from forkpoint.programs.errors import (
 from forkpoint.programs.grounding import ground, ungrounded_required
 from forkpoint.programs.prompt import TaskPrompt
 from forkpoint.programs.results.record import DocumentResult, Usage
+from forkpoint.runtime.client import RuntimeClient, Timeouts
 from forkpoint.runtime.served_model import ServedModel, check_served_format
 
 RETRY_DELAYS = (1.0, 4.0)  # seconds before the 2nd and 3rd try of a document
@@ -58,11 +59,13 @@ class Extractor:
         *,
         temperature: float = 0.0,
         max_output_tokens: int | None = None,  # None: the task's own limit
+        timeouts: Timeouts | None = None,  # of every runtime call; None: the defaults
     ) -> None:
         self.url, self.prompt = url, prompt
         self.temperature, self.max_output_tokens = temperature, max_output_tokens
+        client = RuntimeClient(url, timeouts=timeouts)
         try:
-            self.endpoint = program.connect(url)
+            self.endpoint = program.connect(client)
         except RuntimeUnavailable as exc:
             hint = "start one with `forkpoint runtime up`, or omit --sglang-url"
             raise RuntimeUnavailable(exc.message, hint=hint) from exc
@@ -72,7 +75,7 @@ class Extractor:
             ServedModel.from_info(url, self.endpoint.model_info), prompt.chat_format.name
         )
         self.prefix_tokens: int | None = None
-        self.counter = long_documents.TokenCounter(url)
+        self.counter = long_documents.TokenCounter(client)
 
     def warm(self) -> int:
         """Compute the prefix once on the server; returns its token count."""

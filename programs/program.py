@@ -108,9 +108,11 @@ class Endpoint(RuntimeEndpoint):
         super()._assert_success(res)
 
 
-def connect(url: str, api_key: str | None = None) -> RuntimeEndpoint:
-    """A frontend backend for a running SGLang server (asks it for its model info once)."""
-    return Endpoint(RuntimeClient(url, api_key=api_key))
+def connect(url: str | RuntimeClient, api_key: str | None = None) -> RuntimeEndpoint:
+    """A frontend backend for a running SGLang server (asks it for its model info once), by
+    URL or through a client the caller made (with its own timeouts)."""
+    client = url if isinstance(url, RuntimeClient) else RuntimeClient(url, api_key=api_key)
+    return Endpoint(client)
 
 
 def run_warm(endpoint: RuntimeEndpoint, prefix: str) -> dict[str, Any]:

@@ -31,8 +31,8 @@ PARAGRAPH = re.compile(r"\n\s*\n")
 class TokenCounter:
     """The runtime's tokenizer, over HTTP (`POST /tokenize`)."""
 
-    def __init__(self, url: str) -> None:
-        self.client = RuntimeClient(url)
+    def __init__(self, client: RuntimeClient) -> None:
+        self.client = client
 
     def count(self, texts: list[str], *, special: bool = True) -> tuple[list[int], int]:
         """Token counts of `texts` (with BOS etc. when `special`) and the model's context."""
