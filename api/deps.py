@@ -29,7 +29,6 @@ from forkpoint.programs.errors import (
 )
 from forkpoint.programs.extractor import Extractor
 from forkpoint.programs.prompt import task_prompt
-from forkpoint.programs.tasks.spec import task_key
 from forkpoint.programs.tasks.task import ExtractionTask
 from forkpoint.runtime.client import Timeouts
 from forkpoint.runtime.served_model import check_chat_format
@@ -141,7 +140,7 @@ class Extractions:
         return await self._run(lambda: self._extract(task, doc))
 
     def _extract(self, task: ExtractionTask, doc: Document) -> dict[str, Any]:
-        key = (task.name, task_key(task))  # by content: inline-schema tasks share a name
+        key = (task.name, task.key)  # by content: inline-schema tasks share a name
         try:
             result = self._extractor(key, task).extract(0, doc)
         except Exception:  # e.g. the runtime restarted, maybe with another model: ask again

@@ -35,7 +35,7 @@ from forkpoint.programs.extractor import Extractor
 from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.results.record import DocumentResult
 from forkpoint.programs.tasks.registry import get_task
-from forkpoint.programs.tasks.spec import TaskSpec, task_key
+from forkpoint.programs.tasks.spec import TaskSpec
 from forkpoint.programs.tasks.task import ExtractionTask, schema_task
 from forkpoint.runtime.corpora import JobCorpora
 from forkpoint.runtime.launcher import is_ready
@@ -234,7 +234,7 @@ class JobRunner:
         workers of other tasks go on meanwhile, and those of the same task wait for its one
         warm-up instead of starting their own."""
         # by content: inline-schema jobs share a name, and tasks sent as definitions may too
-        key = (task.name, task_key(task))
+        key = (task.name, task.key)
         with self._extractors_lock:
             future = self._extractors.get(key)
             warming = future is None

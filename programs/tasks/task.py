@@ -158,6 +158,14 @@ class ExtractionTask:
         return tuple(self.constraint.schema.get("properties") or ())
 
     @cached_property
+    def key(self) -> str:
+        """The task's identity by content (spec.task_key), computed once per task object: the
+        gateway looks its warmed extractor up by it for every document."""
+        from forkpoint.programs.tasks.spec import task_key
+
+        return task_key(self)
+
+    @cached_property
     def constraint(self) -> Constraint:
         """The output model as a checked decoding constraint (compiled once)."""
         from forkpoint.programs.constraints import Constraint
