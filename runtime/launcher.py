@@ -16,9 +16,11 @@ import subprocess
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
 
 from forkpoint.programs.errors import ProfileError, RuntimeUnavailable
+from forkpoint.runtime import grammar_cache
 from forkpoint.runtime.client import (
     RUNTIME_KEY_ENV,
     RuntimeClient,
@@ -115,15 +117,30 @@ class RuntimeServer(ManagedProcess):
     def start(self) -> RuntimeServer:
         """Launch the server and block until /health_generate answers."""
         self.profile = resolve(self.profile)
-        env = {**os.environ, **self.profile.env}
-        if self.profile.device == "cpu":
-            env["LD_LIBRARY_PATH"] = _with_libcuda_stub(env.get("LD_LIBRARY_PATH", ""))
-            env["PYTHONPATH"] = _with_cpu_speculation(env.get("PYTHONPATH", ""))
+        env = server_env(self.profile)
         self._spawn(launch_argv(self.profile), env, "/health_generate", "the SGLang server")
         return self
 
     def __enter__(self) -> RuntimeServer:
         return self.start()
+
+
+def server_env(profile: LaunchProfile, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The SGLang child's environment: `environ` (ours by default), the profile's `env`, and
+    `server_site/` first on PYTHONPATH, whose `sitecustomize` every SGLang process runs at
+    start-up: the grammar-cache bound (`grammar_cache_entries`, passed in
+    FORKPOINT_GRAMMAR_CACHE_ENTRIES) and, on the CPU, the speculative kernels."""
+    env = {**(os.environ if environ is None else environ), **profile.env}
+    if profile.device == "cpu":
+        env["LD_LIBRARY_PATH"] = _with_libcuda_stub(env.get("LD_LIBRARY_PATH", ""))
+    env["PYTHONPATH"] = _with_server_site(env.get("PYTHONPATH", ""))
+    env[grammar_cache.ENV] = str(profile.grammar_cache_entries)
+    return env
+
+
+def server_site_dir() -> Path:
+    """The folder holding the `sitecustomize.py` every SGLang process we launch loads."""
+    return Path(__file__).parent / "server_site"
 
 
 def launch_argv(profile: LaunchProfile) -> list[str]:
@@ -215,11 +232,8 @@ def _with_libcuda_stub(ld_library_path: str) -> str:
     return os.pathsep.join(p for p in (str(stub_dir()), ld_library_path) if p)
 
 
-def _with_cpu_speculation(pythonpath: str) -> str:
-    """Every SGLang process on the CPU loads forkpoint's speculative kernels at start-up."""
-    from forkpoint.runtime.cpu_speculation import site_dir
-
-    return os.pathsep.join(p for p in (str(site_dir()), pythonpath) if p)
+def _with_server_site(pythonpath: str) -> str:
+    return os.pathsep.join(p for p in (str(server_site_dir()), pythonpath) if p)
 
 
 def _wait_group_gone(pgid: int, timeout: float) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from forkpoint.programs.errors import ProfileError
+from forkpoint.runtime.grammar_cache import DEFAULT_ENTRIES as DEFAULT_GRAMMAR_CACHE_ENTRIES
 
 
 class Speculation(BaseModel):
@@ -108,6 +109,9 @@ class LaunchProfile(BaseModel):
     extra_args: tuple[str, ...] = ()
     env: dict[str, str] = {}
     client_concurrency: int = Field(32, ge=1)  # requests forkpoint keeps in flight
+    # Compiled grammars SGLang keeps, least recently used evicted (runtime/grammar_cache.py). Not
+    # an SGLang flag: the launcher passes it in FORKPOINT_GRAMMAR_CACHE_ENTRIES.
+    grammar_cache_entries: int = Field(DEFAULT_GRAMMAR_CACHE_ENTRIES, ge=1)
 
     @property
     def url(self) -> str:

@@ -1,6 +1,6 @@
 """NGRAM speculative decoding on SGLang's CPU engine: the missing kernels, loaded into SGLang.
 
-The CPU profile's launcher puts `site/` on the SGLang child's PYTHONPATH; its `sitecustomize`
+The launcher puts `runtime/server_site/` on every SGLang child's PYTHONPATH; its `sitecustomize`
 calls `install()` in every Python process SGLang starts (the launcher, the scheduler, the
 detokenizer), before SGLang imports anything. Two parts:
 - `ops`: the seven `sgl_kernel` ops SGLang's CPU path calls and the CUDA wheel lacks, as
@@ -13,14 +13,8 @@ Off the CPU engine `install()` does nothing.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 ENGINE_FLAG = "SGLANG_USE_CPU_ENGINE"
-
-
-def site_dir() -> Path:
-    """The folder holding the `sitecustomize.py` that calls `install()`."""
-    return Path(__file__).parent / "site"
 
 
 def install() -> None:
