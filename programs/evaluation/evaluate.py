@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,17 @@ class Evaluation:
         """Share of extracted string values found in their document (None: nothing to ground)."""
         found = [g for r in self.results if r.grounding for g in r.grounding]
         return sum(g.grounded for g in found) / len(found) if found else None
+
+    def strings_in_document(self) -> dict[str, tuple[int, int]]:
+        """Per string field (its path with "[]" for list items): how many values were extracted
+        and how many of them occur verbatim in their document. A copy field's must all."""
+        counts: dict[str, list[int]] = {}
+        for result in self.results:
+            for item in result.grounding or ():
+                count = counts.setdefault(re.sub(r"\[\d+\]", "[]", item.path), [0, 0])
+                count[0] += 1
+                count[1] += item.match == "exact"
+        return {path: (values, verbatim) for path, (values, verbatim) in counts.items()}
 
     @property
     def truncated_rate(self) -> float:

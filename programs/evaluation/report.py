@@ -40,6 +40,11 @@ def _variant(evaluation: Evaluation) -> dict[str, Any]:
         if evaluation.grounded_rate is None
         else round(evaluation.grounded_rate, 4),
         "fields": fields,
+        "copy_fields": list(evaluation.task.copy_fields),
+        "strings": {
+            path: {"values": values, "in_document": round(verbatim / values, 4)}
+            for path, (values, verbatim) in evaluation.strings_in_document().items()
+        },
         "run": evaluation.summary.to_json(),
     }
 
@@ -76,7 +81,8 @@ def markdown(data: dict[str, Any]) -> str:
             f"{variant['documents']} documents · valid {variant['valid_rate']:.0%} · "
             f"truncated {variant['truncated_rate']:.0%} · grounded "
             f"{_percent(variant['grounded_rate'])} · read {run['read_tokens_per_second']} "
-            f"tok/s · write {run['write_tokens_per_second']} tok/s · {run['wall_seconds']} s",
+            f"tok/s · write {run['write_tokens_per_second']} tok/s · {run['wall_seconds']} s"
+            + (f" · copy grammars {run['grammar_seconds']} s" if "grammar_seconds" in run else ""),
             "",
             "| field | exact | normalized | precision | recall | F1 |",
             "|---|---:|---:|---:|---:|---:|",
@@ -92,7 +98,7 @@ def markdown(data: dict[str, Any]) -> str:
                 + " | ".join(extra)
                 + " |"
             )
-        lines.append("")
+        lines += ["", *_strings_table(variant), ""]
     if "comparison" in data:
         comparison = data["comparison"]
         lines += [
@@ -107,6 +113,18 @@ def markdown(data: dict[str, Any]) -> str:
                 f"{row['b_only']} | {row['note']} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _strings_table(variant: dict[str, Any]) -> list[str]:
+    """String values found verbatim in their document, per field; copy fields marked."""
+    if not variant.get("strings"):
+        return []
+    copied = set(variant.get("copy_fields") or ())
+    lines = ["| string field | values | verbatim in document |", "|---|---:|---:|"]
+    for path, row in variant["strings"].items():
+        name = f"{path} (copy)" if path in copied else path
+        lines.append(f"| {name} | {row['values']} | {row['in_document']:.0%} |")
+    return lines
 
 
 def _percent(rate: float | None) -> str:

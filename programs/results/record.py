@@ -267,6 +267,11 @@ class BatchSummary:
                 if self.usage.spec_verify_ct
                 else {}
             ),
+            **(
+                {"grammar_seconds": round(self.usage.grammar_seconds, 3)}
+                if self.usage.grammar_seconds
+                else {}
+            ),
             "wall_seconds": round(self.wall_seconds, 3),
             "read_tokens_per_second": round(self.read_tokens_per_second, 1),
             "write_tokens_per_second": round(self.write_tokens_per_second, 1),

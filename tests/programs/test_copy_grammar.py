@@ -105,6 +105,51 @@ def test_every_substring_and_nothing_else_is_a_copy_value(document: str, others:
             assert not grammar.accepts(answer(other)), other
 
 
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(document=st.text(characters, min_size=1, max_size=40), bound=st.integers(1, 24))
+def test_a_copy_fields_max_length_bounds_its_span_while_decoding(document: str, bound: int):
+    schema = {**ONE_FIELD, "properties": {"value": {"type": "string", "maxLength": bound}}}
+    grammar = Grammar(copy_grammar(schema, ["value"], document))
+    n = len(document)
+    for span in {document[i:j] for i in range(n) for j in range(i + 1, n + 1)}:
+        if len(span) > bound:
+            assert not grammar.accepts(answer(span)), span
+        elif len(span) <= bound - bound // 8:  # any span of up to 7/8 of the bound, anywhere
+            assert grammar.accepts(answer(span)), span
+    for other in [document[::-1], document + document[:1], "\x00" * (bound + 1)]:
+        if other not in document:
+            assert not grammar.accepts(answer(other)), other
+
+
+class Contact(BaseModel):
+    name: str = Field(max_length=80)
+    phone: str | None = Field(None, max_length=20)
+
+
+def test_a_copied_phone_number_cannot_run_on_past_its_max_length():
+    signature = "Lucía Fernández\nAndes Textiles\n+51 1 555 7788 | lucia.fernandez@andes.pe\n"
+    grammar = Grammar(copy_grammar(Contact.model_json_schema(), ["name", "phone"], signature))
+
+    def contact(phone: str | None) -> str:
+        return json.dumps({"name": "Lucía Fernández", "phone": phone}, ensure_ascii=False)
+
+    assert grammar.accepts(contact("+51 1 555 7788"))
+    assert grammar.accepts(contact(None))
+    assert not grammar.accepts(contact("+51 1 555 7788 | lucia.f"))  # 23 characters
+    assert grammar.accepts(contact("+51 1 555 7788 | l"))  # 18 = 20 - 20 // 8: possible anywhere
+
+
+def test_the_windows_of_a_bounded_field_are_linear_in_the_document():
+    document = "".join(chr(32 + (i * 7919) % 95) for i in range(4000))
+    bounded = substring_rules(document, "value", max_length=80).splitlines()
+    assert len(bounded) <= 2 * 8 * len(document) + 1  # 8 windows cover each character
+
+
 def test_copy_fields_take_spans_of_the_document_anywhere_in_the_answer(invoices: Grammar):
     assert invoices.accepts(invoice())
     assert invoices.accepts(invoice(invoice_number="INV-2024/007\nCafé", vendor='"Tools" \\ G'))

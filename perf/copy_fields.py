@@ -1,0 +1,146 @@
+"""Copy fields (#20) measured: each built-in task on its labelled samples, without and with copy
+fields, on one server with a warm prefix cache.
+
+Per variant: per-field accuracy (exact and normalized, as `forkpoint eval` scores it), the share
+of each string field's values found verbatim in their document, the valid rate, output tokens,
+wall time, write tokens/s and the seconds spent building the documents' grammars; per field, the
+paired difference (McNemar) between the two. The copy variant is the task with `copy_fields` set
+(`COPY_FIELDS` below: the fields whose labelled value is printed in the document); everything
+else — prompt, examples, limits — is the same, so the fork-point prefix is too.
+
+    ./dev python perf/copy_fields.py                       # starts the embedded default
+    ./dev python perf/copy_fields.py --sglang-url http://127.0.0.1:30000
+
+Saves perf/results/copy-fields-<date>-<commit>.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+from pathlib import Path
+
+from forkpoint.perf.machine import describe, heading
+from forkpoint.perf.machine import save as save_results
+from forkpoint.programs.batch import BatchDriver, BatchOptions
+from forkpoint.programs.evaluation.evaluate import Evaluation, load_labels, run_evaluation
+from forkpoint.programs.evaluation.report import report as eval_report
+from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.tasks.registry import get_task
+from forkpoint.programs.tasks.task import ExtractionTask
+from forkpoint.runtime.launcher import RuntimeServer
+from forkpoint.runtime.profiles import get_profile
+from forkpoint.runtime.served_model import check_chat_format
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+# The fields whose labelled values are spans of their documents (checked by the measurement:
+# every label of these fields but a few upper-case names occurs verbatim).
+COPY_FIELDS = {
+    "invoices": ("vendor", "invoice_number", "line_items[].description"),
+    "contacts": ("name", "title", "organization", "email", "phone", "city"),
+    "support_tickets": ("product", "customer_name", "order_id"),
+}
+
+
+def copy_variant(task: ExtractionTask, fields: tuple[str, ...]) -> ExtractionTask:
+    """`task` with copy fields: same prompt, same examples, another constraint."""
+    return dataclasses.replace(task, name=f"{task.name}-copy", copy_fields=fields)
+
+
+def evaluate(url: str, chat_format: str, task: ExtractionTask, concurrency: int) -> Evaluation:
+    folder = SAMPLES / task.name.removesuffix("-copy")
+    labels = load_labels(SAMPLES / "labels" / f"{folder.name}.jsonl", folder, task)
+    options = BatchOptions(concurrency=concurrency)
+    driver = BatchDriver(url, task_prompt(task, chat_format), options)
+    return run_evaluation(driver, task, folder, labels)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sglang-url", help="a running server (default: start cpu-small)")
+    parser.add_argument("--tasks", nargs="*", default=list(COPY_FIELDS))
+    parser.add_argument("--concurrency", type=int, default=20)
+    args = parser.parse_args()
+    profile = get_profile("cpu-small")
+    with contextlib.ExitStack() as stack:
+        url = args.sglang_url
+        if url is None:
+            url = stack.enter_context(RuntimeServer(profile.model_copy(update={"port": 0}))).url
+        chat_format = check_chat_format(url, None)
+        tasks = []
+        for name in args.tasks:
+            plain = get_task(name)
+            copied = copy_variant(plain, COPY_FIELDS[name])
+            # plain first: it warms the task's prefix, which the copy variant shares
+            a, b = (evaluate(url, chat_format, t, args.concurrency) for t in (plain, copied))
+            tasks.append({"task": name, **eval_report(a, b)})
+    report = {
+        **describe(),
+        "runtime": args.sglang_url or "cpu-small (embedded, SmolLM2-135M, NGRAM)",
+        "chat_format": chat_format,
+        "concurrency": args.concurrency,
+        "tasks": tasks,
+    }
+    save(report)
+
+
+def save(report: dict) -> None:
+    lines = heading(
+        "Copy fields: the built-in tasks without and with them",
+        report,
+        f"Runtime: {report['runtime']}; labelled samples (20 per task), concurrency "
+        f"{report['concurrency']}, temperature 0.",
+    )
+    lines += [
+        "| task | variant | valid | copy-field values in document | other strings in document "
+        "| output tok | wall s | write tok/s | grammar s/doc |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for task in report["tasks"]:
+        copied = set(task["variants"][1]["copy_fields"])
+        for variant in task["variants"]:
+            run = variant["run"]
+            inside, outside = _in_document(variant["strings"], copied)
+            per_doc = run.get("grammar_seconds", 0) / max(variant["documents"], 1)
+            lines.append(
+                f"| {task['task']} | {variant['task']} | {variant['valid_rate']:.0%} | {inside} "
+                f"| {outside} | {run['output_tokens']:,} | {run['wall_seconds']} "
+                f"| {run['write_tokens_per_second']} | {per_doc:.3f} |"
+            )
+    lines += ["", "Per field, normalized accuracy (exact in brackets):", ""]
+    for task in report["tasks"]:
+        plain, copy = task["variants"]
+        lines += [
+            f"### {task['task']}",
+            "",
+            "| field | without | with copy fields | Δ | note |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for name, row in plain["fields"].items():
+            other = copy["fields"][name]
+            note = task["comparison"]["fields"][name]["note"]
+            mark = " (copy)" if name in copy["copy_fields"] else ""
+            lines.append(
+                f"| {name}{mark} | {row['normalized']:.2f} ({row['exact']:.2f}) | "
+                f"{other['normalized']:.2f} ({other['exact']:.2f}) | "
+                f"{other['normalized'] - row['normalized']:+.2f} | {note} |"
+            )
+        lines.append("")
+    save_results("copy-fields", report, lines)
+
+
+def _in_document(strings: dict, copied: set[str]) -> tuple[str, str]:
+    """'found/values' for the copy fields' paths and for every other string path."""
+    totals = {True: [0, 0], False: [0, 0]}
+    for path, row in strings.items():
+        total = totals[path in copied]
+        total[0] += round(row["in_document"] * row["values"])
+        total[1] += row["values"]
+    inside, outside = (f"{found}/{values}" if values else "–" for found, values in totals.values())
+    return inside, outside
+
+
+if __name__ == "__main__":
+    main()
