@@ -11,12 +11,16 @@ Runs the same documents several ways and reports each, with ratios to the baseli
   cold       no warm-up: every document fired at once against an empty cache
   no-radix   a second server with --disable-radix-cache (embedded profile only)
   gateway    through the forkpoint gateway (a job over HTTP) instead of direct
+  no-copy    the baseline with the task's copy fields dropped (#20): the plain JSON schema, what
+             the peers get too
   speculation  a second server with the profile's speculation flipped (NGRAM off if the profile
              has it on), reported as `no-speculation` (or `ngram`)
   llama-server, llama-cpp-python
              the peer: llama.cpp serving the same model's GGUF with the same prompts, schema
              and limits (perf/peer_llamacpp.py; embedded profile only)
-Each run reports SGLang's speculative accept length (output tokens per verify step) when on.
+Each run reports SGLang's speculative accept length (output tokens per verify step) when on, the
+share of extracted string values found verbatim in their document, and the seconds spent
+building copy-field grammars.
 Saves perf/results/bench-<date>-<commit>-<N>docs.json and .md (machine, date, commit, profile,
 flags) and two PNGs (perf/plots.py: throughput per run, tokens over time).
 """
@@ -24,6 +28,7 @@ flags) and two PNGs (perf/plots.py: throughput per run, tokens over time).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import statistics
@@ -62,6 +67,7 @@ def measure(
     usage = summary.usage
     total_rate = (usage.prompt_tokens + usage.completion_tokens) / wall if wall else 0.0
     latencies = sorted(r.seconds for r in results if r.usage.completion_tokens)
+    strings = [g for r in results for g in r.grounding or ()]
     reused = sum(min(r.usage.cached_tokens, prefix) for r in results)
     ideal = max(len(results) - 1, 1) * prefix
     return {
@@ -78,6 +84,10 @@ def measure(
         if usage.prompt_tokens
         else 0.0,
         "prefix_reuse_efficiency": round(reused / ideal, 4) if ideal else None,
+        # extracted string values found verbatim in their document (None: not grounded)
+        "strings_in_document": round(sum(g.match == "exact" for g in strings) / len(strings), 4)
+        if strings
+        else None,
         # (seconds, cumulative prompt tokens, cumulative output tokens) as documents finished
         "timeline": timeline.points,
         "client_cpu_seconds": timeline.cpu_seconds,
@@ -167,7 +177,8 @@ def main(argv: list[str] | None = None) -> None:
         "2-core CPU in perf/peer_slots.py)",
     )
     parser.add_argument(
-        "--runs", default="baseline,cold,no-radix,gateway,speculation,llama-server,llama-cpp-python"
+        "--runs",
+        default="baseline,cold,no-copy,no-radix,gateway,speculation,llama-server,llama-cpp-python",
     )
     args = parser.parse_args(argv)
 
@@ -186,9 +197,15 @@ def main(argv: list[str] | None = None) -> None:
     try:
         # Warm-up pass (not measured): loads the grammar compiler and kernels once.
         run_direct(url, prompt, documents[:2], 2, warm=True, name="warm-up")
-        for name in [r for r in runs if r in ("baseline", "cold", "gateway")]:
+        for name in [r for r in runs if r in ("baseline", "cold", "no-copy", "gateway")]:
+            if name == "no-copy" and not task.copy_fields:
+                figures[name] = {"run": name, "skipped": "the task has no copy fields"}
+                continue
             print(f"running {name} over {len(documents)} documents ...", flush=True)
-            if name == "gateway":
+            if name == "no-copy":
+                plain = task_prompt(dataclasses.replace(task, copy_fields=()), profile.chat_format)
+                outcome = run_direct(url, plain, documents, concurrency, warm=True, name=name)
+            elif name == "gateway":
                 prefix = figures.get("baseline", {}).get("prefix_tokens") or _prefix_tokens(
                     url, prompt
                 )
@@ -279,7 +296,9 @@ def _ratios(figures: dict[str, dict]) -> dict[str, dict]:
 
 LEGEND = (
     "valid: answers that validate against the task's model (ok + needs_review; grounding review "
-    "is forkpoint's own and not applied to the peer). n/r: not reported by that runtime. client "
+    "is forkpoint's own and not applied to the peer). strings in doc: extracted string values "
+    "found verbatim in their document; grammar s: building the copy-field grammars (#20); the "
+    "peers and no-copy get the task's plain JSON schema. n/r: not reported by that runtime. client "
     "CPU: what the benchmarking process (client, and the in-process gateway) used, taken from the "
     "runtime's cores on a small machine."
 )
@@ -306,12 +325,12 @@ def _save(report: dict) -> None:
         "",
         "| run | valid | prompt tok | cached | computed prefill | output tok | wall s "
         "| read tok/s | write tok/s | s per 1M tok | p50 s | p95 s | prefix reuse | accept len "
-        "| client CPU s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| strings in doc | grammar s | client CPU s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in report["runs"].values():
         if "skipped" in run:
-            lines.append(f"| {run['run']} | skipped: {run['skipped']} |" + " |" * 13)
+            lines.append(f"| {run['run']} | skipped: {run['skipped']} |" + " |" * 15)
             continue
         lines.append(
             f"| {run['run']} | {run['ok'] + run['needs_review']}/{run['documents']} | "
@@ -321,6 +340,7 @@ def _save(report: dict) -> None:
             f"{run['write_tokens_per_second']} | {run['seconds_per_1m_tokens']} | "
             f"{run['p50_latency_seconds']} | {run['p95_latency_seconds']} | "
             f"{_n(run['prefix_reuse_efficiency'])} | {run.get('accept_length', '–')} | "
+            f"{_n(run.get('strings_in_document'))} | {run.get('grammar_seconds', '–')} | "
             f"{_n(run.get('client_cpu_seconds'))} |"
         )
     lines += ["", LEGEND, "", "Ratios to baseline (wall, read, write, computed prefill):", ""]

@@ -1,5 +1,6 @@
 """Labels are checked against the folder and the task before anything runs."""
 
+import dataclasses
 import json
 
 import pytest
@@ -49,3 +50,42 @@ def test_every_mismatch_between_labels_folder_and_model_is_reported_at_once(tmp_
     assert "line 3: a.txt is labelled twice" in message
     assert "line 3: a.txt: name: Field required" in message
     assert "line 4: not a {'document', 'expected'} JSON object" in message
+
+
+def test_the_report_gives_each_string_fields_share_of_values_verbatim_in_the_document():
+    from forkpoint.programs.evaluation.evaluate import Evaluation, Label
+    from forkpoint.programs.evaluation.report import markdown, report
+    from forkpoint.programs.grounding import ground
+    from forkpoint.programs.results.record import BatchSummary, DocumentResult, Usage
+
+    task = dataclasses.replace(get_task("contacts"), copy_fields=("email",))
+    texts = ["Ann Lee, ann@x.org", "BOB RAY <bob@y.org>"]
+    answers = [
+        {"name": "Ann Lee", "email": "ann@x.org", "title": "CEO"},  # no CEO in the text
+        {"name": "Bob Ray", "email": "bob@y.org"},  # only case-insensitively there
+    ]
+    results, summary = [], BatchSummary(wall_seconds=2.0)
+    for index, (text, answer) in enumerate(zip(texts, answers, strict=True)):
+        data = task.output_model.model_validate(answer)
+        found = tuple(ground(data.model_dump(mode="json"), text))
+        usage = Usage(prompt_tokens=10, completion_tokens=5, grammar_seconds=0.25)
+        results.append(
+            DocumentResult(index, f"{index}.txt", "ok", data, usage=usage, grounding=found)
+        )
+        summary.add(results[-1])
+    labels = [
+        Label(f"{i}.txt", task.output_model.model_validate(a).model_dump())
+        for i, a in enumerate(answers)
+    ]
+    data = report(Evaluation(task, labels, results, summary))
+    (variant,) = data["variants"]
+    assert variant["copy_fields"] == ["email"]
+    assert variant["strings"] == {
+        "name": {"values": 2, "in_document": 0.5},
+        "email": {"values": 2, "in_document": 1.0},
+        "title": {"values": 1, "in_document": 0.0},
+    }
+    assert variant["run"]["grammar_seconds"] == 0.5
+    text = markdown(data)
+    assert "| email (copy) | 2 | 100% |" in text and "| title | 1 | 0% |" in text
+    assert "copy grammars 0.5 s" in text
