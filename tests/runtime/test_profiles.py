@@ -15,6 +15,7 @@ from forkpoint.runtime.profiles import (
     KvCacheDtype,
     LaunchProfile,
     Speculation,
+    cpu_dtype,
     get_profile,
     load_profile,
     save_profile,
@@ -47,7 +48,7 @@ def test_the_embedded_cpu_profile_parses_and_is_bounded():
     args = _parsed(profile)
     assert args.device == "cpu"
     assert args.attention_backend == "torch_native"
-    assert args.dtype == "bfloat16"
+    assert args.dtype == cpu_dtype()
     assert args.max_total_tokens == 32768
     assert args.sleep_on_idle and args.disable_cuda_graph
     assert profile.env == {"SGLANG_USE_CPU_ENGINE": "1"}
@@ -196,3 +197,13 @@ def test_runtime_check_all_checks_every_builtin_profile():
     assert result.exit_code == 0, result.output
     for name in BUILTIN_PROFILES:
         assert f"ok {name}:" in result.output
+
+
+def test_the_embedded_profile_computes_in_bfloat16_only_where_the_cpu_does_it_natively():
+    amx = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+    avx512 = "flags\t\t: fpu avx2 avx512f avx512_bf16\n"
+    amd = "model name\t: AMD EPYC\nflags\t\t: fpu sse avx avx2 fma\n"
+    assert cpu_dtype(amx) == cpu_dtype(avx512) == "bfloat16"
+    assert cpu_dtype(amd) == "float32"
+    assert cpu_dtype("") == "float32"
+    assert get_profile("cpu-small").dtype == cpu_dtype()  # this machine's
