@@ -85,7 +85,7 @@ TASK = ExtractionTask(
         Example(
             EXAMPLE_TABLE,
             Invoice(
-                vendor="Kestrel Software GmbH",
+                vendor="KESTREL SOFTWARE GMBH",  # as printed: a copy field
                 invoice_number="KS-2026-0117",
                 issue_date=date(2026, 1, 15),
                 due_date=None,
@@ -101,4 +101,7 @@ TASK = ExtractionTask(
     max_output_tokens=400,
     # Printed on every invoice: a value that is not in the document was made up.
     grounded_fields=("vendor", "invoice_number"),
+    # Printed verbatim: decoded as spans of the document, so the example's number cannot be
+    # written in place of the document's (a vendor in capitals is copied in capitals).
+    copy_fields=("vendor", "invoice_number", "line_items[].description"),
 )

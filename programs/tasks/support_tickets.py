@@ -54,4 +54,6 @@ TASK = ExtractionTask(
         ),
     ),
     max_output_tokens=200,
+    # Named in the email as written; severity is judged and the summary is written, not copied.
+    copy_fields=("product", "customer_name", "order_id"),
 )

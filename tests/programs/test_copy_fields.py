@@ -2,6 +2,7 @@
 field's value is a span of its own document while the prompt, its prefix and the other
 constraints stay as they were."""
 
+import json
 from typing import Literal
 
 import pytest
@@ -12,6 +13,7 @@ from forkpoint.programs.documents.document import from_text
 from forkpoint.programs.errors import TaskError
 from forkpoint.programs.extractor import Extractor
 from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.tasks.registry import builtin_tasks
 from forkpoint.programs.tasks.task import ExtractionTask, schema_task
 
 VERDICTS: list[bool] = []  # what the validator answers next: False fails once, as a check would
@@ -185,3 +187,16 @@ def test_copy_fields_read_the_same_cached_tokens_as_the_plain_task(extractors):
     assert with_copy.usage.cached_tokens == without.usage.cached_tokens
     assert with_copy.usage.cached_tokens > copying.prefix_tokens
     assert with_copy.usage.grammar_seconds == 0  # the grammar came from the cache
+
+
+@pytest.mark.parametrize("task", builtin_tasks().values(), ids=builtin_tasks().keys())
+def test_built_in_few_shot_answers_copy_their_copy_fields_from_their_documents(task):
+    """An example answer that rewrites a copy field would teach what the grammar forbids (the
+    grammar writes ", " and ": " between items, as SGLang's compact JSON does)."""
+    from xgrammar.testing import _get_matcher_from_grammar
+
+    assert task.copy_fields and task.copy_grammar is not None
+    for example in task.examples:
+        matcher = _get_matcher_from_grammar(task.copy_grammar.for_document(example.document))
+        answer = json.dumps(json.loads(example.answer()), ensure_ascii=False)
+        assert matcher.accept_string(answer) and matcher.is_terminated()
