@@ -1,5 +1,5 @@
 """Copy fields (#20) measured: each built-in task on its labelled samples, without and with copy
-fields, on one server with a warm prefix cache.
+fields, on one server, each variant from an empty prefix cache and an empty NGRAM trie.
 
 Per variant: per-field accuracy (exact and normalized, as `forkpoint eval` scores it), the share
 of each string field's values found verbatim in their document, the valid rate, output tokens,
@@ -30,6 +30,7 @@ from forkpoint.programs.evaluation.report import report as eval_report
 from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.tasks.registry import get_task
 from forkpoint.programs.tasks.task import ExtractionTask
+from forkpoint.runtime.client import RuntimeClient
 from forkpoint.runtime.launcher import RuntimeServer
 from forkpoint.runtime.profiles import get_profile
 from forkpoint.runtime.served_model import check_chat_format
@@ -45,6 +46,10 @@ def no_copy(task: ExtractionTask) -> ExtractionTask:
 
 
 def evaluate(url: str, chat_format: str, task: ExtractionTask, concurrency: int) -> Evaluation:
+    """One variant from an empty cache: SGLang's /flush_cache drops the prefix cache and NGRAM's
+    trie, which would otherwise draft this variant's answers from the other's."""
+    if not RuntimeClient(url).flush_cache():
+        raise SystemExit(f"{url} refused /flush_cache: is another job running on it?")
     folder = SAMPLES / task.name.removesuffix("-no-copy")
     labels = load_labels(SAMPLES / "labels" / f"{folder.name}.jsonl", folder, task)
     options = BatchOptions(concurrency=concurrency)
