@@ -1,9 +1,10 @@
 """Copy fields (#20): string values that can only be spans of the document being extracted.
 
 A task's JSON schema becomes xgrammar's own grammar for it, except that each copy field's string
-value is one rule, `fkcopy_value`, defined per document as the document's substring language. The
-schema side is built once per task (`CopyGrammar.from_schema`); each document then only appends
-the rules of its suffix automaton (`CopyGrammar.for_document`), linear in the document's length.
+value is one rule per maxLength (`fkcopy40_value`; `fkcopy0_value` without one), defined per
+document as the document's substring language. The schema side is built once per task
+(`CopyGrammar.from_schema`); each document then only appends the rules of its suffix automata
+(`CopyGrammar.for_document`), linear in the document's length.
 The result is EBNF text, what SGLang's `ebnf` sampling parameter takes.
 
 Copy paths name a field from the answer's root: property names joined by ".", and "[]" after a
@@ -48,7 +49,8 @@ from typing import Any
 from forkpoint.programs.errors import DocumentError, SchemaError, TaskError
 
 # Stands in for each copy field's value while xgrammar turns the schema into EBNF: a `const`
-# becomes exactly one quoted literal, which is then swapped for a reference to `fkcopy_value`.
+# becomes exactly one quoted literal, which is then swapped for a reference to the rule of the
+# field's bound, `fkcopy{maxLength}_value` (`fkcopy0_value`: no maxLength), defined per document.
 _MARKER = "forkpoint0copy0field0value"
 _MARKER_BOUNDED = re.compile(re.escape('"\\"' + _MARKER) + r"(\d*)" + re.escape('\\""'))
 _RULE = "fkcopy"  # prefix of the rules added here; xgrammar's are root*, defs_*, basic_*
