@@ -9,6 +9,7 @@ exit, so a crashed forkpoint never leaves a server holding RAM or a GPU.
 from __future__ import annotations
 
 import atexit
+import itertools
 import os
 import signal
 import socket
@@ -34,11 +35,16 @@ from forkpoint.runtime.profiles import LaunchProfile
 STOP_GRACE_SECONDS = 20.0
 
 
+_LOG_NUMBERS = itertools.count(1)
+
+
 class ManagedProcess:
     """A server child process in its own group, logged to a file, stopped with all it started."""
 
     def __init__(self, name: str, log_path: Path | None, startup_timeout: float) -> None:
-        self.log_path = log_path or logs_dir() / f"{name}-{os.getpid()}.log"
+        # one log per process object: two servers of a profile in one process (a test session,
+        # calibrate's variants) used to interleave their lines in one file
+        self.log_path = log_path or logs_dir() / f"{name}-{os.getpid()}-{next(_LOG_NUMBERS)}.log"
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen | None = None
 

@@ -54,3 +54,11 @@ def test_leaving_the_with_block_stops_the_whole_process_group(tmp_path):
         assert httpx.get(f"{server.url}/health_generate", timeout=30).status_code == 200
     assert not _group_alive(pgid)
     assert not server.running
+
+
+def test_two_servers_of_one_profile_in_one_process_log_to_two_files():
+    profile = get_profile("cpu-small").model_copy(update={"port": 0})
+    first, second = RuntimeServer(profile), RuntimeServer(profile)
+    assert first.log_path != second.log_path
+    assert first.log_path.parent == second.log_path.parent
+    assert first.log_path.name.startswith(f"cpu-small-{os.getpid()}-")
