@@ -286,3 +286,17 @@ def test_the_grammar_compiles_against_a_real_vocabulary(smollm2_tokenizer):
     matcher = xgrammar.GrammarMatcher(compiled)
     assert matcher.accept_string(invoice(vendor=None))
     assert not matcher.accept_string('"INV-2024/008"')
+
+
+def test_a_long_document_copies_any_span_and_leaves_max_length_to_validation():
+    """Windows cost more than linear compile time, so past WINDOW_BUDGET a bounded field takes
+    any span of the document; its maxLength is then checked when the answer is validated."""
+    from forkpoint.programs.copy_grammar import WINDOW_BUDGET
+
+    schema = {**ONE_FIELD, "properties": {"value": {"type": "string", "maxLength": 4}}}
+    short = "abcdefghij" * 10
+    assert not Grammar(copy_grammar(schema, ["value"], short)).accepts(answer(short[:5]))
+    long = "".join(chr(65 + (i * 7) % 26) for i in range(WINDOW_BUDGET // 8 + 1))
+    grammar = Grammar(copy_grammar(schema, ["value"], long))
+    assert grammar.accepts(answer(long[:5])) and grammar.accepts(answer(long[100:160]))
+    assert not grammar.accepts(answer("not in it"))
