@@ -76,7 +76,7 @@ def main() -> None:
         for name in args.tasks:
             copied = get_task(name)
             plain = no_copy(copied)
-            # the first one run also warms the task's prefix, which the other shares
+            # each from an empty cache (evaluate flushes); the order is the only difference
             order = (copied, plain) if args.copy_first else (plain, copied)
             runs = {t.name: evaluate(url, chat_format, t, args.concurrency) for t in order}
             tasks.append({"task": name, **eval_report(runs[plain.name], runs[copied.name])})
