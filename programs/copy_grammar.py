@@ -111,8 +111,6 @@ class CopyGrammar:
         most its maxLength characters."""
         if not self.copy_fields:
             return self.base_ebnf
-        if not document:
-            raise DocumentError("the document is empty, so copy fields have nothing to copy")
         lines = [self.base_ebnf.rstrip("\n")]
         built: set[int] = set()
         bounded = [b for b in self.bounds if 0 < b < len(document)]

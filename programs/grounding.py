@@ -90,12 +90,17 @@ def ground(data: Any, text: str) -> list[Grounding]:
     return found
 
 
+def field_pattern(path: str) -> str:
+    """A value's path with its list indexes as "[]": "line_items[2].description" →
+    "line_items[].description", the form tasks name fields in."""
+    return re.sub(r"\[\d+\]", "[]", path)
+
+
 def ungrounded_required(found: list[Grounding], required: tuple[str, ...]) -> list[str]:
     """Reasons, one per required field whose value is not in the document."""
     reasons = []
     for item in found:
-        pattern = re.sub(r"\[\d+\]", "[]", item.path)
-        if not item.grounded and pattern in required:
+        if not item.grounded and field_pattern(item.path) in required:
             reasons.append(f"{item.path} = {item.value!r} does not occur in the document")
     return reasons
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from forkpoint.programs.documents.document import Document, read_text
 from forkpoint.programs.errors import DocumentError
 from forkpoint.programs.evaluation.scoring import FieldScore, score_fields
+from forkpoint.programs.grounding import field_pattern
 from forkpoint.programs.results.record import BatchSummary, DocumentResult
 from forkpoint.programs.tasks.task import ExtractionTask
 
@@ -111,7 +111,7 @@ class Evaluation:
         counts: dict[str, list[int]] = {}
         for result in self.results:
             for item in result.grounding or ():
-                count = counts.setdefault(re.sub(r"\[\d+\]", "[]", item.path), [0, 0])
+                count = counts.setdefault(field_pattern(item.path), [0, 0])
                 count[0] += 1
                 count[1] += item.match == "exact"
         return {path: (values, verbatim) for path, (values, verbatim) in counts.items()}
