@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from forkpoint.programs.constraints import refuse_unenforced
+from forkpoint.programs.constraints import check_bounds, refuse_unenforced
 from forkpoint.programs.results.record import ResultRecord
 from forkpoint.programs.tasks.spec import TaskSpec
 
@@ -38,8 +38,10 @@ class TaskChoice(BaseModel):
         given = [self.task, self.json_schema, self.task_definition]
         if sum(choice is not None for choice in given) != 1:
             raise ValueError("give exactly one of 'task', 'schema' and 'task_definition'")
-        if self.strict and self.json_schema is not None:
-            refuse_unenforced(self.json_schema)  # a SchemaError: 422 with the keyword and where
+        if self.json_schema is not None:
+            # SchemaError (422): too large, a ref outside it, a pattern RE2 refuses; with
+            # strict, a keyword decoding would ignore too
+            (refuse_unenforced if self.strict else check_bounds)(self.json_schema)
         return self
 
 

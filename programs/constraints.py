@@ -10,6 +10,15 @@ after decoding, where a failure is re-asked like any validator's. `strict=True` 
 schema instead. The decoding schema is checked the way SGLang's xgrammar backend will use it:
 SGLang's own detector of ignored keywords, then an xgrammar compile; a schema that fails either
 is a `SchemaError` carrying the reason, so nothing ever runs less constrained than it says.
+
+An inline schema is a caller's code, run by the gateway (at the door, on every example, and on
+every answer a worker validates), so it is bounded: at most `MAX_SCHEMA_CHARS` of JSON and
+`MAX_SCHEMA_DEPTH` levels; a `$ref` only inside the schema (`#...`; the validator is given a
+registry that retrieves nothing, so no schema makes it open a URL or a file); every `pattern`
+and `patternProperties` key compiled and matched by RE2, in time linear in the string (Python's
+`re` backtracks: `^(a+)+b$` on 40 characters is a day, with the GIL held), and one RE2 refuses
+(a backreference, a lookaround, a repetition over 1000) is a `SchemaError`; `uniqueItems` by
+hashing, linear in the array (jsonschema compares pairs when items are objects).
 """
 
 from __future__ import annotations
@@ -31,6 +40,13 @@ from forkpoint.programs.errors import OutputError, SchemaError
 # the property). Real schemas stay far below; the checks below recurse, and a schema hundreds of
 # levels deep would end in a RecursionError rather than a clear SchemaError.
 MAX_SCHEMA_DEPTH = 64
+# Characters of an inline schema's compact JSON. Real schemas (the 200 of perf/results/
+# schema-sample) are far smaller; the bound keeps what the compile caches hold small.
+MAX_SCHEMA_CHARS = 64_000
+# The keywords whose string value names another schema by URI.
+_REF_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
+# Keywords whose values are data, not schemas: a {"$ref": ...} inside them is never resolved.
+_DATA_KEYWORDS = ("const", "default", "enum", "examples")
 
 
 @dataclass(frozen=True)
@@ -66,8 +82,7 @@ class Constraint:
                 raise SchemaError(_too_deep("more than Python can parse")) from None
         if not isinstance(schema, dict):
             raise SchemaError("a JSON schema must be a JSON object")
-        if (depth := _depth(schema)) > MAX_SCHEMA_DEPTH:
-            raise SchemaError(_too_deep(f"{depth} levels"))
+        check_bounds(schema)
         _check_draft(schema)
         return cls._checked(schema, None, strict)
 
@@ -109,10 +124,20 @@ class Constraint:
     @cached_property
     def _validator(self) -> Any:
         import jsonschema
+        from referencing import Registry
 
         schema = self.schema
-        validator = jsonschema.validators.extend(_draft(schema), {"multipleOf": _multiple_of})
-        return validator(schema, format_checker=_format_checker())
+        keywords = {
+            "multipleOf": _multiple_of,
+            "pattern": _pattern,
+            "patternProperties": _pattern_properties,
+            "uniqueItems": _unique_items,
+        }
+        validator = jsonschema.validators.extend(_draft(schema), keywords)
+        # A registry that retrieves nothing: a ref outside the schema is refused at the door
+        # (check_bounds); this keeps one from ever being fetched if it got that far.
+        registry: Registry[Any] = Registry(retrieve=_no_retrieval)
+        return validator(schema, format_checker=_format_checker(), registry=registry)
 
     def validate(self, text: str) -> Any:
         """Parse and validate the model's output: a model instance, or plain JSON data."""
@@ -125,18 +150,51 @@ class Constraint:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise OutputError(f"output is not JSON: {exc}") from exc
-        errors = sorted(self._validator.iter_errors(data), key=str)
+        from referencing.exceptions import Unresolvable
+
+        try:
+            errors = sorted(self._validator.iter_errors(data), key=str)
+        except Unresolvable as exc:  # a local ref to nothing: the schema's fault, not the answer's
+            raise SchemaError(f"the schema has a $ref that resolves to nothing: {exc}") from None
+        except RecursionError:  # a ref cycle that consumes no input, e.g. {"$ref": "#"}
+            raise SchemaError("the schema's $refs loop without end") from None
         if errors:
             where = _pointer(errors[0].absolute_path)
             raise OutputError(f"output does not match the schema at {where}: {errors[0].message}")
         return data
 
 
-def refuse_unenforced(schema: dict[str, Any]) -> None:
-    """SchemaError if decoding would ignore a keyword of `schema`: what `strict=True` refuses.
-    Cheap (no draft check, no compile), so a request body can be checked as it is read."""
+def check_bounds(schema: dict[str, Any]) -> None:
+    """SchemaError unless an inline schema is within what the gateway runs for a caller: its
+    size and depth, refs only inside it, and patterns RE2 compiles. Cheap (no draft check, no
+    compile), so a request body can be checked as it is read."""
     if (depth := _depth(schema)) > MAX_SCHEMA_DEPTH:
         raise SchemaError(_too_deep(f"{depth} levels"))
+    if (size := len(_normalize(schema))) > MAX_SCHEMA_CHARS:
+        raise SchemaError(
+            f"the schema has {size:,} characters of JSON; the limit is {MAX_SCHEMA_CHARS:,}",
+            hint="move long descriptions into the task's instructions",
+        )
+    for pointer, node in _schema_nodes(schema):
+        for keyword in _REF_KEYWORDS:
+            ref = node.get(keyword)
+            if isinstance(ref, str) and not ref.startswith("#"):
+                raise SchemaError(
+                    f"{pointer or '(root)'}: {keyword} {ref!r} points outside the schema; only "
+                    "refs inside it ('#/$defs/...') are resolved",
+                    hint="put the referenced schema under $defs and refer to '#/$defs/NAME'",
+                )
+        patterns = [node["pattern"]] if isinstance(node.get("pattern"), str) else []
+        if isinstance(node.get("patternProperties"), dict):
+            patterns += list(node["patternProperties"])
+        for pattern in patterns:
+            _re2(pattern, pointer or "(root)")
+
+
+def refuse_unenforced(schema: dict[str, Any]) -> None:
+    """SchemaError if decoding would ignore a keyword of `schema`: what `strict=True` refuses,
+    after `check_bounds`. Cheap, so a request body can be checked as it is read."""
+    check_bounds(schema)
     unenforced: list[str] = []
     _decoding_form(schema, "", unenforced, _ignored_in(schema))
     _refuse(unenforced)
@@ -167,6 +225,23 @@ def _depth(value: Any) -> int:
             deepest = max(deepest, level)
             stack.extend((child, level + 1) for child in children)
     return deepest
+
+
+def _schema_nodes(schema: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every object in `schema` with its JSON pointer, leaving out data keywords' values (an
+    enum member shaped like {"$ref": ...} is data). Without recursion (depth is checked after)."""
+    stack: list[tuple[str, Any]] = [("", schema)]
+    while stack:
+        pointer, node = stack.pop()
+        if isinstance(node, dict):
+            yield pointer, node
+            stack.extend(
+                (f"{pointer}/{_escape(str(key))}", value)
+                for key, value in node.items()
+                if key not in _DATA_KEYWORDS
+            )
+        elif isinstance(node, list):
+            stack.extend((f"{pointer}/{i}", value) for i, value in enumerate(node))
 
 
 def _too_deep(how_deep: str) -> str:
@@ -342,6 +417,88 @@ def _multiple_of(validator: Any, divisor: Any, instance: Any, schema: Any) -> It
             multiple = False
     if not multiple:
         yield jsonschema.ValidationError(f"{instance!r} is not a multiple of {divisor!r}")
+
+
+def _no_retrieval(uri: str) -> Any:
+    from referencing.exceptions import NoSuchResource
+
+    raise NoSuchResource(ref=uri)
+
+
+@lru_cache(maxsize=1024)
+def _re2(pattern: str, where: str = "(root)") -> Any:
+    """`pattern` compiled by RE2, or a SchemaError naming it and where it is."""
+    try:
+        import re2
+    except ImportError as exc:  # the LAN-client install
+        raise SchemaError(
+            "checking a pattern needs the server install",
+            hint="pip install 'forkpoint[server]', or let the gateway check it",
+        ) from exc
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print every refused pattern on stderr
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise SchemaError(
+            f"{where}: pattern {pattern[:200]!r} cannot run in linear time ({reason}); "
+            "backreferences, lookarounds and repetitions over 1000 are refused",
+            hint="rewrite the pattern without them",
+        ) from None
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    """jsonschema's `pattern` (a search, as ECMA-262 and `re.search` do), on RE2."""
+    import jsonschema
+
+    if validator.is_type(instance, "string") and not _re2(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(
+    validator: Any, patterns: dict[str, Any], instance: Any, schema: Any
+) -> Iterator[Any]:
+    """jsonschema's `patternProperties`, on RE2."""
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        compiled = _re2(pattern)
+        for name, value in instance.items():
+            if compiled.search(name):
+                yield from validator.descend(value, subschema, path=name, schema_path=pattern)
+
+
+def _unique_items(validator: Any, unique: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    """`uniqueItems` by hashing each item's canonical form: linear, where jsonschema compares
+    pairs of unsortable items (objects), quadratic in the array."""
+    import jsonschema
+
+    if not unique or not validator.is_type(instance, "array"):
+        return
+    seen: set[Any] = set()
+    for item in instance:
+        key = _canonical(item)
+        if key in seen:
+            yield jsonschema.ValidationError(f"{instance!r} has non-unique elements")
+            return
+        seen.add(key)
+
+
+def _canonical(value: Any) -> Any:
+    """A hashable form equal exactly when JSON Schema calls two values equal: 1 and 1.0 alike,
+    true and 1 not, objects by their members whatever their order."""
+    if isinstance(value, bool) or value is None:
+        return ("literal", value)
+    if isinstance(value, (int, float)):
+        return ("number", value)  # 1 == 1.0 and hash(1) == hash(1.0)
+    if isinstance(value, str):
+        return ("string", value)
+    if isinstance(value, list):
+        return ("array", tuple(_canonical(item) for item in value))
+    if isinstance(value, dict):
+        return ("object", frozenset((name, _canonical(item)) for name, item in value.items()))
+    return ("other", repr(value))
 
 
 def _is_url(value: object) -> bool:

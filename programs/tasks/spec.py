@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from forkpoint.programs.constraints import MAX_SCHEMA_CHARS
 from forkpoint.programs.tasks.task import Example, ExtractionTask
 
-MAX_SCHEMA_CHARS = 64_000
 MAX_EXAMPLES = 8
 MAX_EXAMPLE_CHARS = 20_000
 MAX_INSTRUCTIONS_CHARS = 8_000
