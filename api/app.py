@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from forkpoint.api import errors, routes_extract, routes_jobs
 from forkpoint.api.auth import Gate
-from forkpoint.api.door import Door
+from forkpoint.api.door import Door, StreamSlots
 from forkpoint.api.jobs import JobRunner
 from forkpoint.api.metrics import Metrics
 from forkpoint.api.settings import Settings
@@ -31,10 +33,13 @@ def create_app(
         runner = JobRunner(store, settings, Metrics(), supervisor=supervisor)
         app.state.settings, app.state.store, app.state.runner = settings, store, runner
         app.state.gate = gate
+        app.state.result_streams = StreamSlots(settings.max_result_streams)
+        app.state.readiness = readiness = Readiness(runner.url)
         if start_workers:
             runner.start()
         yield
         runner.stop()
+        readiness.close()
         store.close()
 
     app = FastAPI(title="forkpoint gateway", version="1", lifespan=lifespan)
@@ -48,9 +53,10 @@ def create_app(
 
     @app.get("/readyz")
     def readyz(request: Request) -> JSONResponse:
-        url = request.app.state.runner.url
-        ok = RuntimeClient(url, timeouts=Timeouts(connect=5.0, call=5.0)).healthy("/health")
-        return JSONResponse({"runtime": url, "ready": ok}, status_code=200 if ok else 503)
+        """Whether the runtime answers: no key needed, so it names no URL, and it asks the
+        runtime at most once per READY_CACHE_SECONDS however often it is called."""
+        ok = request.app.state.readiness.ready()
+        return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
     @app.get("/metrics")
     def metrics(request: Request) -> Response:
@@ -60,3 +66,37 @@ def create_app(
     app.include_router(routes_extract.v1)
     app.include_router(routes_jobs.v1)
     return app
+
+
+READY_CACHE_SECONDS = 2.0
+
+
+class Readiness:
+    """The runtime's health, asked at most once per `seconds` (an unauthenticated /readyz in a
+    loop must not become a load on the runtime). While one request asks, the others answer the
+    last answer instead of waiting for it (a hung runtime holds the check for its 5 s timeout)."""
+
+    def __init__(self, url: str, seconds: float | None = None) -> None:
+        self.seconds = READY_CACHE_SECONDS if seconds is None else seconds
+        self._client = RuntimeClient(url, timeouts=Timeouts(connect=5.0, call=5.0))
+        self._lock = threading.Lock()
+        self._answer: bool | None = None
+        self._asked = 0.0  # time.monotonic() when the answer arrived
+        self._asking = False
+
+    def ready(self) -> bool:
+        with self._lock:
+            fresh = self._answer is not None and time.monotonic() - self._asked < self.seconds
+            if fresh or (self._asking and self._answer is not None):
+                return self._answer
+            self._asking = True
+        ok = False
+        try:
+            ok = self._client.healthy("/health")
+        finally:
+            with self._lock:
+                self._answer, self._asked, self._asking = ok, time.monotonic(), False
+        return ok
+
+    def close(self) -> None:
+        self._client.http.close()

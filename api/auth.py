@@ -1,9 +1,10 @@
 """Who is calling: bearer API keys, compared in constant time, turned into a `Caller`.
 
-Open (no key needed) only when the gateway was started on a loopback bind with no key source
+Open (no key needed) only when asked for (FORKPOINT_OPEN=1) on a loopback bind with no key source
 configured (`Settings.is_open`). Otherwise it fails closed: the keys are read on every request
-(the file too, so rotation needs no restart), and a key source that holds no key refuses every
-request with 401, a key file that cannot be read with 503 (KeysUnavailable). Either is logged on
+(the file too, so rotation needs no restart); no key source at all, or one that holds no key
+(blank keys are none), refuses every request with 401, a key file that cannot be read with 503
+(KeysUnavailable). Either is logged on
 "forkpoint.api" when it starts and then at most once a minute while it lasts (a client retrying
 in a loop must not flood the log); a request that authenticates ends it, so the next one is
 logged at once.
@@ -75,6 +76,18 @@ class Gate:
                 "the gateway cannot read its API key file",
                 hint="retry later; the gateway's operator must restore FORKPOINT_API_KEYS_FILE",
             ) from None
+        if not settings.has_key_source:  # loopback (beyond it, Settings refuses to start)
+            self._warn(
+                "unconfigured",
+                "no API key source is configured and FORKPOINT_OPEN is not set: refusing every "
+                "request with 401",
+            )
+            raise Unauthorized(
+                "this gateway has no API keys configured and is not open",
+                hint="the gateway's operator must configure keys (FORKPOINT_API_KEYS or "
+                "FORKPOINT_API_KEYS_FILE) or, for a local single-user gateway, set "
+                "FORKPOINT_OPEN=1 (forkpoint serve --open)",
+            )
         if not keys:
             sources = "FORKPOINT_API_KEYS, FORKPOINT_ADMIN_KEYS"
             if settings.api_keys_file is not None:
@@ -93,9 +106,9 @@ class Gate:
         matched = admin = False
         for key in keys:
             matched |= hmac.compare_digest(token.encode(), key.encode())
-        for key in settings.admin_keys:
+        for key in settings.admin_tokens():
             admin |= hmac.compare_digest(token.encode(), key.encode())
-        if scheme.lower() != "bearer" or not matched:
+        if scheme.lower() != "bearer" or not token or not matched:
             raise Unauthorized(
                 "missing or wrong API key", hint="send 'Authorization: Bearer <key>'"
             )

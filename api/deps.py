@@ -209,7 +209,8 @@ ExtractionsDep = Annotated[Extractions, Depends(extractions_of)]
 
 def deadline_extractor(runner: JobRunner, task: ExtractionTask, seconds: float) -> Extractor:
     """An extractor for `task` none of whose runtime calls waits longer than `seconds`, so that a
-    thread abandoned at the deadline ends on its own (within the extractor's three tries).
+    thread abandoned at the deadline ends on its own (within the extractor's three tries), and
+    no chunk or re-ask starts after it.
 
     Not the runner's shared extractor: that one's calls wait up to 15 minutes, and warming it
     holds a lock the job workers need. Not warmed: the first document computes the prefix and
@@ -221,4 +222,5 @@ def deadline_extractor(runner: JobRunner, task: ExtractionTask, seconds: float) 
     )
     chat_format = configured or check_chat_format(runner.url, None, timeout=seconds)
     bounded = Timeouts(connect=min(seconds, Timeouts.connect), call=seconds, generate=seconds)
-    return Extractor(runner.url, task_prompt(task, chat_format), timeouts=bounded)
+    prompt = task_prompt(task, chat_format)
+    return Extractor(runner.url, prompt, timeouts=bounded, deadline_seconds=seconds)

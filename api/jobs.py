@@ -45,6 +45,7 @@ log = logging.getLogger("forkpoint.jobs")
 INLINE = "inline-schema"
 # Within systemd's TimeoutStopSec=30 for the gateway, after uvicorn's 10 s of graceful shutdown.
 STOP_GRACE_SECONDS = 5.0
+PURGE_EVERY_SECONDS = 3600.0  # how often finished jobs past the retention period are deleted
 DEFAULT_INSTRUCTIONS = "Extract the information the JSON schema asks for from the document."
 
 
@@ -139,6 +140,7 @@ class JobRunner:
         self._one_suspect = threading.Lock()  # documents that met a death run one at a time
         self._threads: list[threading.Thread] = []
         self._stopping = False
+        self._stopped = threading.Event()  # ends the retention loop
 
     def start(self) -> None:
         """Remove corpora a crash left behind, resume unfinished jobs, start the workers.
@@ -151,6 +153,8 @@ class JobRunner:
                 self._chat_format = check_chat_format(self.url, self._chat_format, timeout=5)
             except RuntimeUnavailable:
                 pass
+        self.purge_expired()
+        threading.Thread(target=self._purge_loop, name="fp-retention", daemon=True).start()
         unfinished = self.store.unfinished()
         self.corpora.sweep({job.id for job in unfinished})
         for job in unfinished:
@@ -160,10 +164,29 @@ class JobRunner:
             thread.start()
             self._threads.append(thread)
 
+    def purge_expired(self, now: float | None = None) -> int:
+        """Delete the jobs that finished more than `retention_days` before `now` (default: the
+        clock), their documents and results with them; how many were deleted."""
+        now = time.time() if now is None else now
+        purged = self.store.purge(now - self.settings.retention_days * 86400.0)
+        if purged:
+            log.info(
+                "deleted %d jobs finished over %g days ago", purged, self.settings.retention_days
+            )
+        return purged
+
+    def _purge_loop(self) -> None:
+        while not self._stopped.wait(PURGE_EVERY_SECONDS):
+            try:
+                self.purge_expired()
+            except Exception:  # a locked or full disk: try again next time, keep serving
+                log.exception("deleting expired jobs failed")
+
     def stop(self, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
         """Stop taking documents; wait at most `grace_seconds` in all for workers to finish the
         ones they hold. Workers still waiting on the runtime are left (daemon threads): their
         documents have no result and run again on the next start."""
+        self._stopped.set()
         with self._work:
             self._stopping = True
             self._work.notify_all()
@@ -205,6 +228,7 @@ class JobRunner:
             owner=owner,
             idempotency_ttl=self.settings.idempotency_ttl_seconds,
             max_waiting=self.settings.max_queued_documents,
+            max_waiting_per_owner=self.settings.max_queued_documents_per_key,
             failed={index: result.to_json() for index, result in unreadable.items()},
         )
         if not created:
@@ -249,7 +273,11 @@ class JobRunner:
         try:
             if self._chat_format is None:
                 self._chat_format = check_chat_format(self.url, None)
-            extractor = Extractor(self.url, task_prompt(task, self._chat_format))
+            extractor = Extractor(
+                self.url,
+                task_prompt(task, self._chat_format),
+                deadline_seconds=self.settings.document_timeout_seconds,
+            )
             extractor.warm()
         except BaseException as exc:
             with self._extractors_lock:  # the next document of the task tries again

@@ -27,8 +27,8 @@ from forkpoint.api.deps import (
 from forkpoint.api.jobs import task_for
 from forkpoint.api.schemas import JobRequest, JobStatus, TaskChoice
 from forkpoint.api.store import FINAL_STATES, JobStore
-from forkpoint.programs.documents.document import Document, from_bytes, from_text
-from forkpoint.programs.errors import NotFound, RequestError
+from forkpoint.programs.documents.document import Document, from_text, iter_bytes
+from forkpoint.programs.errors import NotFound, RequestError, TooLarge
 from forkpoint.programs.evaluation.evaluate import Evaluation, Label, check_labels
 from forkpoint.programs.evaluation.report import report
 from forkpoint.programs.results.record import BatchSummary, DocumentResult
@@ -109,9 +109,28 @@ async def submit_job(
     return await run_in_threadpool(_status, runner.store, job.id, caller)
 
 
-def _read_uploads(uploads: list[tuple[str, bytes]], json_field: str | None) -> list[Document]:
-    """Every uploaded file's documents (a JSONL file holds many), in upload order."""
-    return [doc for name, data in uploads for doc in from_bytes(name, data, json_field=json_field)]
+def _read_uploads(
+    uploads: list[tuple[str, bytes]],
+    json_field: str | None,
+    *,
+    max_documents: int,
+    max_chars: int | None = None,
+) -> list[Document]:
+    """Every uploaded file's documents (a JSONL file holds many), in upload order. Read lazily
+    and refused (TooLarge) the moment document max_documents + 1 appears, error documents
+    included, so a file of millions of tiny lines is never turned into millions of Documents.
+    `max_chars`: a PDF past it becomes an error document, extracted no further."""
+    documents: list[Document] = []
+    for name, data in uploads:
+        for doc in iter_bytes(name, data, json_field=json_field, max_chars=max_chars):
+            if len(documents) == max_documents:
+                raise TooLarge(
+                    f"more than {max_documents} documents (reading stopped in {name}); "
+                    f"the limit per job is {max_documents}",
+                    hint="split the job, or raise FORKPOINT_MAX_DOCUMENTS_PER_JOB",
+                )
+            documents.append(doc)
+    return documents
 
 
 async def _job_input(request: Request) -> tuple[TaskChoice, list[Document]]:
@@ -130,7 +149,15 @@ async def _job_input(request: Request) -> tuple[TaskChoice, list[Document]]:
             field = form.get("json_field")
             json_field = field if isinstance(field, str) and field else None
             uploads = [(f.filename or f"file-{i}", await f.read()) for i, f in enumerate(files)]
-            documents = await offload(_read_uploads, uploads, json_field)
+            limits = request.app.state.runner.settings
+            documents = await offload(
+                lambda: _read_uploads(
+                    uploads,
+                    json_field,
+                    max_documents=limits.max_documents_per_job,
+                    max_chars=limits.max_document_chars,
+                )
+            )
             if not documents:
                 raise RequestError("a multipart job needs at least one 'files' part")
             return choice, documents
@@ -164,30 +191,38 @@ def cancel_job(job_id: str, runner: RunnerDep, caller: CallerDep) -> dict[str, A
 @v1.get("/jobs/{job_id}/results")
 async def job_results(
     job_id: str,
+    request: Request,
     runner: RunnerDep,
     caller: CallerDep,
     wait: bool = True,
-    start: Annotated[int, Query(ge=0, description="The first document (0-based) to send.")] = 0,
+    start: Annotated[
+        int, Query(ge=0, le=10**9, description="The first document (0-based) to send.")
+    ] = 0,
 ) -> StreamingResponse:
     """NDJSON in document order from document `start` on (a client whose connection dropped
-    asks again from where it left); streams while the job runs (unless wait=false)."""
-    _status(runner.store, job_id, caller)
+    asks again from where it left); streams while the job runs (unless wait=false). At most
+    FORKPOINT_MAX_RESULT_STREAMS streams are open at once: past it 429 with Retry-After."""
+    page = 256  # results read per store call; a full page is followed by the next at once
+    store = runner.store
+    await run_in_threadpool(_status, store, job_id, caller)
     deadline = time.monotonic() + runner.settings.results_wait_seconds
 
     async def lines() -> AsyncIterator[bytes]:
         sent = start
         while True:
-            batch = await run_in_threadpool(runner.store.results, job_id, sent)
-            for record in batch:
-                yield (json.dumps(record, ensure_ascii=False) + "\n").encode()
+            batch = await run_in_threadpool(store.results, job_id, sent, page)
+            if batch:
+                yield "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in batch).encode()
             sent += len(batch)
-            job = runner.store.get(job_id)
+            if len(batch) == page:
+                continue
+            job = await run_in_threadpool(store.get, job_id)
             finished = job.state in FINAL_STATES and not batch
             if sent >= job.total or finished or not wait or time.monotonic() > deadline:
                 return
             await asyncio.sleep(0.5)
 
-    return StreamingResponse(lines(), media_type="application/x-ndjson")
+    return request.app.state.result_streams.stream(lines(), media_type="application/x-ndjson")
 
 
 @v1.get("/jobs/{job_id}/eval")

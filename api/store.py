@@ -70,6 +70,14 @@ JOB_COLUMNS = (
     "id, task, schema_json, instructions, state, total, created, finished, owner, task_spec"
 )
 DAY = 24 * 3600.0
+PURGED = (  # (table, its job column): what a purged job leaves nowhere
+    ("results", "job_id"),
+    ("documents", "job_id"),
+    ("labels", "job_id"),
+    ("corpora", "job_id"),
+    ("idempotency", "job_id"),
+    ("jobs", "id"),
+)
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,7 @@ class JobStore:
         owner: str | None = None,
         idempotency_ttl: float = DAY,
         max_waiting: int | None = None,
+        max_waiting_per_owner: int | None = None,
         failed: dict[int, dict[str, Any]] | None = None,
     ) -> tuple[JobRecord, bool]:
         """Store a job, every document (and any labels) in one transaction; (job, created).
@@ -157,7 +166,10 @@ class JobStore:
         fingerprint matches, and raises IdempotencyConflict if not. An expired key is forgotten.
         A repeated request is answered before the queue limit is looked at: a retry of an
         accepted job never gets QueueFull. `max_waiting` is that limit, checked in the same
-        transaction as the insert (two requests cannot both pass it). `failed` holds the result
+        transaction as the insert (two requests cannot both pass it), and
+        `max_waiting_per_owner` the share of it one owner's jobs may hold, so one key cannot
+        fill the queue for the others. Every document counts, unreadable ones too (they are
+        stored like the rest). `failed` holds the result
         records of documents that could not be read (by index): stored with the job, so a crash
         cannot leave them to run as empty documents.
         """
@@ -194,7 +206,7 @@ class JobStore:
                         f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (row[0],)
                     ).fetchone()
                     return JobRecord(*found), False
-            self._check_room(db, len(documents) - len(failed or {}), max_waiting)
+            self._check_room(db, len(documents), max_waiting, owner, max_waiting_per_owner)
             if idempotency is not None:
                 db.execute(
                     "INSERT INTO idempotency (key, job_id, fingerprint, created) "
@@ -232,7 +244,21 @@ class JobStore:
         return job, True
 
     @staticmethod
-    def _check_room(db: sqlite3.Connection, adding: int, max_waiting: int | None) -> None:
+    def _check_room(
+        db: sqlite3.Connection,
+        adding: int,
+        max_waiting: int | None,
+        owner: str | None,
+        max_waiting_per_owner: int | None,
+    ) -> None:
+        if max_waiting_per_owner is not None:
+            (own,) = db.execute(WAITING_SQL + " AND j.owner IS ?", (owner,)).fetchone()
+            if own + adding > max_waiting_per_owner:
+                raise QueueFull(
+                    f"{own} documents of this API key are already waiting; one key's share of "
+                    f"the queue is {max_waiting_per_owner}",
+                    hint="retry after the Retry-After interval, when earlier jobs have run",
+                )
         if max_waiting is None:
             return
         (waiting,) = db.execute(WAITING_SQL).fetchone()
@@ -241,6 +267,23 @@ class JobStore:
                 f"{waiting} documents are already waiting; the limit is {max_waiting}",
                 hint="retry after the Retry-After interval",
             )
+
+    def purge(self, finished_before: float) -> int:
+        """Delete every job that finished (done or cancelled) before `finished_before` (a
+        time.time()), with its documents, results, labels, corpus record and idempotency keys;
+        the number of jobs deleted. Unfinished jobs are never deleted."""
+        with self._tx(durable=True) as db:
+            ids = [
+                row[0]
+                for row in db.execute(
+                    "SELECT id FROM jobs WHERE state IN ('done', 'cancelled') "
+                    "AND finished IS NOT NULL AND finished < ?",
+                    (finished_before,),
+                )
+            ]
+            for table, column in PURGED:
+                db.executemany(f"DELETE FROM {table} WHERE {column} = ?", [(i,) for i in ids])
+        return len(ids)
 
     def set_corpus(self, job_id: str, stats: dict[str, Any]) -> None:
         """What of the job's text is loaded as its NGRAM corpus (shown with the job)."""
@@ -355,12 +398,16 @@ class JobStore:
                 )
         return inserted
 
-    def results(self, job_id: str, start: int = 0) -> list[dict[str, Any]]:
-        """Recorded results from index `start` on, stopping at the first gap (document order)."""
+    def results(
+        self, job_id: str, start: int = 0, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Recorded results from index `start` on, stopping at the first gap (document order);
+        at most `limit` of them (a page: the primary key's index reads only those rows)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT idx, record FROM results WHERE job_id = ? AND idx >= ? ORDER BY idx",
-                (job_id, start),
+                "SELECT idx, record FROM results WHERE job_id = ? AND idx >= ? ORDER BY idx "
+                "LIMIT ?",
+                (job_id, start, -1 if limit is None else limit),
             ).fetchall()
         out = []
         for expected, (index, record) in enumerate(rows, start=start):

@@ -22,6 +22,15 @@ def serve(
     ),
     port: Annotated[int, typer.Option(envvar="FORKPOINT_PORT")] = 8000,
     sglang_url: SglangUrlOption = None,
+    open_: Annotated[
+        bool,
+        typer.Option(
+            "--open",
+            envvar="FORKPOINT_OPEN",
+            help="Serve without API keys: every local caller is an admin. Loopback only, and "
+            "only when no key is configured (FORKPOINT_API_KEYS, FORKPOINT_API_KEYS_FILE).",
+        ),
+    ] = False,
 ) -> None:
     """Start the runtime (unless --sglang-url) and the gateway; Ctrl-C stops both."""
     import uvicorn
@@ -34,7 +43,9 @@ def serve(
 
     with reported():
         try:
-            settings = Settings(host=host, port=port, profile=profile, sglang_url=sglang_url)
+            settings = Settings(
+                host=host, port=port, profile=profile, sglang_url=sglang_url, open=open_
+            )
         except ValidationError as exc:
             raise ProfileError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
         if sglang_url:

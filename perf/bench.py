@@ -125,7 +125,9 @@ def run_gateway(url: str, task_name: str, documents, concurrency: int, prefix: i
             port=port,
             concurrency=concurrency,
             db_path=Path(scratch) / "bench.db",
+            open=True,  # on loopback, for this process alone
             max_queued_documents=len(documents) + 1,
+            max_queued_documents_per_key=len(documents) + 1,
             max_documents_per_job=len(documents),
             results_wait_seconds=7 * 24 * 3600,
         )

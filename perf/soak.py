@@ -49,7 +49,12 @@ def job(round_: int, n: int, docs: int) -> dict:
 @contextlib.contextmanager
 def gateway(runtime_url: str, db: Path):
     port = free_port()
-    env = {**os.environ, "FORKPOINT_DB_PATH": str(db), "FORKPOINT_CONCURRENCY": "32"}
+    env = {
+        **os.environ,
+        "FORKPOINT_DB_PATH": str(db),
+        "FORKPOINT_CONCURRENCY": "32",
+        "FORKPOINT_OPEN": "1",  # keyless, on loopback
+    }
     process = subprocess.Popen(
         [
             sys.executable,

@@ -61,6 +61,11 @@ _MARKER_BOUNDED = re.compile(re.escape('"\\"' + _MARKER) + r"(\d*)" + re.escape(
 _RULE = "fkcopy"  # prefix of the rules added here; xgrammar's are root*, defs_*, basic_*
 _WINDOW_STEPS = 8  # a bounded copy field's windows start every maxLength / 8 characters
 WINDOW_BUDGET = 16_000  # window characters per document, over all bounds (see "Length")
+# The longest text a copy grammar is built for: its EBNF is ~60 characters per document
+# character (a 200k-character document: ~12 MB, seconds of CPU with the GIL held, then compiled
+# by SGLang per document). A longer text (or chunk) decodes with the task's plain schema; its
+# copy fields' values are still grounded in the text after decoding.
+MAX_COPY_TEXT_CHARS = 20_000
 _PATH = re.compile(r"^(?:[^.\[\]]+(?:\[\])*|(?:\[\])+)(?:\.[^.\[\]]+(?:\[\])*)*$")
 _NOT_A_SPAN = ("enum", "const", "pattern", "format")
 _MAX_REF_HOPS = 32
@@ -138,8 +143,11 @@ class DocumentGrammars:
         self._chars = 0
         self._lock = threading.Lock()
 
-    def get(self, grammar: CopyGrammar, document: str) -> tuple[str, float]:
-        """The document's EBNF, and the seconds spent building it now (0.0 when cached)."""
+    def get(self, grammar: CopyGrammar, document: str) -> tuple[str | None, float]:
+        """The document's EBNF, and the seconds spent building it now (0.0 when cached); None
+        for a document over MAX_COPY_TEXT_CHARS (it decodes with the plain schema)."""
+        if len(document) > MAX_COPY_TEXT_CHARS:
+            return None, 0.0
         digest = hashlib.sha256(document.encode("utf-8", "surrogatepass")).hexdigest()
         key = (grammar.key, digest)
         with self._lock:

@@ -32,6 +32,9 @@ from forkpoint.runtime.client import RuntimeClient, Timeouts
 from forkpoint.runtime.served_model import ServedModel, check_served_format
 
 RETRY_DELAYS = (1.0, 4.0)  # seconds before the 2nd and 3rd try of a document
+# Chunks one document may become (a caller sets max_chunk_tokens: 64 tokens of a 200k-character
+# document would be ~800 chunks, each asked up to 1 + max_reasks times). Past it: an error.
+MAX_CHUNKS_PER_DOCUMENT = 64
 # Copy-field grammars of recent documents, shared by every extractor of the process (the
 # gateway keeps one per task): keyed by task grammar and document hash.
 GRAMMARS = DocumentGrammars()
@@ -60,8 +63,11 @@ class Extractor:
         temperature: float = 0.0,
         max_output_tokens: int | None = None,  # None: the task's own limit
         timeouts: Timeouts | None = None,  # of every runtime call; None: the defaults
+        deadline_seconds: float | None = None,  # one document's whole extraction; None: none
+        max_chunks: int = MAX_CHUNKS_PER_DOCUMENT,
     ) -> None:
         self.url, self.prompt = url, prompt
+        self.deadline_seconds, self.max_chunks = deadline_seconds, max_chunks
         self.temperature, self.max_output_tokens = temperature, max_output_tokens
         client = RuntimeClient(url, timeouts=timeouts)
         try:
@@ -94,8 +100,12 @@ class Extractor:
         raises RuntimeUnavailable only when the server stays unreachable through the retries.
 
         A document longer than the runtime's context is an error or, with the task's
-        `long_documents="chunk"`, extracted in chunks whose answers are merged."""
+        `long_documents="chunk"`, extracted in chunks whose answers are merged (at most
+        `max_chunks`). With `deadline_seconds`, one deadline covers every chunk and re-ask: the
+        first ask always runs, no later one starts past the deadline (the document is then an
+        error), so one extraction takes at most the deadline plus one runtime call."""
         started = time.perf_counter()
+        ends = None if self.deadline_seconds is None else time.monotonic() + self.deadline_seconds
         if doc.error is not None:
             return DocumentResult.failed(index, doc, doc.error, seconds=0.0)
         task = self.prompt.task
@@ -116,7 +126,17 @@ class Extractor:
                 )
             except DocumentError as exc:
                 return DocumentResult.failed(index, doc, str(exc), time.perf_counter() - started)
-        answers = [self._answer(text, max_tokens) for text in texts]
+        if len(texts) > self.max_chunks:
+            reason = (
+                f"{doc.name} would be {len(texts)} chunks; the limit is {self.max_chunks} "
+                "(raise the task's max_chunk_tokens, or split the document)"
+            )
+            return DocumentResult.failed(index, doc, reason, time.perf_counter() - started)
+        answers: list[_Answer] = []
+        for text in texts:  # up to the first chunk that is not ok: the result is that one's
+            answers.append(self._answer(text, max_tokens, ends, first=not answers))
+            if answers[-1].status != "ok":
+                break
         usage = sum((a.usage for a in answers), Usage())
         seconds = time.perf_counter() - started
         attempts = max(a.attempts for a in answers)
@@ -125,7 +145,7 @@ class Extractor:
             error = where + (answer.error or "")
             if answer.status == "failed":
                 return DocumentResult.failed(
-                    index, doc, error, seconds, usage=usage, chunks=len(answers)
+                    index, doc, error, seconds, usage=usage, chunks=len(texts)
                 )
             if answer.status == "truncated" or answer.status == "invalid":
                 return DocumentResult(
@@ -138,7 +158,7 @@ class Extractor:
                     raw=answer.raw,
                     sha256=doc.sha256,
                     attempts=attempts,
-                    chunks=len(answers),
+                    chunks=len(texts),
                 )
         data, notes = answers[0].data, []
         if len(answers) > 1:
@@ -175,11 +195,12 @@ class Extractor:
             chunks=len(answers),
         )
 
-    def _answer(self, text: str, max_tokens: int) -> _Answer:
+    def _answer(self, text: str, max_tokens: int, ends: float | None, first: bool) -> _Answer:
         """One text through the program, re-asked on validation failures (the output model's
         own validators, which no grammar expresses) up to the task's `max_reasks`, each time
         with the earlier answers and their errors after the fork point. A task with copy
-        fields decodes with `text`'s own grammar (each chunk its own), re-asks too."""
+        fields decodes with `text`'s own grammar (each chunk its own), re-asks too; a text over
+        MAX_COPY_TEXT_CHARS with the plain schema."""
         task = self.prompt.task
         usage, ebnf = Usage(), None
         if task.copy_grammar is not None:
@@ -190,6 +211,14 @@ class Extractor:
             usage = Usage(grammar_seconds=seconds)
         attempts: list[tuple[str, str]] = []  # (answer, validation error) so far
         while True:
+            if ends is not None and time.monotonic() > ends and not (first and not attempts):
+                late = f"the extraction passed its {self.deadline_seconds:g}-second deadline"
+                if not attempts:  # a later chunk, never asked
+                    return _Answer("failed", usage, 1, error=f"{late} before this chunk")
+                raw, error = attempts[-1]  # the last answer stands, invalid, with its reason
+                tried = len(attempts)
+                reason = f"{error} (after {tried} attempt{'s' * (tried > 1)}; {late})"
+                return _Answer("invalid", usage, tried, error=reason, raw=raw)
             try:
                 raw, meta = self._with_retries(
                     lambda: program.run_extract(

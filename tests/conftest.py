@@ -69,10 +69,12 @@ class Gateway:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "Gateway":
+        keyless = not {"FORKPOINT_API_KEYS", "FORKPOINT_API_KEYS_FILE"} & self.env.keys()
         env = {
             **os.environ,
             "FORKPOINT_DB_PATH": str(self.db_path),
             "FORKPOINT_CONCURRENCY": "16",
+            **({"FORKPOINT_OPEN": "1"} if keyless else {}),  # keyless is asked for, or 401
             **self.env,
         }
         flag = "--sglang-url" if self.runtime.startswith("http") else "--profile"

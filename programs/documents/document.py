@@ -7,11 +7,12 @@ extracted from and a re-run can skip what is already done.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from forkpoint.programs.documents.formats import to_texts
+from forkpoint.programs.documents.formats import iter_texts
 from forkpoint.programs.errors import DocumentError
 
 
@@ -33,21 +34,37 @@ def content_hash(data: bytes | str) -> str:
     return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
 
 
-def from_bytes(name: str, raw: bytes, *, json_field: str | None = None) -> list[Document]:
+def from_bytes(
+    name: str, raw: bytes, *, json_field: str | None = None, max_chars: int | None = None
+) -> list[Document]:
     """A file's or an upload's bytes → its documents (one, or one per JSONL line)."""
+    return list(iter_bytes(name, raw, json_field=json_field, max_chars=max_chars))
+
+
+def iter_bytes(
+    name: str, raw: bytes, *, json_field: str | None = None, max_chars: int | None = None
+) -> Iterator[Document]:
+    """`from_bytes`, lazily: a JSONL file's documents are built one at a time as they are asked
+    for, so a caller that stops at a limit never builds the rest. `max_chars`: a PDF with more
+    text than that is one error document, its extraction stopped there (formats._pdf_text)."""
     digest = content_hash(raw)
+    texts = iter_texts(name, raw, json_field=json_field, max_chars=max_chars)
     try:
-        texts = to_texts(name, raw, json_field=json_field)
+        head = list(itertools.islice(texts, 2))  # a file of one document takes the file's name
     except DocumentError as exc:
-        return [Document(name, error=exc.message, sha256=digest)]
-    if len(texts) == 1 and isinstance(texts[0][1], str):
-        return [from_text(name, texts[0][1], sha256=digest)]
-    return [
-        Document(part, error=text.message, sha256=digest)
-        if isinstance(text, DocumentError)
-        else from_text(part, text, sha256=content_hash(text))
-        for part, text in texts
-    ]
+        yield Document(name, error=exc.message, sha256=digest)
+        return
+    if len(head) == 1 and isinstance(head[0][1], str):
+        yield from_text(name, head[0][1], sha256=digest)
+        return
+    try:
+        for part, text in itertools.chain(head, texts):
+            if isinstance(text, DocumentError):
+                yield Document(part, error=text.message, sha256=digest)
+            else:
+                yield from_text(part, text, sha256=content_hash(text))
+    except DocumentError as exc:  # the file failed after its first documents: its error last
+        yield Document(name, error=exc.message, sha256=digest)
 
 
 def decode(name: str, raw: bytes) -> Document:

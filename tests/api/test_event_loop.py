@@ -17,7 +17,7 @@ from forkpoint.runtime.launcher import free_port
 @pytest.fixture
 def gateway_url(tmp_path):
     """A real uvicorn server in this process (so a parser can be slowed down in it)."""
-    settings = Settings(db_path=tmp_path / "g.db", sglang_url="http://127.0.0.1:9")
+    settings = Settings(db_path=tmp_path / "g.db", sglang_url="http://127.0.0.1:9", open=True)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, start_workers=False), port=port, log_level="warning")
@@ -55,7 +55,7 @@ def answered_while(url: str, request, finished: threading.Event) -> bool:
 
 def test_healthz_answers_while_an_upload_is_being_parsed(gateway_url, monkeypatch):
     finished = threading.Event()
-    monkeypatch.setattr(routes_jobs, "from_bytes", slowed(routes_jobs.from_bytes, finished))
+    monkeypatch.setattr(routes_jobs, "iter_bytes", slowed(routes_jobs.iter_bytes, finished))
     files = {"files": ("a.txt", b"Ann Lee, CTO", "text/plain")}
 
     def upload():

@@ -223,3 +223,22 @@ def test_unique_items_keeps_json_schema_equality():
     for duplicated in ("[1, 1.0]", '[{"a": 1, "b": 2}, {"b": 2, "a": 1}]', "[[1, [2]], [1, [2]]]"):
         with pytest.raises(OutputError, match="non-unique"):
             constraint.validate(duplicated)
+
+
+def test_a_web_page_from_elsewhere_cannot_post_a_job_to_a_loopback_gateway(gateway):
+    """A form POST needs no CORS preflight, so a page could submit jobs; its Origin gives it
+    away. A page served from loopback itself (a local tool) is answered."""
+    form = {"task": "contacts"}
+    files = {"files": ("a.txt", b"Ann Lee", "text/plain")}
+    for origin, status in (("https://evil.example", 403), ("null", 403)):
+        response = httpx.post(
+            f"{gateway}/v1/jobs",
+            data=form,
+            files=files,
+            headers={**AUTH, "Origin": origin},
+            timeout=60,
+        )
+        assert response.status_code == status, (origin, response.text)
+    local = {**AUTH, "Origin": "http://127.0.0.1:5173"}
+    response = httpx.post(f"{gateway}/v1/jobs", data=form, files=files, headers=local, timeout=60)
+    assert response.status_code == 202, response.text

@@ -1,6 +1,7 @@
 """Who may use the gateway, and whose jobs are whose (issue #18 item 1). No runtime needed.
 
-- Open (no key) only on a loopback bind with no key source configured at all.
+- Open (no key) only when asked for (FORKPOINT_OPEN=1), on a loopback bind, with no key source
+  configured at all; a loopback bind with neither keys nor FORKPOINT_OPEN refuses with 401.
 - A configured key source that is empty refuses every request (401); a key file that cannot be
   read refuses every request (503). Both are logged, at most once a minute while they last.
 - A job belongs to the key that created it (stored as a hash, never the key): another key gets
@@ -50,8 +51,8 @@ def key_file(tmp_path):
 # --- when the gateway is open ----------------------------------------------------------------
 
 
-def test_a_loopback_gateway_with_no_key_source_is_open(make_client):
-    client = make_client()
+def test_a_loopback_gateway_with_no_key_source_is_open_when_asked_to_be(make_client):
+    client = make_client(open=True)
     assert client.get("/v1/jobs").status_code == 200
     assert client.post("/v1/jobs", json=JOB).status_code == 202
 
@@ -182,7 +183,7 @@ def test_an_admin_key_sees_and_cancels_every_job(make_client):
 
 
 def test_on_an_open_gateway_jobs_have_no_owner_and_everyone_sees_them(make_client):
-    client = make_client()
+    client = make_client(open=True)
     job = client.post("/v1/jobs", json=JOB).json()
     assert client.app.state.runner.store.job(job["id"]).owner is None
     assert [j["id"] for j in client.get("/v1/jobs").json()] == [job["id"]]
@@ -202,7 +203,8 @@ def test_jobs_from_an_older_store_have_no_owner_and_only_admin_keys_see_them(tmp
     old.close()
     keys = {"api_keys": ["alice-key"], "admin_keys": ["root-key"]}
     settings = Settings(db_path=db, sglang_url="http://127.0.0.1:9", **keys)
-    with TestClient(create_app(settings, start_workers=False)) as client:
+    app = create_app(settings, start_workers=False)
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:  # a local caller's Host
         assert client.get("/v1/jobs/old-job", headers=bearer("alice-key")).status_code == 404
         assert client.get("/v1/jobs", headers=bearer("alice-key")).json() == []
         assert client.get("/v1/jobs/old-job", headers=bearer("root-key")).status_code == 200

@@ -18,7 +18,13 @@ from forkpoint.api.app import create_app
 from forkpoint.api.settings import Settings
 
 APP = create_app(
-    Settings(db_path=":memory:", sglang_url="http://127.0.0.1:9", max_queued_documents=500),
+    Settings(
+        db_path=":memory:",
+        sglang_url="http://127.0.0.1:9",
+        max_queued_documents=500,
+        open=True,
+        allowed_hosts=["testserver"],  # the Host schemathesis and TestClient send
+    ),
     start_workers=False,
 )
 SCHEMA = schemathesis.openapi.from_asgi("/openapi.json", APP)

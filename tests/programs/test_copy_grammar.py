@@ -300,3 +300,17 @@ def test_a_long_document_copies_any_span_and_leaves_max_length_to_validation():
     grammar = Grammar(copy_grammar(schema, ["value"], long))
     assert grammar.accepts(answer(long[:5])) and grammar.accepts(answer(long[100:160]))
     assert not grammar.accepts(answer("not in it"))
+
+
+def test_no_copy_grammar_is_built_for_a_text_over_the_copy_limit():
+    """A 200k-character document's copy grammar would be ~12 MB of EBNF, built with the GIL held
+    and compiled by SGLang per document: past MAX_COPY_TEXT_CHARS the text decodes with the
+    plain schema (and its values are grounded after), a text at the limit still gets one."""
+    from forkpoint.programs.copy_grammar import MAX_COPY_TEXT_CHARS, DocumentGrammars
+
+    grammar = CopyGrammar.from_schema(ONE_FIELD, ["value"])
+    grammars = DocumentGrammars()
+    assert grammars.get(grammar, "a" * (MAX_COPY_TEXT_CHARS + 1)) == (None, 0.0)
+    at_limit, _ = grammars.get(grammar, "ab" * (MAX_COPY_TEXT_CHARS // 2))
+    assert at_limit is not None and "fkcopy0_value" in at_limit
+    assert len(grammars) == 1

@@ -93,3 +93,30 @@ def test_a_value_that_is_not_in_the_document_makes_it_need_review_with_spans_for
     if name["match"]:  # wherever the model copied the name from, the span points at it
         start, end = name["span"]
         assert SIGNATURE[start:end].casefold().split() == name["value"].casefold().split()
+
+
+def test_no_re_ask_starts_after_the_extraction_deadline(sglang_server):
+    """max_reasks=3 and an answer that never validates would ask four times; with a deadline
+    already passed after the first ask, the first answer stands, invalid, naming the deadline."""
+    task = person_task(max_reasks=3)
+    extractor = Extractor(
+        sglang_server.url,
+        task_prompt(task, sglang_server.profile.chat_format),
+        deadline_seconds=1e-6,
+    )
+    VERDICTS[:] = [False] * 4
+    result = extractor.extract(0, from_text("sig.txt", SIGNATURE))
+    assert VERDICTS == [False] * 3  # one answer was validated, no re-ask was asked
+    assert (result.status, result.attempts) == ("invalid", 1)
+    assert "1e-06-second deadline" in result.error
+    VERDICTS.clear()
+
+
+def test_a_document_over_the_chunk_limit_is_an_error_before_any_ask(sglang_server):
+    task = person_task(long_documents="chunk", max_chunk_tokens=64, chunk_overlap_tokens=0)
+    extractor = Extractor(
+        sglang_server.url, task_prompt(task, sglang_server.profile.chat_format), max_chunks=3
+    )
+    result = extractor.extract(0, from_text("long.txt", (SIGNATURE + "\n\n") * 40))
+    assert result.status == "error"
+    assert "the limit is 3" in result.error and result.usage.completion_tokens == 0
