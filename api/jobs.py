@@ -26,6 +26,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Literal
 
+from forkpoint.api.fair_queue import FairQueue
 from forkpoint.api.metrics import Metrics
 from forkpoint.api.settings import Settings
 from forkpoint.api.store import FINAL_STATES, JobRecord, JobStore
@@ -129,8 +130,7 @@ class JobRunner:
         )
         self.concurrency = settings.concurrency or settings.launch_profile.client_concurrency
         self._work = threading.Condition()
-        self._queues: dict[str, deque[WorkItem]] = {}
-        self._turns: deque[str] = deque()  # jobs with queued work, in round-robin order
+        self._pending: FairQueue[WorkItem] = FairQueue()  # turns by owner, then by job
         # warmed (or being warmed) extractors by task, least recently used first
         self._extractors: OrderedDict[tuple[str, str], Future[Extractor]] = OrderedDict()
         self._tasks: dict[str, ExtractionTask] = {}  # by job id: built once, not per document
@@ -242,9 +242,7 @@ class JobRunner:
     def cancel(self, job_id: str) -> None:
         self.store.set_state(job_id, "cancelled")
         with self._work:
-            self._queues.pop(job_id, None)
-            if job_id in self._turns:
-                self._turns.remove(job_id)
+            self._pending.drop(job_id)
         self.metrics.jobs.labels("cancelled").inc()
         self._tasks.pop(job_id, None)
         self._drop_corpus(job_id)
@@ -308,10 +306,10 @@ class JobRunner:
     def _queue(self, job_id: str, items: deque[WorkItem]) -> None:
         self.store.set_state(job_id, "running")
         with self._work:
-            if self.store.get(job_id).state == "cancelled":
+            job = self.store.get(job_id)
+            if job.state == "cancelled":
                 return
-            self._queues[job_id] = items
-            self._turns.append(job_id)
+            self._pending.add(job_id, job.owner, items)
             self._work.notify_all()
 
     def _load_corpus(self, job_id: str, texts: list[str]) -> None:
@@ -334,25 +332,15 @@ class JobRunner:
 
     def _next(self) -> WorkItem | None:
         with self._work:
-            while not self._stopping and not self._turns:
+            while not self._stopping and not self._pending:
                 self._work.wait()
             if self._stopping:
                 return None
-            job_id = self._turns.popleft()
-            queue = self._queues[job_id]
-            item = queue.popleft()
-            if queue:
-                self._turns.append(job_id)
-            else:
-                del self._queues[job_id]
-            return item
+            return self._pending.take()
 
     def _requeue(self, item: WorkItem) -> None:
         with self._work:
-            queue = self._queues.setdefault(item.job_id, deque())
-            queue.appendleft(item)
-            if item.job_id not in self._turns:
-                self._turns.appendleft(item.job_id)
+            self._pending.put_back(item)
             self._work.notify()
 
     def _worker(self) -> None:

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     max_document_chars: int = Field(200_000, ge=1)
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     extract_timeout_seconds: float = Field(300.0, gt=0)
+    # One job document's whole extraction (every chunk and re-ask): no ask starts after it.
+    document_timeout_seconds: float = Field(1800.0, gt=0)
     runtime_attempts: int = Field(5, ge=1)  # per document, outages while the runtime is up
     runtime_down_wait_seconds: float = Field(900.0, gt=0)  # wait for a restarting runtime
     results_wait_seconds: float = Field(3600.0, gt=0)
