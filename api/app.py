@@ -86,9 +86,10 @@ class Readiness:
 
     def ready(self) -> bool:
         with self._lock:
-            fresh = self._answer is not None and time.monotonic() - self._asked < self.seconds
-            if fresh or (self._asking and self._answer is not None):
-                return self._answer
+            answer = self._answer
+            fresh = answer is not None and time.monotonic() - self._asked < self.seconds
+            if answer is not None and (fresh or self._asking):
+                return answer
             self._asking = True
         ok = False
         try:

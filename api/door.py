@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
 from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from forkpoint.api import errors
 from forkpoint.api.auth import Gate
@@ -224,7 +225,7 @@ class _HeldStream(StreamingResponse):
         super().__init__(content, media_type=media_type)
         self._release: Callable[[], None] | None = release
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:

@@ -134,9 +134,10 @@ class Constraint:
             "uniqueItems": _unique_items,
         }
         validator = jsonschema.validators.extend(_draft(schema), keywords)
-        # A registry that retrieves nothing: a ref outside the schema is refused at the door
-        # (check_bounds); this keeps one from ever being fetched if it got that far.
-        registry: Registry[Any] = Registry(retrieve=_no_retrieval)
+        # An empty registry, whose retrieve always fails: a ref outside the schema is refused at
+        # the door (check_bounds); this keeps one from being fetched if it ever got that far
+        # (without a registry, jsonschema fetches remote refs with urlopen).
+        registry: Registry[Any] = Registry()
         return validator(schema, format_checker=_format_checker(), registry=registry)
 
     def validate(self, text: str) -> Any:
@@ -417,12 +418,6 @@ def _multiple_of(validator: Any, divisor: Any, instance: Any, schema: Any) -> It
             multiple = False
     if not multiple:
         yield jsonschema.ValidationError(f"{instance!r} is not a multiple of {divisor!r}")
-
-
-def _no_retrieval(uri: str) -> Any:
-    from referencing.exceptions import NoSuchResource
-
-    raise NoSuchResource(ref=uri)
 
 
 @lru_cache(maxsize=1024)
