@@ -20,12 +20,21 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from forkpoint.programs.errors import ForkpointError, NotFound, RequestError
+from forkpoint.programs.errors import (
+    ForkpointError,
+    NotFound,
+    RequestError,
+    RuntimeTimeout,
+    RuntimeUnavailable,
+)
 
 RETRY_AFTER_SECONDS = 30
 STARLETTE_STATUSES = (400, 404, 405)  # what routing and body parsing refuse with by themselves
 log = logging.getLogger("forkpoint.api")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>)]+", re.IGNORECASE)
+# Errors about the runtime name where it is (its URL): that stays in the gateway's log.
+RUNTIME_ERRORS = (RuntimeUnavailable, RuntimeTimeout)
 
 
 def request_id(request: Request) -> str:
@@ -44,7 +53,11 @@ def response(
         headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    body = {"error": error.message, "hint": error.hint, "retryable": error.retryable}
+    message = error.message
+    if isinstance(error, RUNTIME_ERRORS) and URL.search(message):
+        log.warning("answered %d: %s", status, message)
+        message = URL.sub("<runtime>", message)
+    body = {"error": message, "hint": error.hint, "retryable": error.retryable}
     return JSONResponse({**body, "kind": error.kind}, status_code=status, headers=headers)
 
 
