@@ -28,9 +28,10 @@ KEY = "hostile-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 EVIL = "^(a+)+b$"  # backtracks exponentially in Python's re on 'aaa...c'
 LONG_BAIT = "a" * 40 + "c"  # 2^40 steps for re: a day; linear for RE2
-# Seconds /healthz may take while a hostile request is in flight. The issue asks 2 s; on an idle
-# 2-core machine every answer took well under 0.1 s, but a loaded one (a real SGLang server and
-# a compile beside the suite) has shown 2.4 s. Before the fix the pattern case never answered.
+# Seconds /healthz may take while a hostile request is in flight. The issue asks 2 s; on a quiet
+# 2-core machine each whole case took under 0.5 s (pytest --durations), but a loaded one (a real
+# SGLang server and a compile beside the suite) has shown 2.4 s. Before the fix the pattern case
+# never answered.
 HEALTH_WITHIN = 5.0
 ANSWERED_WITHIN = 60.0  # generous: before RE2 the 40-character case took ~a day
 
