@@ -19,9 +19,12 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
+from typing import BinaryIO
+
+import httpx
 
 from forkpoint.programs.errors import ProfileError, RuntimeUnavailable
-from forkpoint.runtime import grammar_cache
+from forkpoint.runtime import grammar_cache, server_key
 from forkpoint.runtime.client import (
     RUNTIME_KEY_ENV,
     RuntimeClient,
@@ -55,8 +58,7 @@ class ManagedProcess:
     def _spawn(self, argv: list[str], env: dict[str, str], health_path: str, what: str) -> None:
         """Start `argv` and block until GET `health_path` answers 200; else stop it and fail."""
         _exit_cleanly_on_sigterm()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:  # append: a restart keeps the crash's log
+        with open_log(self.log_path) as log:  # append: a restart keeps the crash's log
             self.process = subprocess.Popen(
                 argv,
                 stdout=log,
@@ -123,9 +125,30 @@ class RuntimeServer(ManagedProcess):
     def start(self) -> RuntimeServer:
         """Launch the server and block until /health_generate answers."""
         self.profile = resolve(self.profile)
-        env = server_env(self.profile)
-        self._spawn(launch_argv(self.profile), env, "/health_generate", "the SGLang server")
+        argv, env = launch_argv(self.profile), server_env(self.profile)
+        self._spawn(argv, env, "/health_generate", "the SGLang server")
+        if server_key.ENV in env:
+            self._refuse_an_open_server()
         return self
+
+    def _refuse_an_open_server(self) -> None:
+        """The key reaches SGLang inside the child (runtime/server_key.py), not on its argv:
+        make sure it arrived, or a keyed runtime would serve anyone who can reach it."""
+        try:
+            status = httpx.get(f"{self.url}/model_info", timeout=30.0).status_code
+        except httpx.HTTPError as exc:
+            status, reason = None, str(exc)
+        else:
+            reason = f"HTTP {status}"
+        if status != 401:
+            self.stop()
+            raise RuntimeUnavailable(
+                f"the SGLang server at {self.url} did not refuse a call without the runtime "
+                f"key ({reason}): it was stopped\n--- last lines of {self.log_path} ---\n"
+                f"{log_tail(self.log_path)}",
+                hint="the key is set by forkpoint's sitecustomize (runtime/server_site): check "
+                "that PYTHONPATH and the profile's env leave it first",
+            )
 
     def __enter__(self) -> RuntimeServer:
         return self.start()
@@ -134,9 +157,19 @@ class RuntimeServer(ManagedProcess):
 def server_env(profile: LaunchProfile, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The SGLang child's environment: `environ` (ours by default), the profile's `env`, and
     `server_site/` first on PYTHONPATH, whose `sitecustomize` every SGLang process runs at
-    start-up: the grammar-cache bound (`grammar_cache_entries`, passed in
-    FORKPOINT_GRAMMAR_CACHE_ENTRIES) and, on the CPU, the speculative kernels."""
-    env = {**(os.environ if environ is None else environ), **profile.env}
+    start-up: the runtime key (in FORKPOINT_SERVER_API_KEY, which it takes out of the
+    environment; see runtime/server_key.py), the grammar-cache bound (`grammar_cache_entries`,
+    passed in FORKPOINT_GRAMMAR_CACHE_ENTRIES) and, on the CPU, the speculative kernels.
+
+    Without the gateway's client keys (FORKPOINT_API_KEYS, FORKPOINT_ADMIN_KEYS,
+    FORKPOINT_API_KEYS_FILE), and with the runtime key under FORKPOINT_SERVER_API_KEY only."""
+    base = os.environ if environ is None else environ
+    env = server_key.without_gateway_secrets({**base, **profile.env})
+    env.pop(RUNTIME_KEY_ENV, None)
+    env.pop(server_key.ENV, None)
+    key = base.get(RUNTIME_KEY_ENV) or None
+    if key:
+        env[server_key.ENV] = key
     if profile.device == "cpu":
         env["LD_LIBRARY_PATH"] = _with_libcuda_stub(env.get("LD_LIBRARY_PATH", ""))
     env["PYTHONPATH"] = _with_server_site(env.get("PYTHONPATH", ""))
@@ -150,12 +183,13 @@ def server_site_dir() -> Path:
 
 
 def launch_argv(profile: LaunchProfile) -> list[str]:
-    """The profile's argv with the runtime key (`--api-key`) when one is set. A runtime bound
-    beyond loopback without a key is refused: anyone on the LAN could use or flush it."""
+    """The profile's argv, without the runtime key: an argv is world-readable (`ps`), so the key
+    goes in the child's environment (`server_env`) and onto SGLang's ServerArgs inside it. A
+    runtime bound beyond loopback without a key is refused: anyone on the LAN could use or
+    flush it."""
     argv = profile.argv()
-    key = runtime_api_key()
-    if key:
-        return [*argv, "--api-key", key]
+    if runtime_api_key():
+        return argv
     if not is_loopback(profile.host):
         raise ProfileError(
             f"profile {profile.name!r} binds the runtime to {profile.host}, reachable from the "
@@ -207,6 +241,19 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def open_log(path: Path) -> BinaryIO:
+    """`path` opened for appending, readable by its owner only (0600, also when it was there
+    already: a server's log can hold what its requests carried); a folder it creates is 0700."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    except OSError:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "ab")
 
 
 def log_tail(path: Path, lines: int = 40) -> str:

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from forkpoint.programs.errors import RuntimeUnavailable
 from forkpoint.runtime.client import RuntimeClient, is_loopback, runtime_api_key
 from forkpoint.runtime.launcher import ManagedProcess, log_tail
+from forkpoint.runtime.server_key import without_gateway_secrets
 
 
 class RouterProfile(BaseModel):
@@ -102,7 +103,8 @@ class RouterServer(ManagedProcess):
 
     def start(self) -> RouterServer:
         """Launch the router; ready once every worker is registered and healthy."""
-        self._spawn(self.profile.argv(), dict(os.environ), "/readiness", "the sglang-router")
+        env = without_gateway_secrets(os.environ)  # it needs the runtime key, not the gateway's
+        self._spawn(self.profile.argv(), env, "/readiness", "the sglang-router")
         deadline = time.monotonic() + self.startup_timeout
         while (healthy := self.healthy_workers()) < len(self.profile.worker_urls):
             if time.monotonic() > deadline or not self.running:
