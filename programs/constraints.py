@@ -189,7 +189,10 @@ def check_bounds(schema: dict[str, Any]) -> None:
         if isinstance(node.get("patternProperties"), dict):
             patterns += list(node["patternProperties"])
         for pattern in patterns:
-            _re2(pattern, pointer or "(root)")
+            try:
+                _re2(pattern)
+            except SchemaError as exc:
+                raise SchemaError(f"{pointer or '(root)'}: {exc.message}", hint=exc.hint) from None
 
 
 def refuse_unenforced(schema: dict[str, Any]) -> None:
@@ -421,8 +424,8 @@ def _multiple_of(validator: Any, divisor: Any, instance: Any, schema: Any) -> It
 
 
 @lru_cache(maxsize=1024)
-def _re2(pattern: str, where: str = "(root)") -> Any:
-    """`pattern` compiled by RE2, or a SchemaError naming it and where it is."""
+def _re2(pattern: str) -> Any:
+    """`pattern` compiled by RE2 (once per pattern), or a SchemaError naming it."""
     try:
         import re2
     except ImportError as exc:  # the LAN-client install
@@ -437,7 +440,7 @@ def _re2(pattern: str, where: str = "(root)") -> Any:
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
         raise SchemaError(
-            f"{where}: pattern {pattern[:200]!r} cannot run in linear time ({reason}); "
+            f"pattern {pattern[:200]!r} cannot run in linear time ({reason}); "
             "backreferences, lookarounds and repetitions over 1000 are refused",
             hint="rewrite the pattern without them",
         ) from None
