@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from forkpoint.api.settings import Settings
-from forkpoint.programs.errors import KeysUnavailable, Unauthorized
+from forkpoint.errors import KeysUnavailable, Unauthorized
 
 LOG_EVERY_SECONDS = 60.0
 log = logging.getLogger("forkpoint.api")

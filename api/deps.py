@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Annotated, Any, NamedTuple, TypeVar
 
@@ -16,22 +14,19 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 
 from forkpoint.api.auth import Caller
-from forkpoint.api.jobs import JobRunner, task_for
+from forkpoint.api.job_task import JobTask
+from forkpoint.api.jobs import JobRunner
 from forkpoint.api.schemas import TaskChoice
 from forkpoint.api.store import JobRecord, JobStore
-from forkpoint.programs.documents.document import Document
-from forkpoint.programs.errors import (
+from forkpoint.errors import (
     DocumentError,
     NotFound,
     RuntimeTimeout,
     RuntimeUnavailable,
     TooLarge,
 )
-from forkpoint.programs.extractor import Extractor
-from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.documents.document import Document
 from forkpoint.programs.tasks.task import ExtractionTask
-from forkpoint.runtime.client import Timeouts
-from forkpoint.runtime.served_model import check_chat_format
 
 T = TypeVar("T")
 
@@ -45,7 +40,6 @@ PARSERS = anyio.CapacityLimiter(4)
 # extractions are refused with 503, while the key check, /healthz and the sync routes keep
 # anyio's threadpool. A constant, not a setting: jobs (POST /v1/jobs) are the way to more.
 EXTRACT_SLOTS = 8
-EXTRACTORS_KEPT = 32  # deadline extractors (one per task and schema) kept for the next request
 
 
 async def offload(function: Callable[..., T], *args: Any) -> T:
@@ -83,21 +77,22 @@ def v1_router() -> APIRouter:
 
 
 class Chosen(NamedTuple):
-    """The task a request names, and how a job records it (an inline schema's JSON text, or a
-    task definition's) so that a restarted gateway builds the same task again."""
+    """The task a request names, and how a job records it (so that a restarted gateway builds
+    the same task again)."""
 
     task: ExtractionTask
-    schema_json: str | None = None
-    task_spec: str | None = None
+    record: JobTask
 
 
 def choose(choice: TaskChoice) -> Chosen:
     """Build (and compile) the task a request names; SchemaError/TaskError if it is bad."""
     if choice.task_definition is not None:
-        spec = choice.task_definition
-        return Chosen(spec.to_task(), task_spec=spec.model_dump_json(by_alias=True))
-    schema = json.dumps(choice.json_schema) if choice.json_schema is not None else None
-    return Chosen(task_for(choice.task, schema, choice.instructions), schema_json=schema)
+        record = JobTask(definition=choice.task_definition)
+    elif choice.json_schema is not None:
+        record = JobTask.inline(choice.json_schema, choice.instructions)
+    else:
+        record = JobTask.named(choice.task or "")
+    return Chosen(record.to_task(), record)
 
 
 def checked(runner: JobRunner, documents: list[Document]) -> list[Document]:
@@ -131,8 +126,6 @@ class Extractions:
         self.runner, self.slots = runner, slots
         self.seconds = runner.settings.extract_timeout_seconds
         self._free = threading.BoundedSemaphore(slots)
-        self._extractors: OrderedDict[tuple[str, str], Extractor] = OrderedDict()
-        self._lock = threading.Lock()
 
     async def extract(self, task: ExtractionTask, doc: Document) -> dict[str, Any]:
         """One document's result; 503 when every slot is taken, 504 past the deadline."""
@@ -140,29 +133,16 @@ class Extractions:
         return await self._run(lambda: self._extract(task, doc))
 
     def _extract(self, task: ExtractionTask, doc: Document) -> dict[str, Any]:
-        key = (task.name, task.key)  # by content: inline-schema tasks share a name
+        # The runner's pool: the task's extractor, seen with timeouts within the deadline.
+        extractors = self.runner.extractors
         try:
-            result = self._extractor(key, task).extract(0, doc)
+            result = extractors.bounded(task, self.seconds).extract(0, doc)
         except Exception:  # e.g. the runtime restarted, maybe with another model: ask again
-            with self._lock:
-                self._extractors.pop(key, None)
+            extractors.drop(task)
+            self.runner.target.forget()
             raise
         self.runner.metrics.observe(result)
         return result.to_json()
-
-    def _extractor(self, key: tuple[str, str], task: ExtractionTask) -> Extractor:
-        # One at a time: a burst of requests builds one extractor (a few runtime calls and TLS
-        # contexts, 0.2 s of CPU), not one each; the wait is bounded by the runtime timeouts.
-        with self._lock:
-            extractor = self._extractors.get(key)
-            if extractor is None:
-                extractor = self._extractors[key] = deadline_extractor(
-                    self.runner, task, self.seconds
-                )
-                if len(self._extractors) > EXTRACTORS_KEPT:
-                    self._extractors.popitem(last=False)
-            self._extractors.move_to_end(key)
-            return extractor
 
     async def _run(self, function: Callable[[], T]) -> T:
         if not self._free.acquire(blocking=False):
@@ -205,22 +185,3 @@ async def extractions_of(request: Request) -> Extractions:
 
 
 ExtractionsDep = Annotated[Extractions, Depends(extractions_of)]
-
-
-def deadline_extractor(runner: JobRunner, task: ExtractionTask, seconds: float) -> Extractor:
-    """An extractor for `task` none of whose runtime calls waits longer than `seconds`, so that a
-    thread abandoned at the deadline ends on its own (within the extractor's three tries), and
-    no chunk or re-ask starts after it.
-
-    Not the runner's shared extractor: that one's calls wait up to 15 minutes, and warming it
-    holds a lock the job workers need. Not warmed: the first document computes the prefix and
-    the runtime's cache keeps it for the next."""
-    settings = runner.settings
-    # as JobRunner: a runtime the gateway launched serves the profile's format; else ask it
-    configured = settings.chat_format or (
-        None if settings.sglang_url else settings.launch_profile.chat_format
-    )
-    chat_format = configured or check_chat_format(runner.url, None, timeout=seconds)
-    bounded = Timeouts(connect=min(seconds, Timeouts.connect), call=seconds, generate=seconds)
-    prompt = task_prompt(task, chat_format)
-    return Extractor(runner.url, prompt, timeouts=bounded, deadline_seconds=seconds)

@@ -34,7 +34,7 @@ from starlette.types import Receive, Scope, Send
 
 from forkpoint.api import errors
 from forkpoint.api.auth import Gate
-from forkpoint.programs.errors import ForkpointError, QueueFull, RequestError, TooLarge
+from forkpoint.errors import ForkpointError, QueueFull, RequestError, TooLarge
 
 GUARDED = ("/v1/", "/metrics")  # paths that need a key (when the gateway is not open)
 JSON = "application/json"

@@ -1,6 +1,6 @@
 """Every error the gateway answers, in one JSON shape: {"error", "hint", "retryable", "kind"}.
 
-A ForkpointError answers its class's `http_status` (programs/errors.py), with Retry-After on 429
+A ForkpointError answers its class's `http_status` (core/errors.py), with Retry-After on 429
 and 503 and WWW-Authenticate on 401; "kind" is its class name, which the LAN client raises
 again. FastAPI's and Starlette's own refusals (invalid JSON or fields: 422; an unparsable body:
 400, but 422 for JSON nested too deeply to parse; no such route: 404; wrong method: 405), the
@@ -20,19 +20,19 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from forkpoint.programs.errors import (
+from forkpoint.errors import (
     ForkpointError,
     NotFound,
     RequestError,
     RuntimeTimeout,
     RuntimeUnavailable,
+    without_urls,
 )
 
 RETRY_AFTER_SECONDS = 30
 STARLETTE_STATUSES = (400, 404, 405)  # what routing and body parsing refuse with by themselves
 log = logging.getLogger("forkpoint.api")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>)]+", re.IGNORECASE)
 # Errors about the runtime name where it is (its URL): that stays in the gateway's log.
 RUNTIME_ERRORS = (RuntimeUnavailable, RuntimeTimeout)
 
@@ -54,9 +54,9 @@ def response(
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     message = error.message
-    if isinstance(error, RUNTIME_ERRORS) and URL.search(message):
+    if isinstance(error, RUNTIME_ERRORS) and without_urls(message) != message:
         log.warning("answered %d: %s", status, message)
-        message = URL.sub("<runtime>", message)
+        message = without_urls(message)
     body = {"error": message, "hint": error.hint, "retryable": error.retryable}
     return JSONResponse({**body, "kind": error.kind}, status_code=status, headers=headers)
 

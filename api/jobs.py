@@ -20,34 +20,30 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict, deque
-from concurrent.futures import Future
+from collections import deque
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Literal
 
 from forkpoint.api.fair_queue import FairQueue
+from forkpoint.api.job_task import JobTask
 from forkpoint.api.metrics import Metrics
 from forkpoint.api.settings import Settings
 from forkpoint.api.store import FINAL_STATES, JobRecord, JobStore
+from forkpoint.errors import ForkpointError, RuntimeUnavailable
 from forkpoint.programs.documents.document import Document, content_hash
-from forkpoint.programs.errors import ForkpointError, RuntimeUnavailable
 from forkpoint.programs.extractor import Extractor
-from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.extractor_pool import ExtractorPool
 from forkpoint.programs.results.record import DocumentResult
-from forkpoint.programs.tasks.registry import get_task
-from forkpoint.programs.tasks.spec import TaskSpec
-from forkpoint.programs.tasks.task import ExtractionTask, schema_task
+from forkpoint.programs.target import LazyTarget
+from forkpoint.programs.tasks.task import ExtractionTask
 from forkpoint.runtime.corpora import JobCorpora
 from forkpoint.runtime.launcher import is_ready
-from forkpoint.runtime.served_model import check_chat_format
 
 log = logging.getLogger("forkpoint.jobs")
-INLINE = "inline-schema"
 # Within systemd's TimeoutStopSec=30 for the gateway, after uvicorn's 10 s of graceful shutdown.
 STOP_GRACE_SECONDS = 5.0
 PURGE_EVERY_SECONDS = 3600.0  # how often finished jobs past the retention period are deleted
-DEFAULT_INSTRUCTIONS = "Extract the information the JSON schema asks for from the document."
 
 
 @dataclass(frozen=True)
@@ -66,36 +62,17 @@ class WorkItem:
 
 
 def request_fingerprint(
-    task,
-    schema_json,
-    instructions,
-    documents: list[Document],
-    labels: dict | None = None,
-    task_spec: str | None = None,
+    task: JobTask, documents: list[Document], labels: dict | None = None
 ) -> str:
-    """What makes two job submissions the same request (for idempotency keys)."""
-    parts = [task.name, schema_json or "", instructions or "", task_spec or ""]
+    """What makes two job submissions the same request (for idempotency keys): the task as the
+    job records it, the labels, each document's name and content."""
+    parts = [task.to_json()]
     parts.append(json.dumps(labels, sort_keys=True) if labels else "")
     parts += [
         f"{doc.name}\0{doc.sha256 or content_hash(doc.text or doc.error or '')}"
         for doc in documents
     ]
     return content_hash("\n".join(parts))
-
-
-def task_for(
-    name: str | None,
-    schema_json: str | None,
-    instructions: str | None,
-    task_spec: str | None = None,
-) -> ExtractionTask:
-    """The task of a request or job: a registered name, an inline schema, or a whole task sent
-    as its definition (programs/tasks/spec.py); checked here."""
-    if task_spec is not None:
-        return TaskSpec.model_validate_json(task_spec).to_task()
-    if schema_json is not None:
-        return schema_task(schema_json, instructions or DEFAULT_INSTRUCTIONS)
-    return get_task(name or "")
 
 
 class JobRunner:
@@ -125,16 +102,21 @@ class JobRunner:
         self._corpus_jobs: dict[str, Literal["loading", "loaded"]] = {}
         # A runtime this gateway launched serves the profile's model, in the profile's format;
         # someone else's (--sglang-url) is asked which model it serves, once, on first use.
-        self._chat_format = settings.chat_format or (
-            None if settings.sglang_url else settings.launch_profile.chat_format
+        self.target = LazyTarget(
+            self.url,
+            launched=None if settings.sglang_url else settings.launch_profile,
+            chat_format=settings.chat_format,
+        )
+        # warmed (or being warmed) extractors by task, for the workers and /v1/extract alike
+        self.extractors = ExtractorPool(
+            self.target.get,
+            max_warm_tasks=settings.max_warm_tasks,
+            deadline_seconds=settings.document_timeout_seconds,
         )
         self.concurrency = settings.concurrency or settings.launch_profile.client_concurrency
         self._work = threading.Condition()
         self._pending: FairQueue[WorkItem] = FairQueue()  # turns by owner, then by job
-        # warmed (or being warmed) extractors by task, least recently used first
-        self._extractors: OrderedDict[tuple[str, str], Future[Extractor]] = OrderedDict()
         self._tasks: dict[str, ExtractionTask] = {}  # by job id: built once, not per document
-        self._extractors_lock = threading.Lock()
         self._outages: dict[tuple[str, int], int] = {}
         self._deaths: dict[tuple[str, int], int] = {}  # runtime deaths met by each document
         self._one_suspect = threading.Lock()  # documents that met a death run one at a time
@@ -150,7 +132,7 @@ class JobRunner:
         is checked when the first extractor is built)."""
         if self.supervisor is None:
             try:
-                self._chat_format = check_chat_format(self.url, self._chat_format, timeout=5)
+                self.target.get(check_seconds=5)
             except RuntimeUnavailable:
                 pass
         self.purge_expired()
@@ -196,12 +178,9 @@ class JobRunner:
 
     def submit(
         self,
-        task: ExtractionTask,
+        task: JobTask,
         documents: list[Document],
         *,
-        schema_json: str | None = None,
-        instructions: str | None = None,
-        task_spec: str | None = None,
         labels: dict[str, dict] | None = None,
         idempotency_key: str | None = None,
         owner: str | None = None,
@@ -214,15 +193,10 @@ class JobRunner:
             for index, doc in enumerate(documents)
             if doc.error is not None  # recorded with the job, never sent
         }
-        fingerprint = request_fingerprint(
-            task, schema_json, instructions, documents, labels, task_spec
-        )
+        fingerprint = request_fingerprint(task, documents, labels)
         job, created = self.store.create_job(
-            task.name if schema_json is None else INLINE,
+            task,
             [(doc.name, doc.text or "", doc.sha256) for doc in documents],
-            schema_json=schema_json,
-            instructions=instructions,
-            task_spec=task_spec,
             labels=labels,
             idempotency=None if idempotency_key is None else (idempotency_key, fingerprint),
             owner=owner,
@@ -248,46 +222,15 @@ class JobRunner:
         self._drop_corpus(job_id)
 
     def extractor(self, task: ExtractionTask) -> Extractor:
-        """One warmed extractor per task (schema and instructions): the prefix is computed once
-        per runtime. The gateway's own workers schedule the documents, `concurrency` at a time.
-
-        At most `max_warm_tasks` are kept, the least recently used dropped first (an inline
-        schema per job would otherwise grow the cache forever). Warming runs outside the lock:
-        workers of other tasks go on meanwhile, and those of the same task wait for its one
-        warm-up instead of starting their own."""
-        # by content: inline-schema jobs share a name, and tasks sent as definitions may too
-        key = (task.name, task.key)
-        with self._extractors_lock:
-            future = self._extractors.get(key)
-            warming = future is None
-            if future is None:
-                future = self._extractors[key] = Future()
-                while len(self._extractors) > self.settings.max_warm_tasks:
-                    self._extractors.popitem(last=False)
-            else:
-                self._extractors.move_to_end(key)
-        if not warming:
-            return future.result()
-        try:
-            if self._chat_format is None:
-                self._chat_format = check_chat_format(self.url, None)
-            extractor = Extractor(
-                self.url,
-                task_prompt(task, self._chat_format),
-                deadline_seconds=self.settings.document_timeout_seconds,
-            )
-            extractor.warm()
-        except BaseException as exc:
-            with self._extractors_lock:  # the next document of the task tries again
-                if self._extractors.get(key) is future:
-                    del self._extractors[key]
-            future.set_exception(exc)
-            raise
-        future.set_result(extractor)
-        return extractor
+        """The task's warmed extractor (schema and instructions): the prefix is computed once
+        per runtime; the gateway's own workers schedule the documents."""
+        return self.extractors.get(task)
 
     def _enqueue(self, job: JobRecord) -> None:
-        items = deque(WorkItem(job.id, *row) for row in self.store.pending_refs(job.id))
+        items = deque(
+            WorkItem(job.id, ref.index, ref.name, ref.sha256)
+            for ref in self.store.pending_refs(job.id)
+        )
         if not items:
             self.store.set_state(job.id, "done")
             return
@@ -298,7 +241,7 @@ class JobRunner:
         # The corpus goes in before the documents are decoded; the request may take a while
         # (the runtime tokenizes it), so not on the submitting request's thread.
         def load_then_queue() -> None:
-            self._load_corpus(job.id, [row[2] for row in self.store.pending(job.id)])
+            self._load_corpus(job.id, [doc.text for doc in self.store.pending(job.id)])
             self._queue(job.id, items)
 
         threading.Thread(target=load_then_queue, name=f"fp-corpus-{job.id[:8]}").start()
@@ -367,9 +310,7 @@ class JobRunner:
         try:
             task = self._tasks.get(job.id)
             if task is None:
-                task = self._tasks[job.id] = task_for(
-                    job.task, job.schema_json, job.instructions, job.task_spec
-                )
+                task = self._tasks[job.id] = job.task.to_task()
             text = self.store.text(item.job_id, item.index)
             if text is None:
                 return  # the job was deleted meanwhile
@@ -386,11 +327,10 @@ class JobRunner:
 
     def _runtime_restarted(self) -> None:
         self.metrics.runtime_restarts.inc()
-        with self._extractors_lock:
-            self._extractors.clear()  # the new server's cache is empty: warm the prefixes again
+        self.extractors.clear()  # the new server's cache is empty: warm the prefixes again
         for job in self.store.unfinished():  # and it has no corpora: load them again
             if self.corpora.enabled:
-                self._load_corpus(job.id, [row[2] for row in self.store.pending(job.id)])
+                self._load_corpus(job.id, [doc.text for doc in self.store.pending(job.id)])
 
     def _outage(self, item: WorkItem, exc: RuntimeUnavailable) -> None:
         """A document met a runtime outage. If the runtime itself is down (dead, restarting, or
@@ -399,8 +339,7 @@ class JobRunner:
         except that a document the runtime died during twice fails: a runtime that hangs on it
         and is restarted counts as dying too."""
         self.metrics.runtime_outages.inc()
-        with self._extractors_lock:
-            self._extractors.clear()  # a restarted runtime has an empty cache: warm again
+        self.extractors.clear()  # a restarted runtime has an empty cache: warm again
         key = (item.job_id, item.index)
         if self._waited_for_runtime():
             self._deaths[key] = deaths = self._deaths.get(key, 0) + 1

@@ -18,9 +18,9 @@ from forkpoint.api.schemas import (
     TaskChoice,
     TaskInfo,
 )
+from forkpoint.errors import RequestError
 from forkpoint.programs.constraints import Constraint
 from forkpoint.programs.documents.document import from_text
-from forkpoint.programs.errors import RequestError
 from forkpoint.programs.tasks.registry import builtin_tasks
 
 v1 = v1_router()

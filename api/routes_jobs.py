@@ -24,11 +24,10 @@ from forkpoint.api.deps import (
     v1_router,
     visible_job,
 )
-from forkpoint.api.jobs import task_for
 from forkpoint.api.schemas import JobRequest, JobStatus, TaskChoice
 from forkpoint.api.store import FINAL_STATES, JobStore
+from forkpoint.errors import NotFound, RequestError, TooLarge
 from forkpoint.programs.documents.document import Document, from_text, iter_bytes
-from forkpoint.programs.errors import NotFound, RequestError, TooLarge
 from forkpoint.programs.evaluation.evaluate import Evaluation, Label, check_labels
 from forkpoint.programs.evaluation.report import report
 from forkpoint.programs.results.record import BatchSummary, DocumentResult
@@ -95,11 +94,8 @@ async def submit_job(
         labels = {label.document: label.expected for label in valid}
     job, created = await run_in_threadpool(
         runner.submit,
-        task,
+        chosen.record,
         checked(runner, documents),
-        schema_json=chosen.schema_json,
-        instructions=choice.instructions,
-        task_spec=chosen.task_spec,
         labels=labels,
         idempotency_key=idempotency_key,
         owner=caller.owner,
@@ -233,7 +229,7 @@ def job_eval(job_id: str, runner: RunnerDep, caller: CallerDep) -> dict[str, Any
     if not labels:
         raise NotFound(f"job {job_id} was submitted without labels")
     job = runner.store.get(job_id)
-    task = task_for(job.task, job.schema_json, job.instructions, job.task_spec)
+    task = job.task.to_task()
     pairs = [(r, labels[r["file"]]) for r in runner.store.results(job_id) if r["file"] in labels]
     summary = BatchSummary()
     results = []
@@ -253,7 +249,7 @@ def _status(store: JobStore, job_id: str, caller: Caller) -> dict[str, Any]:
     elapsed = (job.finished or time.time()) - job.created
     return {
         "id": job.id,
-        "task": job.task,
+        "task": job.task.name,
         "state": job.state,
         "total": job.total,
         "done": counts.done,

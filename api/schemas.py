@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from forkpoint.programs.constraints import check_bounds, refuse_unenforced
 from forkpoint.programs.results.record import ResultRecord
-from forkpoint.programs.tasks.spec import TaskSpec
+from forkpoint.programs.tasks.spec import MAX_INSTRUCTIONS_CHARS, TaskSpec
 
 STRICT = (
     "Refuse (422) an inline schema with keywords xgrammar ignores while decoding (multipleOf, "
@@ -23,7 +23,7 @@ class TaskChoice(BaseModel):
 
     task: str | None = Field(None, description="A registered task name (GET /v1/tasks).")
     json_schema: dict[str, Any] | None = Field(None, alias="schema", description="Inline schema.")
-    instructions: str | None = Field(None, max_length=20_000)
+    instructions: str | None = Field(None, max_length=MAX_INSTRUCTIONS_CHARS)
     task_definition: TaskSpec | None = Field(
         None,
         description="A whole task: name, instructions, schema, few-shot examples, grounded "

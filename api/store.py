@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from forkpoint.programs.errors import IdempotencyConflict, NotFound, QueueFull
+from forkpoint.api.job_task import JobTask
+from forkpoint.errors import ForkpointError, IdempotencyConflict, NotFound, QueueFull
 
 JobState = Literal["queued", "running", "done", "cancelled"]
 FINAL_STATES = ("done", "cancelled")
@@ -58,7 +59,9 @@ CREATE TABLE IF NOT EXISTS results (
 
 ADDED_COLUMNS = {  # columns newer than the first release
     "documents": {"sha256": "TEXT"},
-    "jobs": {"owner": "TEXT", "task_spec": "TEXT"},
+    # task_json: the job's JobTask; a store written before it held the task in `task` (a
+    # built-in's name), `schema_json` + `instructions` or `task_spec`, read once by _migrate
+    "jobs": {"owner": "TEXT", "task_spec": "TEXT", "task_json": "TEXT"},
     "idempotency": {"created": "REAL"},
 }
 WAITING_SQL = (
@@ -66,9 +69,7 @@ WAITING_SQL = (
     "LEFT JOIN results r ON r.job_id = d.job_id AND r.idx = d.idx "
     "WHERE j.state IN ('queued', 'running') AND r.idx IS NULL"
 )
-JOB_COLUMNS = (
-    "id, task, schema_json, instructions, state, total, created, finished, owner, task_spec"
-)
+JOB_COLUMNS = "id, task_json, state, total, created, finished, owner"
 DAY = 24 * 3600.0
 PURGED = (  # (table, its job column): what a purged job leaves nowhere
     ("results", "job_id"),
@@ -83,15 +84,37 @@ PURGED = (  # (table, its job column): what a purged job leaves nowhere
 @dataclass(frozen=True)
 class JobRecord:
     id: str
-    task: str
-    schema_json: str | None
-    instructions: str | None
+    task: JobTask
     state: JobState
     total: int
     created: float
     finished: float | None
     owner: str | None = None
-    task_spec: str | None = None  # a task sent as its definition (programs/tasks/spec.py), JSON
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> JobRecord:
+        """A row of JOB_COLUMNS."""
+        id_, task_json, state, total, created, finished, owner = row
+        return cls(id_, JobTask.from_json(task_json), state, total, created, finished, owner)
+
+
+@dataclass(frozen=True)
+class PendingDocument:
+    """A document of a job without a result yet."""
+
+    index: int
+    name: str
+    text: str
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class DocumentRef:
+    """A pending document without its text: what a queue holds."""
+
+    index: int
+    name: str
+    sha256: str | None
 
 
 @dataclass(frozen=True)
@@ -116,12 +139,30 @@ class JobStore:
         self._lock = threading.Lock()
 
     def _migrate(self) -> None:
-        """Add columns a store written by an older forkpoint lacks (its data is kept)."""
+        """Bring a store written by an older forkpoint up to date; its data is kept: add the
+        columns it lacks, and record each job's task as one JobTask (from the three columns
+        that held it before). A job whose old record no longer builds a JobTask (e.g. a task
+        definition today's limits refuse) keeps the reason instead, and its documents fail
+        with it when the job runs."""
         for table, columns in ADDED_COLUMNS.items():
             have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
             for column, kind in columns.items():
                 if column not in have:
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        old = self._db.execute(
+            "SELECT id, task, schema_json, instructions, task_spec FROM jobs "
+            "WHERE task_json IS NULL"
+        ).fetchall()
+        if not old:
+            return
+        self._db.execute("BEGIN IMMEDIATE")  # every old job at once, or none
+        for job_id, *columns in old:
+            try:
+                task = JobTask.from_columns(*columns)
+            except (ValueError, ForkpointError) as exc:  # pydantic's ValidationError included
+                task = JobTask.unreadable(columns[0], f"its stored task cannot be read: {exc}")
+            self._db.execute("UPDATE jobs SET task_json = ? WHERE id = ?", (task.to_json(), job_id))
+        self._db.execute("COMMIT")
 
     @contextmanager
     def _tx(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
@@ -145,12 +186,9 @@ class JobStore:
 
     def create_job(
         self,
-        task: str,
+        task: JobTask,
         documents: list[tuple[str, str]] | list[tuple[str, str, str | None]],
         *,
-        schema_json: str | None = None,
-        instructions: str | None = None,
-        task_spec: str | None = None,
         labels: dict[str, dict[str, Any]] | None = None,
         idempotency: tuple[str, str] | None = None,
         owner: str | None = None,
@@ -174,18 +212,7 @@ class JobStore:
         cannot leave them to run as empty documents.
         """
         now = time.time()
-        job = JobRecord(
-            uuid.uuid4().hex,
-            task,
-            schema_json,
-            instructions,
-            "queued",
-            len(documents),
-            now,
-            None,
-            owner,
-            task_spec,
-        )
+        job = JobRecord(uuid.uuid4().hex, task, "queued", len(documents), now, None, owner)
         with self._tx(durable=True) as db:  # a 202 means the job is on disk
             if idempotency is not None:
                 key, fingerprint = idempotency
@@ -205,7 +232,7 @@ class JobStore:
                     found = db.execute(
                         f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (row[0],)
                     ).fetchone()
-                    return JobRecord(*found), False
+                    return JobRecord.from_row(found), False
             self._check_room(db, len(documents), max_waiting, owner, max_waiting_per_owner)
             if idempotency is not None:
                 db.execute(
@@ -213,19 +240,17 @@ class JobStore:
                     "VALUES (?, ?, ?, ?)",
                     (scoped, job.id, fingerprint, now),
                 )
-            db.execute(
-                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            db.execute(  # `task` (NOT NULL since the first release) keeps the task's name
+                f"INSERT INTO jobs (task, {JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
+                    job.task.name,
                     job.id,
-                    job.task,
-                    job.schema_json,
-                    job.instructions,
+                    job.task.to_json(),
                     job.state,
                     job.total,
                     job.created,
                     job.finished,
                     job.owner,
-                    job.task_spec,
                 ),
             )
             db.executemany(
@@ -309,7 +334,7 @@ class JobStore:
         with self._lock:
             query = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"
             row = self._db.execute(query, (job_id,)).fetchone()
-        return JobRecord(*row) if row else None
+        return JobRecord.from_row(row) if row else None
 
     def get(self, job_id: str) -> JobRecord:
         """The job, or NotFound (404) naming it."""
@@ -326,7 +351,7 @@ class JobStore:
                 f"SELECT {JOB_COLUMNS} FROM jobs {where} ORDER BY created DESC LIMIT ?",
                 (*args, limit),
             ).fetchall()
-        return [JobRecord(*row) for row in rows]
+        return [JobRecord.from_row(row) for row in rows]
 
     def unfinished(self) -> list[JobRecord]:
         with self._lock:
@@ -334,7 +359,7 @@ class JobStore:
                 f"SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ('queued', 'running') "
                 "ORDER BY created"
             ).fetchall()
-        return [JobRecord(*row) for row in rows]
+        return [JobRecord.from_row(row) for row in rows]
 
     def set_state(self, job_id: str, state: JobState) -> None:
         finished = time.time() if state in FINAL_STATES else None
@@ -345,26 +370,28 @@ class JobStore:
                 (state, finished, job_id),
             )
 
-    def pending(self, job_id: str) -> list[tuple[int, str, str, str | None]]:
-        """(index, name, text, sha256) of the job's documents without a result, in order."""
+    def pending(self, job_id: str) -> list[PendingDocument]:
+        """The job's documents without a result, in order."""
         with self._lock:
-            return self._db.execute(
+            rows = self._db.execute(
                 "SELECT d.idx, d.name, d.text, d.sha256 FROM documents d LEFT JOIN results r "
                 "ON r.job_id = d.job_id AND r.idx = d.idx "
                 "WHERE d.job_id = ? AND r.idx IS NULL ORDER BY d.idx",
                 (job_id,),
             ).fetchall()
+        return [PendingDocument(*row) for row in rows]
 
-    def pending_refs(self, job_id: str) -> list[tuple[int, str, str | None]]:
-        """(index, name, sha256) of the job's documents without a result, in order: what a
-        queue holds (the texts stay here until a worker takes the document)."""
+    def pending_refs(self, job_id: str) -> list[DocumentRef]:
+        """The job's documents without a result, in order, without their texts: what a queue
+        holds (the texts stay here until a worker takes the document)."""
         with self._lock:
-            return self._db.execute(
+            rows = self._db.execute(
                 "SELECT d.idx, d.name, d.sha256 FROM documents d LEFT JOIN results r "
                 "ON r.job_id = d.job_id AND r.idx = d.idx "
                 "WHERE d.job_id = ? AND r.idx IS NULL ORDER BY d.idx",
                 (job_id,),
             ).fetchall()
+        return [DocumentRef(*row) for row in rows]
 
     def text(self, job_id: str, index: int) -> str | None:
         """One document's text; None if the job (or document) is gone."""

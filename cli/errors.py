@@ -1,4 +1,4 @@
-"""ForkpointError → CLI message and exit code (the error's own `exit_code`, programs/errors.py).
+"""ForkpointError → CLI message and exit code (the error's own `exit_code`, core/errors.py).
 
 0 success; 1 any other forkpoint error; 2 bad input (schema, task, document, profile,
 request); 3 the runtime or gateway unreachable or full; 4 (`--fail-on-error`) documents failed.
@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import typer
 from rich.console import Console
 
-from forkpoint.programs.errors import ForkpointError
+from forkpoint.errors import ForkpointError
 
 EXIT_DOCUMENTS_FAILED = 4  # with --fail-on-error, when any document did not succeed
 

@@ -19,8 +19,7 @@ from forkpoint.cli.options import (
     TaskModuleOption,
     TaskOption,
     choose_task,
-    prompt_format,
-    runtime_url,
+    runtime_target,
 )
 
 
@@ -50,12 +49,11 @@ def eval_(
             variants.append(choose_task(compare, compare if ":" in compare else None))
         checked = [load_labels(labels, folder, variant) for variant in variants]  # before running
         launch = get_profile(profile)
-        with runtime_url(launch, sglang_url) as url:
+        with runtime_target(launch, sglang_url, chat_format) as target:
             evaluations = [
                 _evaluate(
-                    url,
+                    target,
                     variant,
-                    prompt_format(url, launch, sglang_url, chat_format),
                     folder,
                     variant_labels,
                     concurrency or launch.client_concurrency,
@@ -76,12 +74,11 @@ def eval_(
     Console().print(f"reports: {out_dir}/report.json, report.md, diffs.jsonl")
 
 
-def _evaluate(url, task, chat_format, folder, labels, concurrency):
+def _evaluate(target, task, folder, labels, concurrency):
     from forkpoint.programs.batch import BatchDriver, BatchOptions
     from forkpoint.programs.evaluation.evaluate import run_evaluation
-    from forkpoint.programs.prompt import task_prompt
 
-    driver = BatchDriver(url, task_prompt(task, chat_format), BatchOptions(concurrency=concurrency))
+    driver = BatchDriver(target, task, BatchOptions(concurrency=concurrency))
     return run_evaluation(driver, task, folder, labels)
 
 

@@ -21,8 +21,7 @@ from forkpoint.cli.options import (
     choose_task,
     console,
     progress,
-    prompt_format,
-    runtime_url,
+    runtime_target,
 )
 from forkpoint.programs.documents.document import folder_files
 from forkpoint.programs.results.file import ResultsFile
@@ -92,11 +91,10 @@ def extract(
         launch = get_profile(profile)
         files = folder_files(folder)
         results = ResultsFile(out, resume=resume)
-        with runtime_url(launch, sglang_url) as url:
+        with runtime_target(launch, sglang_url, chat_format) as target:
             summary = _run(
-                url,
+                target,
                 chosen,
-                prompt_format(url, launch, sglang_url, chat_format),
                 files,
                 results,
                 concurrency or launch.client_concurrency,
@@ -131,13 +129,12 @@ def _given(ctx: typer.Context, options: dict[str, str]) -> list[str]:
     return given
 
 
-def _run(url, task, chat_format, files, results: ResultsFile, concurrency: int, json_field):
+def _run(target, task, files, results: ResultsFile, concurrency: int, json_field):
     # Imported here: the SGLang frontend pulls in torch, which `forkpoint --help` must not pay.
     from forkpoint.programs.batch import BatchDriver, BatchOptions
     from forkpoint.programs.folder_run import extract_files
-    from forkpoint.programs.prompt import task_prompt
 
-    driver = BatchDriver(url, task_prompt(task, chat_format), BatchOptions(concurrency=concurrency))
+    driver = BatchDriver(target, task, BatchOptions(concurrency=concurrency))
     total = None if any(p.suffix.lower() == ".jsonl" for p in files) else len(files)
     with progress() as shown:
         bar = shown.add_task(f"{task.name}", total=total, status="")

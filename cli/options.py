@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from forkpoint.programs.tasks.registry import get_task, load_task
 from forkpoint.programs.tasks.task import ExtractionTask
+
+if TYPE_CHECKING:
+    from forkpoint.programs.target import Target
 
 TaskOption = Annotated[str, typer.Option(help="Built-in task name (see `forkpoint tasks`).")]
 TaskModuleOption = Annotated[
@@ -38,33 +41,26 @@ def choose_task(task: str, task_module: str | None) -> ExtractionTask:
     return load_task(task_module) if task_module else get_task(task)
 
 
-def prompt_format(url: str, profile, sglang_url: str | None, chat_format: str | None) -> str:
-    """--chat-format if given; else the profile's for the runtime this command started; else
-    (--sglang-url) the served model's. Checked against the served model either way."""
-    from forkpoint.programs.errors import RuntimeUnavailable
-    from forkpoint.runtime.served_model import check_chat_format
-
-    try:
-        return check_chat_format(url, chat_format or (None if sglang_url else profile.chat_format))
-    except RuntimeUnavailable as exc:
-        hint = "start one with `forkpoint runtime up`, or omit --sglang-url" if sglang_url else None
-        raise RuntimeUnavailable(exc.message, hint=hint or exc.hint) from exc
-
-
 @contextmanager
-def runtime_url(profile, sglang_url: str | None) -> Iterator[str]:
-    """The given server's URL, or the URL of the profile's server started for this command."""
+def runtime_target(profile, sglang_url: str | None, chat_format: str | None) -> Iterator[Target]:
+    """The given server, or the profile's started for this command, resolved (resolve_target):
+    its chat format is --chat-format if given, else the profile's for the runtime this command
+    started, else (--sglang-url) the served model's."""
+    from forkpoint.programs.target import resolve_target
+
     if sglang_url:
-        yield sglang_url
+        yield resolve_target(sglang_url, chat_format=chat_format)
         return
     from forkpoint.runtime.launcher import RuntimeServer
 
     server = RuntimeServer(profile)
-    console.print(f"starting the [bold]{profile.name}[/] runtime (log: {server.log_path})")
+    console.print(
+        f"starting the [bold]{profile.name}[/] runtime (log: {server.log_path})", soft_wrap=True
+    )
     started = time.monotonic()
     with server:
         console.print(f"runtime ready in {time.monotonic() - started:.0f} s at {server.url}")
-        yield server.url
+        yield resolve_target(server.url, launched=profile, chat_format=chat_format)
 
 
 def progress() -> Progress:

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from forkpoint.cli.options import console, progress
+from forkpoint.errors import ProfileError
 from forkpoint.programs.documents.document import content_hash, read_path
-from forkpoint.programs.errors import ProfileError
 from forkpoint.programs.gateway_client import GatewayClient
 from forkpoint.programs.remote import task_choice, validated
 from forkpoint.programs.results.file import ResultsFile

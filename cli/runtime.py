@@ -78,7 +78,7 @@ def router(
     """Run sglang-router in front of several runtimes until Ctrl-C (point the gateway at it)."""
     from pydantic import ValidationError
 
-    from forkpoint.programs.errors import ProfileError
+    from forkpoint.errors import ProfileError
     from forkpoint.runtime.router import RouterProfile, RouterServer
 
     with reported():

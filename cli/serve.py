@@ -38,7 +38,7 @@ def serve(
 
     from forkpoint.api.app import create_app
     from forkpoint.api.settings import Settings
-    from forkpoint.programs.errors import ProfileError
+    from forkpoint.errors import ProfileError
     from forkpoint.runtime.profiles import get_profile
 
     with reported():
@@ -62,7 +62,9 @@ def serve(
         from forkpoint.runtime.supervisor import RuntimeSupervisor
 
         server = RuntimeServer(get_profile(profile))
-        Console(stderr=True).print(f"starting the {profile} runtime (log: {server.log_path})")
+        Console(stderr=True).print(
+            f"starting the {profile} runtime (log: {server.log_path})", soft_wrap=True
+        )
         supervisor = RuntimeSupervisor(server).start()
         try:
             settings = settings.model_copy(update={"sglang_url": supervisor.url})

@@ -47,8 +47,8 @@ from forkpoint.perf.peer_llamacpp import PeerServer, run_peer
 from forkpoint.perf.timeline import Timeline
 from forkpoint.programs.batch import BatchDriver, BatchOptions
 from forkpoint.programs.documents.document import Document
-from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.results.record import BatchSummary, DocumentResult
+from forkpoint.programs.target import Target, resolve_target
 from forkpoint.runtime.embedded_model import ensure_smollm2_gguf
 from forkpoint.runtime.launcher import RuntimeServer, free_port
 from forkpoint.runtime.profiles import get_profile
@@ -95,11 +95,12 @@ def measure(
 
 
 def run_direct(
-    url: str, prompt, documents, concurrency: int, *, warm: bool, name: str = "direct"
+    target: Target, task, documents, concurrency: int, *, warm: bool, name: str = "direct"
 ) -> tuple:
+    url = target.url
     httpx.post(f"{url}/flush_cache", timeout=60)  # every run starts from an empty cache
-    driver = BatchDriver(url, prompt, BatchOptions(concurrency=concurrency, warm_prefix=warm))
-    prefix = driver.warm() if warm else _prefix_tokens(url, prompt)
+    driver = BatchDriver(target, task, BatchOptions(concurrency=concurrency, warm_prefix=warm))
+    prefix = driver.warm() if warm else _prefix_tokens(url, driver.extractor.prompt)
     if not warm:
         httpx.post(f"{url}/flush_cache", timeout=60)
     with Timeline(name, len(documents)) as timeline:
@@ -187,9 +188,6 @@ def main(argv: list[str] | None = None) -> None:
     profile = get_profile(args.profile)
     concurrency = args.concurrency or profile.client_concurrency
     job = workload.from_arguments(args)
-    prompt = task_prompt(job.task, profile.chat_format)
-    job = job.within_tokens(len(prompt.prefix), args.target_tokens)
-    task, documents = job.task, job.documents
     runs = args.runs.split(",")
     figures: dict[str, dict] = {}
     ran_on = describe()  # the commit and date the run starts from (a long run may outlive both)
@@ -197,16 +195,22 @@ def main(argv: list[str] | None = None) -> None:
     primary = None if args.sglang_url else RuntimeServer(profile.model_copy(update={"port": 0}))
     url = primary.start().url if primary else args.sglang_url
     try:
+        # The profile names the model's format, the server at --sglang-url's too (no
+        # --chat-format here): every run, and the peers, read the same prompts.
+        target = resolve_target(url, chat_format=profile.chat_format)
+        prompt = target.prompt(job.task)
+        job = job.within_tokens(len(prompt.prefix), args.target_tokens)
+        task, documents = job.task, job.documents
         # Warm-up pass (not measured): loads the grammar compiler and kernels once.
-        run_direct(url, prompt, documents[:2], 2, warm=True, name="warm-up")
+        run_direct(target, task, documents[:2], 2, warm=True, name="warm-up")
         for name in [r for r in runs if r in ("baseline", "cold", "no-copy", "gateway")]:
             if name == "no-copy" and not task.copy_fields:
                 figures[name] = {"run": name, "skipped": "the task has no copy fields"}
                 continue
             print(f"running {name} over {len(documents)} documents ...", flush=True)
             if name == "no-copy":
-                plain = task_prompt(dataclasses.replace(task, copy_fields=()), profile.chat_format)
-                outcome = run_direct(url, plain, documents, concurrency, warm=True, name=name)
+                plain = dataclasses.replace(task, copy_fields=())
+                outcome = run_direct(target, plain, documents, concurrency, warm=True, name=name)
             elif name == "gateway":
                 prefix = figures.get("baseline", {}).get("prefix_tokens") or _prefix_tokens(
                     url, prompt
@@ -214,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
                 outcome = run_gateway(url, task.name, documents, concurrency, prefix)
             else:
                 outcome = run_direct(
-                    url, prompt, documents, concurrency, warm=name == "baseline", name=name
+                    target, task, documents, concurrency, warm=name == "baseline", name=name
                 )
             figures[name] = measure(name, *outcome)
             print(json.dumps(figures[name]), flush=True)
@@ -237,9 +241,10 @@ def main(argv: list[str] | None = None) -> None:
             continue
         print(f"running {name} (second server) ...", flush=True)
         with RuntimeServer(profile.model_copy(update={"port": 0, **variants[name]})) as server:
+            second = resolve_target(server.url, launched=profile)
             figures[name] = measure(
                 name,
-                *run_direct(server.url, prompt, documents, concurrency, warm=True, name=name),
+                *run_direct(second, task, documents, concurrency, warm=True, name=name),
             )
     # The peer: llama.cpp serving the same model (its GGUF) with the same prompts and schema.
     for kind in [r for r in runs if r in PEERS]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from forkpoint.errors import ForkpointError
 from forkpoint.perf import probes
 from forkpoint.perf.bench import measure, run_direct
 from forkpoint.perf.machine import describe, heading
@@ -28,8 +29,7 @@ from forkpoint.perf.project import CALIBRATION_KIND, CALIBRATION_VERSION
 from forkpoint.perf.variants import Variant
 from forkpoint.perf.workload import Workload
 from forkpoint.perf.workload import describe as describe_source
-from forkpoint.programs.errors import ForkpointError
-from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.target import Target, resolve_target
 from forkpoint.runtime.launcher import RuntimeServer
 from forkpoint.runtime.profiles import LaunchProfile, save_profile
 
@@ -143,11 +143,11 @@ class _Servers:
 
 
 def _run_variant(name: str, profile: LaunchProfile, plan: Plan, url: str):
-    prompt = task_prompt(plan.job.task, profile.chat_format)
-    documents = plan.job.documents
-    run_direct(url, prompt, documents[:2], 2, warm=True, name="warm-up")
+    target = resolve_target(url, launched=profile)
+    task, documents = plan.job.task, plan.job.documents
+    run_direct(target, task, documents[:2], 2, warm=True, name="warm-up")
     outcome = run_direct(
-        url, prompt, documents, profile.client_concurrency, warm=True, name="measured"
+        target, task, documents, profile.client_concurrency, warm=True, name="measured"
     )
     figures = measure(name, *outcome)
     measured: dict[str, Any] = {}
@@ -159,7 +159,7 @@ def _run_variant(name: str, profile: LaunchProfile, plan: Plan, url: str):
         )
         texts = [text for _, text in documents[: max(running, 1)]]
         measured = {
-            **probes.prefill_rate(url, prompt, texts),
+            **probes.prefill_rate(url, target.prompt(task), texts),
             **probes.decode_step(url, running, plan.decode_steps),
         }
     figures["valid_rate"] = _valid_rate(figures)
@@ -211,8 +211,10 @@ def vllm_peer(python: str) -> Callable[[LaunchProfile, Workload], dict]:
             quantization=profile.quantization,
             ngram_drafts=spec.num_draft_tokens if spec.algorithm else 0,
         )
-        prompt = task_prompt(job.task, profile.chat_format)
         with server:
+            # vLLM has no model info to check the format against: the profile's, as every
+            # variant's (the same model)
+            prompt = Target(server.url, profile.chat_format).prompt(job.task)
             model = server.model
             warm = job.documents[:2]
             run_openai_peer(server.url, model, prompt, job.task, warm, 2, 0)

@@ -27,13 +27,11 @@ from forkpoint.perf.machine import save as save_results
 from forkpoint.programs.batch import BatchDriver, BatchOptions
 from forkpoint.programs.evaluation.evaluate import Evaluation, load_labels, run_evaluation
 from forkpoint.programs.evaluation.report import report as eval_report
-from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.target import Target, resolve_target
 from forkpoint.programs.tasks.registry import get_task
 from forkpoint.programs.tasks.task import ExtractionTask
-from forkpoint.runtime.client import RuntimeClient
 from forkpoint.runtime.launcher import RuntimeServer
 from forkpoint.runtime.profiles import get_profile
-from forkpoint.runtime.served_model import check_chat_format
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -45,15 +43,15 @@ def no_copy(task: ExtractionTask) -> ExtractionTask:
     return dataclasses.replace(task, name=f"{task.name}-no-copy", copy_fields=())
 
 
-def evaluate(url: str, chat_format: str, task: ExtractionTask, concurrency: int) -> Evaluation:
+def evaluate(target: Target, task: ExtractionTask, concurrency: int) -> Evaluation:
     """One variant from an empty cache: SGLang's /flush_cache drops the prefix cache and NGRAM's
     trie, which would otherwise draft this variant's answers from the other's."""
-    if not RuntimeClient(url).flush_cache():
-        raise SystemExit(f"{url} refused /flush_cache: is another job running on it?")
+    if not target.client().flush_cache():
+        raise SystemExit(f"{target.url} refused /flush_cache: is another job running on it?")
     folder = SAMPLES / task.name.removesuffix("-no-copy")
     labels = load_labels(SAMPLES / "labels" / f"{folder.name}.jsonl", folder, task)
     options = BatchOptions(concurrency=concurrency)
-    driver = BatchDriver(url, task_prompt(task, chat_format), options)
+    driver = BatchDriver(target, task, options)
     return run_evaluation(driver, task, folder, labels)
 
 
@@ -71,19 +69,19 @@ def main() -> None:
         url = args.sglang_url
         if url is None:
             url = stack.enter_context(RuntimeServer(profile.model_copy(update={"port": 0}))).url
-        chat_format = check_chat_format(url, None)
+        target = resolve_target(url)  # the served model's format, as before
         tasks = []
         for name in args.tasks:
             copied = get_task(name)
             plain = no_copy(copied)
             # each from an empty cache (evaluate flushes); the order is the only difference
             order = (copied, plain) if args.copy_first else (plain, copied)
-            runs = {t.name: evaluate(url, chat_format, t, args.concurrency) for t in order}
+            runs = {t.name: evaluate(target, t, args.concurrency) for t in order}
             tasks.append({"task": name, **eval_report(runs[plain.name], runs[copied.name])})
     report = {
         **describe(),
         "runtime": args.sglang_url or "cpu-small (embedded, SmolLM2-135M, NGRAM)",
-        "chat_format": chat_format,
+        "chat_format": target.chat_format,
         "concurrency": args.concurrency,
         "ran_first": "with copy fields" if args.copy_first else "without copy fields",
         "tasks": tasks,

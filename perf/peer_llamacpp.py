@@ -19,8 +19,9 @@ json_schema -> GBNF converter), greedy decoding and the task's output-token limi
 are validated against the task's model exactly as forkpoint's are (grounding is not applied to
 either side in the comparison: the bench compares `valid` counts).
 
-Built once into $FORKPOINT_CACHE/llamacpp-<version>-noamx/ by `ensure_peer()` (measured on 2
-cores: pip's build ~5 min, the C++ server ~9 min); starting a PeerServer builds it if missing.
+Built once into $FORKPOINT_CACHE/llamacpp-<version>-noamx/ by `ensure_peer(kind)`, only what that
+kind needs (measured on 2 cores: the C++ server ~9 min, pip's build ~5 min more); starting a
+PeerServer builds it if missing.
 """
 
 from __future__ import annotations
@@ -60,16 +61,21 @@ def _build_env() -> dict[str, str]:
     return {**os.environ, "CFLAGS": NO_AMX, "CXXFLAGS": NO_AMX}
 
 
-def ensure_peer() -> Path:
-    """The peer's folder, built once: a venv with llama-cpp-python[server], and `bin/llama-server`
-    compiled from the same vendored llama.cpp. Each part is kept once it works; the folder is
-    marked `.complete` when both do."""
+def ensure_peer(kind: str = "llama-server") -> Path:
+    """The peer's folder, with what `kind` needs built once: `bin/llama-server` compiled from the
+    vendored llama.cpp source alone (the server target: ~9 min on 2 cores), or a venv with
+    llama-cpp-python[server] (pip compiles the same source as a library: ~5 min more). Each part
+    is kept once it works, so the suite (llama-server only) never pays for pip's build."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown llama.cpp peer {kind!r}; known: {', '.join(KINDS)}")
     home = peer_dir()
-    if (home / ".complete").is_file():
+    home.mkdir(parents=True, exist_ok=True)
+    if kind == "llama-server":
+        if not (home / "bin" / "llama-server").is_file():
+            _build_llama_server(home / "bin" / "llama-server")
         return home
     python = home / "bin" / "python"
     if not _imports_server(python):
-        shutil.rmtree(home, ignore_errors=True)
         _run(
             [shutil.which("python3") or sys.executable, "-m", "venv", str(home)],
             "create the peer's venv",
@@ -78,9 +84,6 @@ def ensure_peer() -> Path:
             [str(python), "-m", "pip", "install", "--quiet", "--no-cache-dir", PACKAGE],
             f"pip install {PACKAGE}",
         )
-    if not (home / "bin" / "llama-server").is_file():
-        _build_llama_server(python, home / "bin" / "llama-server")
-    (home / ".complete").write_text(VERSION + "\n")
     return home
 
 
@@ -90,12 +93,12 @@ def _imports_server(python: Path) -> bool:
     return subprocess.run([str(python), "-c", "import llama_cpp.server"]).returncode == 0
 
 
-def _build_llama_server(python: Path, target: Path) -> None:
+def _build_llama_server(target: Path) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         source_pkg = f"llama-cpp-python=={VERSION}"
         _run(
             [
-                str(python),
+                sys.executable,
                 "-m",
                 "pip",
                 "download",
@@ -135,6 +138,7 @@ def _build_llama_server(python: Path, target: Path) -> None:
             ],
             "build llama-server",
         )
+        target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(build / "bin" / "llama-server", target.with_suffix(".part"))
         target.with_suffix(".part").rename(target)
 
@@ -217,7 +221,7 @@ class PeerServer(ManagedProcess):
         ]
 
     def start(self) -> PeerServer:
-        ensure_peer()
+        ensure_peer(self.kind)
         gguf = ensure_smollm2_gguf()
         self.port = self.port or free_port()
         self.log_path = logs_dir() / f"peer-{self.kind}-{self.port}.log"

@@ -45,9 +45,9 @@ from typing import Any
 
 import httpx
 
+from forkpoint.errors import OutputError, RuntimeUnavailable
 from forkpoint.perf.timeline import Timeline
 from forkpoint.programs.constraints import Constraint
-from forkpoint.programs.errors import OutputError, RuntimeUnavailable
 from forkpoint.programs.results.record import DocumentResult, Usage
 from forkpoint.runtime.launcher import ManagedProcess, free_port
 from forkpoint.runtime.paths import logs_dir

@@ -24,9 +24,9 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+from forkpoint.errors import SchemaError
 from forkpoint.perf.machine import RESULTS, describe, heading
 from forkpoint.programs.constraints import Constraint
-from forkpoint.programs.errors import SchemaError
 
 SOURCE = "guidance-ai/jsonschemabench"
 COMMIT = "ba103c73756198dd9b149ddc7db7867da7a077f6"

@@ -23,7 +23,7 @@ from forkpoint.perf.machine import describe, heading
 from forkpoint.perf.machine import save as save_results
 from forkpoint.programs.batch import BatchDriver, BatchOptions
 from forkpoint.programs.documents.document import from_text
-from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.target import Target
 from forkpoint.programs.tasks.task import ExtractionTask
 from forkpoint.runtime.launcher import RuntimeServer
 from forkpoint.runtime.profiles import get_profile
@@ -65,7 +65,8 @@ def run(url: str, model: type[BaseModel], docs, max_tokens: int, concurrency: in
         output_model=model,
         max_output_tokens=max_tokens,
     )
-    driver = BatchDriver(url, task_prompt(task, "chatml"), BatchOptions(concurrency=concurrency))
+    target = Target(url, "chatml")  # the embedded model's format (the extractor checks it)
+    driver = BatchDriver(target, task, BatchOptions(concurrency=concurrency))
     results, summary = driver.summarized([from_text(name, text) for name, text in docs])
     statuses: dict[str, int] = {}
     for result in results:

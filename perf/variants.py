@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from forkpoint.errors import ProfileError
 from forkpoint.perf.gpu_model import SGLANG_GRAPH_MAX_BS  # SGLang's own cap on 24 GB cards
-from forkpoint.programs.errors import ProfileError
 from forkpoint.runtime.profiles import LaunchProfile, validate_profile
 
 

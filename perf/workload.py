@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from forkpoint.errors import DocumentError
 from forkpoint.perf.corpus import CorpusSpec, generate
 from forkpoint.programs.documents.document import read_folder
-from forkpoint.programs.errors import DocumentError
 from forkpoint.programs.tasks.registry import get_task, load_task
 from forkpoint.programs.tasks.task import ExtractionTask
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from forkpoint.errors import ForkpointError
 from forkpoint.programs.documents.document import Document
-from forkpoint.programs.errors import ForkpointError
 from forkpoint.programs.results.record import BatchSummary, DocumentResult, ResultRecord
 from forkpoint.programs.tasks.registry import get_task, load_task
 from forkpoint.programs.tasks.task import Example, ExtractionTask, schema_task
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from forkpoint.programs.extractor import Extractor
     from forkpoint.programs.folder_run import extract, extract_files, extract_folder
     from forkpoint.programs.remote import Gateway, RemoteJob
+    from forkpoint.programs.target import Target
 
 _LAZY = {
     "BatchDriver": "forkpoint.programs.batch",
@@ -34,6 +35,7 @@ _LAZY = {
     "Extractor": "forkpoint.programs.extractor",
     "Gateway": "forkpoint.programs.remote",
     "RemoteJob": "forkpoint.programs.remote",
+    "Target": "forkpoint.programs.target",
     "extract": "forkpoint.programs.folder_run",
     "extract_files": "forkpoint.programs.folder_run",
     "extract_folder": "forkpoint.programs.folder_run",
@@ -52,6 +54,7 @@ __all__ = [
     "Gateway",
     "RemoteJob",
     "ResultRecord",
+    "Target",
     "extract",
     "extract_files",
     "extract_folder",

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from forkpoint.programs.documents.document import Document
 from forkpoint.programs.extractor import Extractor
-from forkpoint.programs.prompt import TaskPrompt
 from forkpoint.programs.results.record import BatchSummary, DocumentResult
+from forkpoint.programs.target import Target
+from forkpoint.programs.tasks.task import ExtractionTask
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,13 @@ class BatchOptions:
 class BatchDriver:
     """Schedules one task's documents over an Extractor, `concurrency` at a time."""
 
-    def __init__(self, url: str, prompt: TaskPrompt, options: BatchOptions | None = None) -> None:
+    def __init__(
+        self, target: Target, task: ExtractionTask, options: BatchOptions | None = None
+    ) -> None:
         self.options = options or BatchOptions()
         self.extractor = Extractor(
-            url,
-            prompt,
+            target,
+            task,
             temperature=self.options.temperature,
             max_output_tokens=self.options.max_output_tokens,
         )

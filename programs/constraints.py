@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
-from forkpoint.programs.errors import OutputError, SchemaError
+from forkpoint.errors import OutputError, SchemaError
 
 # Levels of JSON nesting an inline schema may have (an object property is two: "properties" and
 # the property). Real schemas stay far below; the checks below recurse, and a schema hundreds of
@@ -193,6 +193,12 @@ def check_bounds(schema: dict[str, Any]) -> None:
                 _re2(pattern)
             except SchemaError as exc:
                 raise SchemaError(f"{pointer or '(root)'}: {exc.message}", hint=exc.hint) from None
+    if (loop := _ref_loop(schema)) is not None:
+        raise SchemaError(
+            f"{loop or '(root)'}: the schema's $refs loop without end (a $ref that comes back to "
+            "itself without descending into a property or an item: no value can satisfy it)",
+            hint="give the recursion a base case under properties or items",
+        )
 
 
 def refuse_unenforced(schema: dict[str, Any]) -> None:
@@ -246,6 +252,47 @@ def _schema_nodes(schema: Any) -> Iterator[tuple[str, dict[str, Any]]]:
             )
         elif isinstance(node, list):
             stack.extend((f"{pointer}/{i}", value) for i, value in enumerate(node))
+
+
+# Keywords whose subschemas apply to the same value as their parent: a cycle through them and
+# $refs only never reaches a smaller value, so validating anything recurses forever.
+_IN_PLACE = ("allOf", "anyOf", "oneOf", "not", "if", "then", "else")
+
+
+def _ref_loop(schema: dict[str, Any]) -> str | None:
+    """The pointer of a node on a cycle of $refs and in-place keywords, or None."""
+    nodes = dict(_schema_nodes(schema))
+    edges: dict[str, list[str]] = {}
+    for pointer, node in nodes.items():
+        ref = node.get("$ref")
+        targets = [ref[1:]] if isinstance(ref, str) and ref[1:] in nodes and ref[:1] == "#" else []
+        for keyword in _IN_PLACE:
+            value = node.get(keyword)
+            if isinstance(value, dict):
+                targets.append(f"{pointer}/{keyword}")
+            elif isinstance(value, list):
+                targets += [
+                    f"{pointer}/{keyword}/{i}" for i, v in enumerate(value) if isinstance(v, dict)
+                ]
+        edges[pointer] = targets
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in edges:
+        if start in state:
+            continue
+        stack = [(start, iter(edges[start]))]
+        state[start] = 1
+        while stack:
+            pointer, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[pointer] = 2
+                stack.pop()
+            elif state.get(child) == 1:
+                return child
+            elif child not in state:
+                state[child] = 1
+                stack.append((child, iter(edges[child])))
+    return None
 
 
 def _too_deep(how_deep: str) -> str:

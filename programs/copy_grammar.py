@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from forkpoint.programs.errors import DocumentError, SchemaError, TaskError
+from forkpoint.errors import DocumentError, SchemaError, TaskError
 
 # Stands in for each copy field's value while xgrammar turns the schema into EBNF: a `const`
 # becomes exactly one quoted literal, which is then swapped for a reference to the rule of the

@@ -9,26 +9,27 @@ raises RuntimeUnavailable only when the runtime stays unreachable.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
-from forkpoint.programs import program
-from forkpoint.programs.copy_grammar import DocumentGrammars
-from forkpoint.programs.documents import long_documents
-from forkpoint.programs.documents.document import Document
-from forkpoint.programs.errors import (
+from forkpoint.errors import (
     DocumentError,
     ForkpointError,
     OutputError,
     RuntimeUnavailable,
 )
+from forkpoint.programs import program
+from forkpoint.programs.copy_grammar import DocumentGrammars
+from forkpoint.programs.documents import long_documents
+from forkpoint.programs.documents.document import Document
 from forkpoint.programs.grounding import ground, ungrounded_required
-from forkpoint.programs.prompt import TaskPrompt
 from forkpoint.programs.results.record import DocumentResult, Usage
-from forkpoint.runtime.client import RuntimeClient, Timeouts
+from forkpoint.programs.target import NOT_ANSWERING, Target
+from forkpoint.programs.tasks.task import ExtractionTask
 from forkpoint.runtime.served_model import ServedModel, check_served_format
 
 RETRY_DELAYS = (1.0, 4.0)  # seconds before the 2nd and 3rd try of a document
@@ -53,35 +54,51 @@ class _Answer:
 
 
 class Extractor:
-    """One task prompt against one SGLang server, one document at a time."""
+    """One task against one SGLang server (a Target), one document at a time."""
 
     def __init__(
         self,
-        url: str,
-        prompt: TaskPrompt,
+        target: Target,
+        task: ExtractionTask,
         *,
         temperature: float = 0.0,
         max_output_tokens: int | None = None,  # None: the task's own limit
-        timeouts: Timeouts | None = None,  # of every runtime call; None: the defaults
         deadline_seconds: float | None = None,  # one document's whole extraction; None: none
         max_chunks: int = MAX_CHUNKS_PER_DOCUMENT,
     ) -> None:
-        self.url, self.prompt = url, prompt
+        self.target, self.prompt = target, target.prompt(task)
         self.deadline_seconds, self.max_chunks = deadline_seconds, max_chunks
         self.temperature, self.max_output_tokens = temperature, max_output_tokens
-        client = RuntimeClient(url, timeouts=timeouts)
+        client = target.client()
         try:
             self.endpoint = program.connect(client)
         except RuntimeUnavailable as exc:
-            hint = "start one with `forkpoint runtime up`, or omit --sglang-url"
-            raise RuntimeUnavailable(exc.message, hint=hint) from exc
+            raise RuntimeUnavailable(exc.message, hint=NOT_ANSWERING) from exc
         # The endpoint asked the server for its model info when it connected: check the
         # prompt's format against the served model from that answer, no request of its own.
         check_served_format(
-            ServedModel.from_info(url, self.endpoint.model_info), prompt.chat_format.name
+            ServedModel.from_info(target.url, self.endpoint.model_info), target.chat_format
         )
         self.prefix_tokens: int | None = None
         self.counter = long_documents.TokenCounter(client)
+
+    def retimed(self, target: Target, deadline_seconds: float | None) -> Extractor:
+        """This extractor with `target`'s timeouts and another deadline: the same prompt,
+        model, connections and warmed prefix; no runtime call to make it."""
+        view = copy.copy(self)
+        client = self.endpoint.client.retimed(target.timeouts)
+        view.target, view.deadline_seconds = target, deadline_seconds
+        view.endpoint, view.counter = (
+            self.endpoint.with_client(client),
+            long_documents.TokenCounter(client),
+        )
+        return view
+
+    def bounded(self, seconds: float) -> Extractor:
+        """This extractor with no runtime call waiting longer than `seconds` and one document's
+        whole extraction bounded by them too (a thread abandoned at that deadline ends on its
+        own, within the three tries)."""
+        return self.retimed(self.target.bounded(seconds), deadline_seconds=seconds)
 
     def warm(self) -> int:
         """Compute the prefix once on the server; returns its token count."""

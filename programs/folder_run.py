@@ -18,9 +18,9 @@ from pathlib import Path
 
 from forkpoint.programs.batch import BatchDriver, BatchOptions
 from forkpoint.programs.documents.document import Document, folder_files, from_text, read_path
-from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.results.file import ResultsFile
 from forkpoint.programs.results.record import BatchSummary, DocumentResult
+from forkpoint.programs.target import resolve_target
 from forkpoint.programs.tasks.registry import get_task
 from forkpoint.programs.tasks.task import ExtractionTask
 
@@ -94,17 +94,16 @@ def _driver(
     after) for the call; the chat format is checked against the served model."""
     from forkpoint.runtime.launcher import RuntimeServer
     from forkpoint.runtime.profiles import get_profile
-    from forkpoint.runtime.served_model import check_chat_format
 
     chosen = get_task(task) if isinstance(task, str) else task
     launch = get_profile(profile)
     with contextlib.ExitStack() as stack:
+        launched = None
         if sglang_url is None:
-            sglang_url = stack.enter_context(RuntimeServer(launch)).url
-            chat_format = chat_format or launch.chat_format
-        chat_format = check_chat_format(sglang_url, chat_format)
+            sglang_url, launched = stack.enter_context(RuntimeServer(launch)).url, launch
+        target = resolve_target(sglang_url, launched=launched, chat_format=chat_format)
         options = BatchOptions(concurrency=concurrency or launch.client_concurrency)
-        yield BatchDriver(sglang_url, task_prompt(chosen, chat_format), options)
+        yield BatchDriver(target, chosen, options)
 
 
 def extract_folder(

@@ -1,7 +1,7 @@
 """A small client for the gateway (httpx only: the LAN-client install has no server parts).
 
 A refusal is raised as the gateway's own error class: the body's "kind" names it in
-programs/errors.py. A body without one (an older gateway, a proxy) falls back on the status.
+core/errors.py. A body without one (an older gateway, a proxy) falls back on the status.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from forkpoint.programs.errors import (
+from forkpoint.errors import (
     DocumentError,
     ForkpointError,
     RuntimeUnavailable,
@@ -26,6 +26,7 @@ class GatewayClient:
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 60.0) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.timeout = timeout
         self.http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
 
     def submit_files(
@@ -67,14 +68,26 @@ class GatewayClient:
         return self._call("DELETE", f"/v1/jobs/{job_id}")
 
     def results(
-        self, job_id: str, *, wait: bool = True, start: int = 0
+        self,
+        job_id: str,
+        *,
+        wait: bool = True,
+        start: int = 0,
+        silence: float | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Result records in document order from document `start` on, as the gateway records
-        them. A dropped connection is RuntimeUnavailable: ask again from where it stopped."""
+        them. A dropped connection is RuntimeUnavailable: ask again from where it stopped.
+
+        `silence`: the seconds the stream may go without a result before RuntimeUnavailable.
+        None (the default) waits as long as the gateway keeps the stream open: a job queued
+        behind others sends nothing for a long time, and the gateway ends the stream itself
+        after FORKPOINT_RESULTS_WAIT_SECONDS (an hour by default). Connecting is bounded by the
+        client's timeout either way."""
         params = {"wait": str(wait).lower(), "start": str(start)}
+        timeout = httpx.Timeout(self.timeout, read=silence)
         try:
             with self.http.stream(
-                "GET", f"/v1/jobs/{job_id}/results", params=params, timeout=None
+                "GET", f"/v1/jobs/{job_id}/results", params=params, timeout=timeout
             ) as response:
                 if response.status_code != 200:
                     response.read()

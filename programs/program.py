@@ -9,6 +9,7 @@ the documents arrive and every document reads it from the cache.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import httpx
@@ -74,6 +75,12 @@ class Endpoint(RuntimeEndpoint):
         self.model_info = client.model_info()
         self.chat_template = get_chat_template_by_model_path(self.model_info["model_path"])
 
+    def with_client(self, client: RuntimeClient) -> Endpoint:
+        """This endpoint through another client (other timeouts): no request, same model."""
+        view = copy.copy(self)
+        view.client = client
+        return view
+
     def generate(self, s: StreamExecutor, sampling_params: SglSamplingParams):
         """As RuntimeEndpoint.generate (text in, text and meta_info out), through the client."""
         self._handle_dtype_to_regex(sampling_params)
@@ -108,7 +115,7 @@ class Endpoint(RuntimeEndpoint):
         super()._assert_success(res)
 
 
-def connect(url: str | RuntimeClient, api_key: str | None = None) -> RuntimeEndpoint:
+def connect(url: str | RuntimeClient, api_key: str | None = None) -> Endpoint:
     """A frontend backend for a running SGLang server (asks it for its model info once), by
     URL or through a client the caller made (with its own timeouts)."""
     client = url if isinstance(url, RuntimeClient) else RuntimeClient(url, api_key=api_key)

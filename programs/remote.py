@@ -25,8 +25,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from forkpoint.errors import RequestError, RuntimeUnavailable
 from forkpoint.programs.documents.document import folder_files
-from forkpoint.programs.errors import RequestError, RuntimeUnavailable
 from forkpoint.programs.gateway_client import GatewayClient
 from forkpoint.programs.results.record import DocumentResult
 from forkpoint.programs.tasks.spec import TaskSpec

@@ -14,7 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from forkpoint.programs.errors import TaskError
+from forkpoint.errors import TaskError
 
 Shot = tuple[str, str]  # (user text, assistant text)
 
@@ -90,20 +90,8 @@ class MixtralV1(ChatFormat):
         return f" {answer}</s>" + self.turn(user, after_shots=True)
 
 
+# Which format a served model was trained on: MODEL_FAMILIES in runtime/served_model.py.
 CHAT_FORMATS: dict[str, ChatFormat] = {f.name: f for f in (ChatML(), MixtralV1())}
-
-# Which model families write their prompts in which format: (family, what its HF architecture
-# or model name contains, lower case, format or None). The first family whose pattern appears in
-# the served model's architectures, path or name wins. Names are needed: SmolLM2 is a
-# LlamaForCausalLM like many models with other templates. Mixtral 8x22B (tokenizer v3, control
-# tokens) shares Mixtral v0.1's architecture but not its format, so it is listed first, unknown.
-MODEL_FAMILIES: tuple[tuple[str, str, str | None], ...] = (
-    ("Mixtral 8x22B", "8x22b", None),
-    ("Mixtral", "mixtral", "mixtral-v1"),
-    ("Mistral 7B v0.1", "mistral-7b-instruct-v0.1", "mixtral-v1"),
-    ("Qwen", "qwen", "chatml"),
-    ("SmolLM2", "smollm2", "chatml"),
-)
 
 
 def get_chat_format(name: str) -> ChatFormat:

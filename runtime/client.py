@@ -10,6 +10,7 @@ reset, timed out) is RuntimeUnavailable; one that answers with an error is the c
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import os
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from forkpoint.programs.errors import RuntimeUnavailable
+from forkpoint.errors import RuntimeUnavailable
 
 # /model_info is SGLang 0.5's name; /get_model_info (deprecated there, logged on every call) is
 # what older servers and sglang-router answer.
@@ -80,14 +81,18 @@ class RuntimeClient:
             transport=transport,
         )
 
+    def retimed(self, timeouts: Timeouts) -> RuntimeClient:
+        """This client with other timeouts, sharing its connections (no new TLS contexts)."""
+        view = copy.copy(self)
+        view.timeouts = timeouts
+        return view
+
     def request(
         self, method: str, path: str, *, json: Any = None, timeout: float | None = None
     ) -> httpx.Response:
         """One call; RuntimeUnavailable when nothing answers (refused, reset, timed out)."""
-        limit = self.timeouts.httpx(timeout) if timeout is not None else None
+        limit = self.timeouts.httpx(self.timeouts.call if timeout is None else timeout)
         try:
-            if limit is None:
-                return self.http.request(method, path, json=json)
             return self.http.request(method, path, json=json, timeout=limit)
         except httpx.HTTPError as exc:
             raise RuntimeUnavailable(

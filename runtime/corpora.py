@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from forkpoint.programs.errors import RuntimeUnavailable
+from forkpoint.errors import RuntimeUnavailable
 from forkpoint.runtime.client import RuntimeClient
 from forkpoint.runtime.profiles import Speculation
 

@@ -18,7 +18,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from forkpoint.programs.errors import RuntimeUnavailable
+from forkpoint.errors import RuntimeUnavailable
 from forkpoint.runtime.launcher import log_tail
 from forkpoint.runtime.paths import build_model_once, logs_dir, models_dir
 

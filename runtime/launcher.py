@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 import httpx
 
-from forkpoint.programs.errors import ProfileError, RuntimeUnavailable
+from forkpoint.errors import ProfileError, RuntimeUnavailable
 from forkpoint.runtime import grammar_cache, server_key
 from forkpoint.runtime.client import (
     RUNTIME_KEY_ENV,

@@ -14,7 +14,7 @@ import subprocess
 from importlib.resources import files
 from pathlib import Path
 
-from forkpoint.programs.errors import RuntimeUnavailable
+from forkpoint.errors import RuntimeUnavailable
 from forkpoint.runtime.paths import cache_dir
 
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from forkpoint.programs.errors import ProfileError
+from forkpoint.errors import ProfileError
 from forkpoint.runtime.grammar_cache import DEFAULT_ENTRIES as DEFAULT_GRAMMAR_CACHE_ENTRIES
 
 

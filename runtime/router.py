@@ -8,9 +8,11 @@ loaded worker gets it. For one extraction task that means: documents land where 
 prefix is cached, and a second worker is used (and computes the prefix once) only when the first
 is busy. The gateway points at the router exactly as at one runtime (FORKPOINT_SGLANG_URL).
 
-The router does not check who calls it, and its control plane (/workers, /add_worker) changes
+Without a key the router checks nobody, and its control plane (/workers, /add_worker) changes
 where requests go: it binds to loopback, beside the gateway. It reaches the workers with the
-runtime key ($FORKPOINT_RUNTIME_API_KEY, `--api-key`), which workers on the LAN require.
+runtime key, which workers on the LAN require (and then asks it of its callers too, which the
+gateway sends). The key is never on its argv: `forkpoint.runtime.router_launch` wraps
+`sglang_router.launch_router` and takes it from $FORKPOINT_RUNTIME_API_KEY in its environment.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from forkpoint.programs.errors import RuntimeUnavailable
-from forkpoint.runtime.client import RuntimeClient, is_loopback, runtime_api_key
+from forkpoint.errors import RuntimeUnavailable
+from forkpoint.runtime.client import RuntimeClient, is_loopback
 from forkpoint.runtime.launcher import ManagedProcess, log_tail
 from forkpoint.runtime.server_key import without_gateway_secrets
 
@@ -59,11 +61,11 @@ class RouterProfile(BaseModel):
         return f"http://{self.host}:{self.port}"
 
     def argv(self) -> list[str]:
-        key = runtime_api_key()
+        """sglang_router.launch_router's argv, through our wrapper: the key is in the env."""
         return [
             sys.executable,
             "-m",
-            "sglang_router.launch_router",
+            "forkpoint.runtime.router_launch",
             "--worker-urls",
             *self.worker_urls,
             "--host",
@@ -84,7 +86,6 @@ class RouterProfile(BaseModel):
             str(self.prometheus_port),
             "--request-timeout-secs",
             str(self.request_timeout_secs),
-            *(["--api-key", key] if key else []),  # how it calls the workers
         ]
 
 
@@ -103,7 +104,8 @@ class RouterServer(ManagedProcess):
 
     def start(self) -> RouterServer:
         """Launch the router; ready once every worker is registered and healthy."""
-        env = without_gateway_secrets(os.environ)  # it needs the runtime key, not the gateway's
+        # The runtime key ($FORKPOINT_RUNTIME_API_KEY) stays: router_launch takes it from here.
+        env = without_gateway_secrets(os.environ)
         self._spawn(self.profile.argv(), env, "/readiness", "the sglang-router")
         deadline = time.monotonic() + self.startup_timeout
         while (healthy := self.healthy_workers()) < len(self.profile.worker_urls):

@@ -13,9 +13,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forkpoint.programs.errors import ProfileError
-from forkpoint.programs.templates import MODEL_FAMILIES
+from forkpoint.errors import ProfileError
 from forkpoint.runtime.client import RuntimeClient, Timeouts
+
+# Which model families write their prompts in which format: (family, what its HF architecture
+# or model name contains, lower case, a chat format name of programs/templates.py or None). The
+# first family whose pattern appears in the served model's architectures, path or name wins.
+# Names are needed: SmolLM2 is a LlamaForCausalLM like many models with other templates. Mixtral
+# 8x22B (tokenizer v3, control tokens) shares Mixtral v0.1's architecture but not its format, so
+# it is listed first, unknown. Kept here, not next to the formats: runtime/ imports no programs/.
+MODEL_FAMILIES: tuple[tuple[str, str, str | None], ...] = (
+    ("Mixtral 8x22B", "8x22b", None),
+    ("Mixtral", "mixtral", "mixtral-v1"),
+    ("Mistral 7B v0.1", "mistral-7b-instruct-v0.1", "mixtral-v1"),
+    ("Qwen", "qwen", "chatml"),
+    ("SmolLM2", "smollm2", "chatml"),
+)
 
 
 @dataclass(frozen=True)
@@ -66,9 +79,9 @@ class ServedModel:
         return f"{self.name} ({family[0]})" if family else self.name
 
 
-def served_model(url: str, timeout: float = 10.0) -> ServedModel:
+def served_model(url: str, timeout: float = 10.0, api_key: str | None = None) -> ServedModel:
     """Ask the runtime at `url` which model it serves (one request; two on an older server)."""
-    client = RuntimeClient(url, timeouts=Timeouts(connect=timeout, call=timeout))
+    client = RuntimeClient(url, api_key=api_key, timeouts=Timeouts(connect=timeout, call=timeout))
     return ServedModel.from_info(client.url, client.model_info())
 
 
@@ -100,9 +113,11 @@ def check_served_format(model: ServedModel, chat_format: str | None) -> str:
     return chat_format
 
 
-def check_chat_format(url: str, chat_format: str | None, timeout: float = 10.0) -> str:
+def check_chat_format(
+    url: str, chat_format: str | None, timeout: float = 10.0, api_key: str | None = None
+) -> str:
     """Ask the runtime at `url` which model it serves and check `chat_format` against it."""
-    return check_served_format(served_model(url, timeout), chat_format)
+    return check_served_format(served_model(url, timeout, api_key), chat_format)
 
 
 def _local_config(model_path: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from forkpoint.programs.errors import ProfileError
+from forkpoint.errors import ProfileError
 from forkpoint.runtime.profiles import LaunchProfile
 
 

@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from forkpoint.programs.errors import RuntimeUnavailable
+from forkpoint.errors import RuntimeUnavailable
 from forkpoint.runtime.launcher import RuntimeServer
 
 log = logging.getLogger("forkpoint.supervisor")

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from forkpoint.errors import DocumentError
 from forkpoint.programs.documents.formats import iter_texts
-from forkpoint.programs.errors import DocumentError
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Literal
 
-from forkpoint.programs.errors import DocumentError
+from forkpoint.errors import DocumentError
 
 Kind = Literal["text", "html", "pdf", "docx", "json", "jsonl"]
 HTML_START = re.compile(rb"^\s*(<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>])", re.I)

@@ -21,7 +21,7 @@ import json
 import re
 from typing import Any
 
-from forkpoint.programs.errors import DocumentError, RuntimeUnavailable
+from forkpoint.errors import DocumentError, RuntimeUnavailable
 from forkpoint.runtime.client import RuntimeClient
 
 SAFETY_TOKENS = 16  # the seam between prefix and turn may tokenize a few tokens differently

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from forkpoint.errors import DocumentError
 from forkpoint.programs.documents.document import Document, read_text
-from forkpoint.programs.errors import DocumentError
 from forkpoint.programs.evaluation.scoring import FieldScore, score_fields
 from forkpoint.programs.grounding import field_pattern
 from forkpoint.programs.results.record import BatchSummary, DocumentResult

@@ -113,7 +113,7 @@ def read(path: Path) -> list[dict[str, Any]]:
 
 def dataframe(records: Iterable[dict[str, Any]]) -> Any:
     """The rows as a pandas DataFrame (pandas from `pip install 'forkpoint[tables]'`)."""
-    from forkpoint.programs.errors import RequestError
+    from forkpoint.errors import RequestError
 
     try:
         import pandas
@@ -127,7 +127,7 @@ def dataframe(records: Iterable[dict[str, Any]]) -> Any:
 
 def check_format(fmt: str) -> None:
     """Refuse an unknown format, or Parquet without pyarrow, before any work is done."""
-    from forkpoint.programs.errors import RequestError
+    from forkpoint.errors import RequestError
 
     if fmt not in FORMATS:
         raise RequestError(f"unknown table format {fmt!r}", hint=f"one of {', '.join(FORMATS)}")
@@ -136,7 +136,7 @@ def check_format(fmt: str) -> None:
 
 
 def _pyarrow() -> tuple[Any, Any]:
-    from forkpoint.programs.errors import RequestError
+    from forkpoint.errors import RequestError
 
     try:
         import pyarrow

@@ -7,7 +7,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from forkpoint.programs.errors import TaskError
+from forkpoint.errors import TaskError
 from forkpoint.programs.tasks.task import ExtractionTask
 
 

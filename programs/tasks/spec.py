@@ -74,7 +74,7 @@ class TaskSpec(BaseModel):
 
     def to_task(self) -> ExtractionTask:
         """The task this spec describes, its schema compiled (raises SchemaError, TaskError)."""
-        from forkpoint.programs.errors import SchemaError
+        from forkpoint.errors import SchemaError
 
         if len(self.schema_text) > MAX_SCHEMA_CHARS:
             raise SchemaError(

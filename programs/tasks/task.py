@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
-from forkpoint.programs.errors import TaskError
+from forkpoint.errors import TaskError
 
 if TYPE_CHECKING:
     from forkpoint.programs.constraints import Constraint
@@ -104,7 +104,7 @@ class ExtractionTask:
     def _check_example_data(self, i: int, example: Example) -> None:
         """A schema task's example: JSON data the schema accepts (checked when first needed
         would be too late: a wrong example teaches every document the wrong answer)."""
-        from forkpoint.programs.errors import OutputError
+        from forkpoint.errors import OutputError
 
         if not isinstance(example.output, dict):
             raise TaskError(f"task {self.name!r}: example {i} output must be a JSON object")

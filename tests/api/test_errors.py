@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
+from forkpoint import errors
 from forkpoint.api import errors as api_errors
-from forkpoint.programs import errors
-from forkpoint.programs.errors import ForkpointError, error_class
+from forkpoint.errors import ForkpointError, error_class
 from forkpoint.programs.gateway_client import error_from
 
 SHAPE = {"error", "hint", "retryable", "kind"}

@@ -13,6 +13,8 @@ from forkpoint.api.app import create_app
 from forkpoint.api.settings import Settings
 from forkpoint.runtime.launcher import free_port
 
+WAIT = 30.0  # seconds any one step may take on a loaded CI machine before the test fails
+
 
 @pytest.fixture
 def gateway_url(tmp_path):
@@ -24,53 +26,70 @@ def gateway_url(tmp_path):
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
+    deadline = time.monotonic() + WAIT
     while not server.started:
+        assert thread.is_alive(), "the gateway's uvicorn server exited before it started"
+        assert time.monotonic() < deadline, f"the gateway did not start within {WAIT:.0f} s"
         time.sleep(0.05)
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
-    thread.join(timeout=30)
+    thread.join(timeout=WAIT)
 
 
-def slowed(function, finished: threading.Event):
-    """`function`, taking a second of blocking work first (a 30 MB PDF, say)."""
+class Blocked:
+    """Wraps a function so that it blocks (a 30 MB PDF being parsed, say) until `release`."""
 
-    def slow(*args, **kwargs):
-        time.sleep(1.0)
-        finished.set()
-        return function(*args, **kwargs)
+    def __init__(self, function) -> None:
+        self.function = function
+        self.entered, self.release = threading.Event(), threading.Event()
 
-    return slow
+    def __call__(self, *args, **kwargs):
+        self.entered.set()
+        self.release.wait(WAIT)  # blocking work, on whatever thread the gateway runs it
+        return self.function(*args, **kwargs)
 
 
-def answered_while(url: str, request, finished: threading.Event) -> bool:
-    """Send `request` in the background; True if /healthz answered before it finished."""
-    background = threading.Thread(target=request)
+def healthz_while(url: str, request, blocked: Blocked) -> int:
+    """Send `request` in the background and, while it is blocked in `blocked`, ask /healthz;
+    then let it go. Returns the background request's status code."""
+    answers: list[int] = []
+    background = threading.Thread(target=lambda: answers.append(request().status_code))
     background.start()
-    time.sleep(0.2)  # the slow request is in its parser now
-    health = httpx.get(f"{url}/healthz", timeout=30)
-    during = not finished.is_set()
-    background.join()
-    return health.status_code == 200 and during
+    try:
+        assert blocked.entered.wait(WAIT), "the request never reached the slowed function"
+        try:
+            health = httpx.get(f"{url}/healthz", timeout=10)
+        except httpx.TimeoutException:
+            pytest.fail("/healthz waited for the blocked request: it runs on the event loop")
+        assert health.status_code == 200  # and the blocked request is still blocked
+    finally:
+        blocked.release.set()
+        background.join(timeout=WAIT)
+    assert answers, "the background request did not finish"
+    return answers[0]
 
 
 def test_healthz_answers_while_an_upload_is_being_parsed(gateway_url, monkeypatch):
-    finished = threading.Event()
-    monkeypatch.setattr(routes_jobs, "iter_bytes", slowed(routes_jobs.iter_bytes, finished))
+    parser = Blocked(routes_jobs.iter_bytes)
+    monkeypatch.setattr(routes_jobs, "iter_bytes", parser)
     files = {"files": ("a.txt", b"Ann Lee, CTO", "text/plain")}
 
     def upload():
-        answer = httpx.post(f"{gateway_url}/v1/jobs", data={"task": "contacts"}, files=files)
-        assert answer.status_code == 202
+        return httpx.post(
+            f"{gateway_url}/v1/jobs", data={"task": "contacts"}, files=files, timeout=WAIT
+        )
 
-    assert answered_while(gateway_url, upload, finished)
+    assert healthz_while(gateway_url, upload, parser) == 202  # and the job was accepted after
 
 
 def test_healthz_answers_while_a_schema_is_being_compiled(gateway_url, monkeypatch):
-    finished = threading.Event()
-    monkeypatch.setattr(routes_extract, "choose", slowed(routes_extract.choose, finished))
+    compiler = Blocked(routes_extract.choose)
+    monkeypatch.setattr(routes_extract, "choose", compiler)
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
 
-    def extract():  # the runtime is unreachable: the answer is 503, after the compile
-        httpx.post(f"{gateway_url}/v1/extract", json={"schema": schema, "document": "x"})
+    def extract():
+        body = {"schema": schema, "document": "x"}
+        return httpx.post(f"{gateway_url}/v1/extract", json=body, timeout=WAIT)
 
-    assert answered_while(gateway_url, extract, finished)
+    # the runtime is unreachable: the answer, after the compile, is 503
+    assert healthz_while(gateway_url, extract, compiler) == 503

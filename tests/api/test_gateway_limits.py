@@ -138,12 +138,12 @@ def test_uploads_are_read_by_format_and_jsonl_lines_become_documents(make_client
     assert job.json()["total"] == 4 and job.json()["failed"] == 1
     store = client.app.state.runner.store
     pending = store.pending(job.json()["id"])
-    assert [(name, text) for _, name, text, _ in pending] == [
+    assert [(doc.name, doc.text) for doc in pending] == [
         ("page.html", "Ann Lee"),
         ("mails.jsonl:1", "Omar Haddad"),
         ("mails.jsonl:2", "Jana Novak"),
     ]
-    assert all(len(sha256) == 64 for *_, sha256 in pending)
+    assert all(len(doc.sha256) == 64 for doc in pending)
 
 
 def test_an_idempotency_key_makes_a_retried_submission_return_the_same_job(make_client):
@@ -210,6 +210,8 @@ def test_cancel_marks_the_job_and_the_listing_shows_it(make_client):
     job = client.post("/v1/jobs", json={"task": "contacts", "documents": DOCS}).json()
     cancelled = client.delete(f"/v1/jobs/{job['id']}").json()
     assert cancelled["state"] == "cancelled"
+    listed = {j["id"]: j["state"] for j in client.get("/v1/jobs").json()}
+    assert listed == {job["id"]: "cancelled"}
 
 
 def test_every_route_is_in_the_openapi_document(make_client):

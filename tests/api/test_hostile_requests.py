@@ -20,8 +20,8 @@ import uvicorn
 
 from forkpoint.api.app import create_app
 from forkpoint.api.settings import Settings
+from forkpoint.errors import OutputError
 from forkpoint.programs.constraints import MAX_SCHEMA_CHARS, Constraint
-from forkpoint.programs.errors import OutputError
 from forkpoint.runtime.launcher import free_port
 
 KEY = "hostile-test-key"
@@ -166,6 +166,24 @@ def test_a_ref_to_a_file_or_a_relative_document_is_422_not_500(gateway, ref):
     schema = {"type": "object", "not": {"$ref": ref}}
     body = job({"task_definition": definition(schema, {"a": "x"})})
     assert_refused_naming(while_in_flight(gateway, post(gateway, "/v1/jobs", body)), ref)
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"$ref": "#"},
+        {
+            "type": "object",
+            "$defs": {"a": {"anyOf": [{"$ref": "#/$defs/b"}]}, "b": {"$ref": "#/$defs/a"}},
+            "properties": {"x": {"$ref": "#/$defs/a"}},
+        },
+    ],
+    ids=["root", "through-anyOf"],
+)
+def test_a_ref_that_loops_without_end_is_refused_when_the_job_is_submitted(gateway, schema):
+    """Accepted, every document would fail at validation (RecursionError); refused up front."""
+    body = {"schema": schema, "documents": [{"name": "a.txt", "text": "x"}]}
+    assert_refused_naming(while_in_flight(gateway, post(gateway, "/v1/jobs", body)), "loop")
 
 
 def test_a_backtracking_pattern_in_a_task_definition_is_answered_at_once(gateway):

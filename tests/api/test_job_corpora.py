@@ -11,12 +11,12 @@ import time
 import httpx
 import pytest
 
+from forkpoint.api.job_task import JobTask
 from forkpoint.api.jobs import JobRunner
 from forkpoint.api.metrics import Metrics
 from forkpoint.api.settings import Settings
 from forkpoint.api.store import JobStore
 from forkpoint.programs.documents.document import from_text
-from forkpoint.programs.tasks.registry import get_task
 from forkpoint.runtime.corpora import JobCorpora
 from forkpoint.runtime.profiles import Speculation
 
@@ -88,11 +88,11 @@ def runner(ngram_server, tmp_path):
     store.close()
 
 
-def wait_for(condition, seconds=240):
+def wait_for(condition, what: str, seconds: float = 240, every: float = 0.2):
     deadline = time.monotonic() + seconds
     while not condition():
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+        assert time.monotonic() < deadline, f"waited {seconds:.0f} s for {what}"
+        time.sleep(every)
 
 
 def test_a_jobs_corpus_is_loaded_before_it_runs_and_removed_when_it_is_done_or_cancelled(
@@ -100,20 +100,27 @@ def test_a_jobs_corpus_is_loaded_before_it_runs_and_removed_when_it_is_done_or_c
 ):
     corpora = corpora_on(ngram_server)
     assert "leaked" not in corpora.loaded()  # swept at start
-    task = get_task("contacts")
+    task = JobTask.named("contacts")
     docs = [from_text(f"{i}.txt", f"Regards, Ann Lee {i}, ann{i}@lumen.io") for i in range(3)]
     job, _ = runner.submit(task, docs)
     seen_while_running: set[str] = set()
-    while runner.store.job(job.id).state != "done":
-        seen_while_running |= set(corpora.loaded())
-        time.sleep(0.05)
+
+    def done() -> bool:
+        seen_while_running.update(corpora.loaded())
+        return runner.store.job(job.id).state == "done"
+
+    wait_for(done, "the job to be done", every=0.05)
     stats = runner.store.corpus(job.id)
     assert stats["documents_sent"] == 3 and stats["tokens_loaded"] > 0
     assert job.id in seen_while_running  # held by the runtime while the documents ran
-    wait_for(lambda: job.id not in corpora.loaded())
+    wait_for(lambda: job.id not in corpora.loaded(), "the done job's corpus to be removed")
 
     cancelled, _ = runner.submit(task, docs)
     runner.cancel(cancelled.id)  # most likely while its corpus is still loading
     assert runner.store.job(cancelled.id).state == "cancelled"
-    wait_for(lambda: runner.store.corpus(cancelled.id) is not None)  # the load has answered
-    wait_for(lambda: corpora.loaded() == {})  # and then the loader removed it
+
+    def load_answered() -> bool:
+        return runner.store.corpus(cancelled.id) is not None
+
+    wait_for(load_answered, "the cancelled job's corpus load to answer")
+    wait_for(lambda: corpora.loaded() == {}, "the loader to remove the cancelled job's corpus")

@@ -159,12 +159,15 @@ def test_another_key_cannot_tell_a_job_exists(make_client):
     ]
 
 
-def test_the_owner_is_stored_as_a_hash_of_the_key_never_the_key(make_client, tmp_path):
+def test_the_owner_is_stored_as_a_hash_of_the_key_never_the_key(make_client):
     client = make_client(api_keys=["alice-key"])
     job = client.post("/v1/jobs", json=JOB, headers=bearer("alice-key")).json()
     store = client.app.state.runner.store
     assert store.job(job["id"]).owner == owner_of("alice-key")
-    for path in tmp_path.glob("gateway-0.db*"):  # the database and its WAL
+    database = client.app.state.settings.db_path
+    files = list(database.parent.glob(f"{database.name}*"))  # the database and its WAL
+    assert database in files
+    for path in files:
         assert b"alice-key" not in path.read_bytes()
 
 
@@ -240,11 +243,25 @@ def test_within_one_api_key_a_retry_returns_the_same_job(make_client):
     assert retry.json()["id"] == first.json()["id"]
 
 
-def test_an_expired_idempotency_key_creates_a_new_job(make_client):
-    client = make_client(idempotency_ttl_seconds=0.3)
+class StoreClock:
+    """The store's `time` module, with a clock the test moves (no sleeping past a TTL)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_an_expired_idempotency_key_creates_a_new_job(make_client, monkeypatch):
+    clock = StoreClock()
+    monkeypatch.setattr(store_module, "time", clock)
+    client = make_client(idempotency_ttl_seconds=60)
     headers = {"Idempotency-Key": "batch-7"}
     first = client.post("/v1/jobs", json=JOB, headers=headers).json()
-    time.sleep(0.4)
+    clock.now += 59
+    assert client.post("/v1/jobs", json=JOB, headers=headers).json()["id"] == first["id"]
+    clock.now += 2  # 61 s after the first use
     other = {"task": "contacts", "documents": [{"name": "b.txt", "text": "Omar"}]}
     later = client.post("/v1/jobs", json=other, headers=headers)  # no 409: the key expired
     assert later.status_code == 202 and later.json()["id"] != first["id"]

@@ -5,11 +5,12 @@ import time
 
 import pytest
 
+from forkpoint.api.job_task import JobTask
 from forkpoint.api.jobs import JobRunner
 from forkpoint.api.metrics import Metrics
 from forkpoint.api.settings import Settings
 from forkpoint.api.store import JobStore
-from forkpoint.programs.errors import QueueFull
+from forkpoint.errors import QueueFull
 
 DAY = 86400.0
 
@@ -21,10 +22,10 @@ def docs(n: int) -> list[tuple[str, str]]:
 def test_one_key_past_its_share_gets_queue_full_and_another_key_still_gets_in(tmp_path):
     store = JobStore(tmp_path / "jobs.db")
     limits = {"max_waiting": 10, "max_waiting_per_owner": 6}
-    store.create_job("t", docs(6), owner="alice", **limits)
+    store.create_job(JobTask.named("t"), docs(6), owner="alice", **limits)
     with pytest.raises(QueueFull, match="one key's share of the queue is 6"):
-        store.create_job("t", docs(1), owner="alice", **limits)
-    job, created = store.create_job("t", docs(4), owner="bob", **limits)
+        store.create_job(JobTask.named("t"), docs(1), owner="alice", **limits)
+    job, created = store.create_job(JobTask.named("t"), docs(4), owner="bob", **limits)
     assert created and job.total == 4
 
 
@@ -32,7 +33,7 @@ def test_unreadable_documents_count_toward_the_queue_limit(tmp_path):
     store = JobStore(tmp_path / "jobs.db")
     unreadable = {i: {"file": f"{i}.txt", "status": "error", "error": "damaged"} for i in range(5)}
     with pytest.raises(QueueFull, match="the limit is 4"):
-        store.create_job("t", docs(5), max_waiting=4, failed=unreadable)
+        store.create_job(JobTask.named("t"), docs(5), max_waiting=4, failed=unreadable)
 
 
 def test_finished_jobs_past_the_retention_period_are_deleted_with_everything_they_stored(
@@ -43,12 +44,12 @@ def test_finished_jobs_past_the_retention_period_are_deleted_with_everything_the
     )
     store = JobStore(settings.db_path)
     runner = JobRunner(store, settings, Metrics())
-    old, _ = store.create_job("t", docs(2), labels={"0.txt": {"name": "Ann"}})
+    old, _ = store.create_job(JobTask.named("t"), docs(2), labels={"0.txt": {"name": "Ann"}})
     store.record(old.id, 0, {"file": "0.txt", "data": {"name": "Ann"}})
     store.record(old.id, 1, {"file": "1.txt", "data": {"name": "Ann"}})
-    second, _ = store.create_job("t", docs(1))
+    second, _ = store.create_job(JobTask.named("t"), docs(1))
     store.record(second.id, 0, {"file": "0.txt", "data": {}})
-    running, _ = store.create_job("t", docs(2))  # never finishes
+    running, _ = store.create_job(JobTask.named("t"), docs(2))  # never finishes
     assert store.job(old.id).state == "done"
 
     now = time.time()

@@ -4,23 +4,24 @@ import sqlite3
 
 import pytest
 
-from forkpoint.api.store import JobStore
-from forkpoint.programs.errors import IdempotencyConflict
+from forkpoint.api.job_task import JobTask
+from forkpoint.api.store import JobStore, PendingDocument
+from forkpoint.errors import IdempotencyConflict
 
 
 def test_a_job_and_its_documents_are_stored_together_and_survive_reopening(tmp_path):
     store = JobStore(tmp_path / "jobs.db")
-    job, _ = store.create_job("contacts", [("a.txt", "A"), ("b.txt", "B")])
+    job, _ = store.create_job(JobTask.named("contacts"), [("a.txt", "A"), ("b.txt", "B")])
     store.close()
     reopened = JobStore(tmp_path / "jobs.db")
     assert reopened.job(job.id).total == 2
-    assert [row[1] for row in reopened.pending(job.id)] == ["a.txt", "b.txt"]
+    assert [doc.name for doc in reopened.pending(job.id)] == ["a.txt", "b.txt"]
     assert [j.id for j in reopened.unfinished()] == [job.id]
 
 
 def test_a_result_is_recorded_once_even_if_the_document_is_sent_twice(tmp_path):
     store = JobStore(tmp_path / "jobs.db")
-    job, _ = store.create_job("contacts", [("a.txt", "A")])
+    job, _ = store.create_job(JobTask.named("contacts"), [("a.txt", "A")])
     first = {"file": "a.txt", "ok": True, "data": {"name": "A"}, "usage": {"prompt_tokens": 5}}
     assert store.record(job.id, 0, first) is True
     assert store.record(job.id, 0, {**first, "data": {"name": "changed"}}) is False
@@ -31,7 +32,7 @@ def test_a_result_is_recorded_once_even_if_the_document_is_sent_twice(tmp_path):
 
 def test_results_stream_in_document_order_up_to_the_first_gap(tmp_path):
     store = JobStore(tmp_path / "jobs.db")
-    job, _ = store.create_job("t", [(f"{i}.txt", "x") for i in range(4)])
+    job, _ = store.create_job(JobTask.named("t"), [(f"{i}.txt", "x") for i in range(4)])
     for index in (0, 1, 3):
         store.record(
             job.id, index, {"file": f"{index}.txt", **({"data": {}} if index != 1 else {})}
@@ -40,13 +41,13 @@ def test_results_stream_in_document_order_up_to_the_first_gap(tmp_path):
     assert [r["file"] for r in store.results(job.id, start=2)] == []
     counts = store.counts(job.id)
     assert (counts.done, counts.failed) == (3, 1)
-    assert [row[0] for row in store.pending(job.id)] == [2]
+    assert [doc.index for doc in store.pending(job.id)] == [2]
     assert store.pending_count() == 1
 
 
 def test_a_cancelled_job_stays_cancelled(tmp_path):
     store = JobStore(tmp_path / "jobs.db")
-    job, _ = store.create_job("t", [("a", "x"), ("b", "y")])
+    job, _ = store.create_job(JobTask.named("t"), [("a", "x"), ("b", "y")])
     store.set_state(job.id, "cancelled")
     store.record(job.id, 0, {"ok": True, "data": {}})
     store.record(job.id, 1, {"ok": True, "data": {}})
@@ -57,12 +58,16 @@ def test_a_cancelled_job_stays_cancelled(tmp_path):
 
 def test_an_idempotency_key_returns_the_job_it_created_and_refuses_a_different_request(tmp_path):
     store = JobStore(tmp_path / "jobs.db")
-    first, created = store.create_job("t", [("a", "x")], idempotency=("key-1", "fp-A"))
-    again, created_again = store.create_job("t", [("a", "x")], idempotency=("key-1", "fp-A"))
+    first, created = store.create_job(
+        JobTask.named("t"), [("a", "x")], idempotency=("key-1", "fp-A")
+    )
+    again, created_again = store.create_job(
+        JobTask.named("t"), [("a", "x")], idempotency=("key-1", "fp-A")
+    )
     assert created and not created_again
     assert again.id == first.id and len(store.jobs()) == 1
     with pytest.raises(IdempotencyConflict, match="key-1"):
-        store.create_job("t", [("a", "y")], idempotency=("key-1", "fp-B"))
+        store.create_job(JobTask.named("t"), [("a", "y")], idempotency=("key-1", "fp-B"))
 
 
 def test_a_store_from_before_document_hashes_is_migrated_and_keeps_its_jobs(tmp_path):
@@ -80,16 +85,16 @@ def test_a_store_from_before_document_hashes_is_migrated_and_keeps_its_jobs(tmp_
     old.commit()
     old.close()
     store = JobStore(path)
-    assert store.pending("j1") == [(0, "a.txt", "A", None)]
-    job, _ = store.create_job("t", [("b.txt", "B", "abc123")])
-    assert store.pending(job.id) == [(0, "b.txt", "B", "abc123")]
+    assert store.pending("j1") == [PendingDocument(0, "a.txt", "A", None)]
+    job, _ = store.create_job(JobTask.named("t"), [("b.txt", "B", "abc123")])
+    assert store.pending(job.id) == [PendingDocument(0, "b.txt", "B", "abc123")]
 
 
 def test_accepting_a_job_commits_with_a_full_sync_and_later_writes_with_a_normal_one(tmp_path):
     store = JobStore(tmp_path / "gateway.db")
     statements: list[str] = []
     store._db.set_trace_callback(statements.append)  # what SQLite is asked, in order
-    job, _ = store.create_job("contacts", [("a.txt", "Ann Lee")])
+    job, _ = store.create_job(JobTask.named("contacts"), [("a.txt", "Ann Lee")])
     accept = statements[: statements.index("COMMIT") + 1]
     assert accept[0] == "PRAGMA synchronous=FULL" and accept[1] == "BEGIN IMMEDIATE"
     assert statements[-1] == "PRAGMA synchronous=NORMAL"  # set back after the commit

@@ -1,6 +1,7 @@
 """`forkpoint extract` end to end: a folder in, one JSON line per document out."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -109,7 +110,10 @@ def test_resume_extracts_only_new_changed_or_failed_documents_and_keeps_the_rest
     assert [r["file"] for r in second] == ["a.txt", "b.txt", "c.txt", "d.txt"]
     assert second[0] == first[0]  # kept as it was: not sent again
     assert second[1]["sha256"] != first[1]["sha256"]  # changed content: extracted again
-    assert "already done" in output
+    assert second[1]["status"] == second[3]["status"] == "ok"  # changed and new: extracted
+    assert second[2]["status"] == "error"  # failed: tried again (still empty)
+    # The run's own count: b, c and d were tried in it, and only a was already done.
+    assert re.search(r"documents\W+3\b", output) and re.search(r"already done\W+1\b", output)
 
 
 @pytest.mark.slow
@@ -156,7 +160,7 @@ def test_an_unreachable_sglang_url_exits_3_with_a_hint_naming_the_real_option(tm
     assert "omit --sglang-url" in result.output
 
 
-def test_fail_on_error_and_unknown_task_have_their_own_exit_codes(tmp_path):
+def test_an_unknown_task_exits_2_naming_it(tmp_path):
     (tmp_path / "x.txt").write_text("hello")
     result = runner.invoke(app, ["extract", str(tmp_path), "--task", "nope"])
     assert result.exit_code == 2

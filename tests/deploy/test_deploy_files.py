@@ -68,20 +68,28 @@ def test_unit_commands_use_flags_the_cli_and_the_router_accept():
         assert flag in unit("forkpoint-gateway.service")["Service"]["ExecStart"]
         assert flag in serve_help
     assert "runtime up --profile" in unit("forkpoint-runtime.service")["Service"]["ExecStart"]
+    router_start = unit("forkpoint-router.service")["Service"]["ExecStart"]
+    assert " -m forkpoint.runtime.router_launch " in router_start
     router_help = subprocess.run(
-        [sys.executable, "-m", "sglang_router.launch_router", "--help"],
+        [sys.executable, "-m", "forkpoint.runtime.router_launch", "--help"],
         capture_output=True,
         text=True,
     ).stdout
-    for flag in ("--worker-urls", "--policy", "--prometheus-port", "--host", "--port", "--api-key"):
-        assert flag in unit("forkpoint-router.service")["Service"]["ExecStart"]
-        assert flag in router_help
+    for flag in ("--worker-urls", "--policy", "--prometheus-port", "--host", "--port"):
+        assert flag in router_start
+        assert flag in router_help  # router_launch parses sglang-router's own flags
 
 
 def test_the_router_listens_on_loopback_and_calls_the_workers_with_the_runtime_key():
-    start = unit("forkpoint-router.service")["Service"]["ExecStart"]
+    service = unit("forkpoint-router.service")["Service"]
+    start = service["ExecStart"]
     assert "--host 127.0.0.1 " in start and "--prometheus-host 127.0.0.1 " in start
-    assert f"--api-key ${{{RUNTIME_KEY_ENV}}}" in start
+    # The key is not on the command line (`ps` shows it to every user): router_launch reads it
+    # from the environment file, which holds the same variable the template documents.
+    assert "--api-key" not in start and RUNTIME_KEY_ENV not in start
+    assert " -m forkpoint.runtime.router_launch " in start
+    assert service["EnvironmentFile"] == "/etc/forkpoint/forkpoint.env"
+    assert RUNTIME_KEY_ENV in env_example()
 
 
 def env_example() -> dict[str, str]:
@@ -125,9 +133,11 @@ def test_the_compose_file_validates_and_reserves_both_gpus_for_the_runtime(compo
     assert services["runtime"]["ipc"] == "host"
     assert services["gateway"]["depends_on"]["runtime"]["condition"] == "service_healthy"
     assert "--sglang-url" in services["gateway"]["command"]
-    [router] = [part for part in services["router"]["entrypoint"] if "launch_router" in part]
-    # `$$`: compose leaves the variable to the container's shell, which has forkpoint.env
-    assert f'--api-key "$${RUNTIME_KEY_ENV}"' in router
+    router = services["router"]
+    assert router["entrypoint"][:3] == ["python", "-m", "forkpoint.runtime.router_launch"]
+    assert "--api-key" not in router["entrypoint"]  # router_launch reads it from forkpoint.env
+    assert router["image"] == services["gateway"]["image"]  # the image with forkpoint installed
+    assert RUNTIME_KEY_ENV in router["environment"]
 
 
 def test_from_the_lan_only_the_gateway_is_reachable_in_compose(compose):

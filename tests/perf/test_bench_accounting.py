@@ -5,7 +5,7 @@ import pytest
 from forkpoint.perf import bench
 from forkpoint.perf.corpus import CorpusSpec, generate
 from forkpoint.perf.workload import Workload
-from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.target import Target
 from forkpoint.programs.tasks.registry import get_task
 
 
@@ -21,8 +21,8 @@ def test_the_corpus_is_deterministic_and_documents_differ_from_their_first_line(
 @pytest.mark.slow
 def test_reported_totals_are_sums_of_per_document_usage_on_a_small_run(sglang_server):
     documents = generate(CorpusSpec(documents=3, min_tokens=80, max_tokens=120, seed=5))
-    prompt = task_prompt(get_task("invoices"), sglang_server.profile.chat_format)
-    outcome = bench.run_direct(sglang_server.url, prompt, documents, 3, warm=True)
+    target = Target(sglang_server.url, sglang_server.profile.chat_format)
+    outcome = bench.run_direct(target, get_task("invoices"), documents, 3, warm=True)
     results, wall, prefix, _ = outcome
     figures = bench.measure("baseline", *outcome)
     prompt_tokens = sum(r.usage.prompt_tokens for r in results)

@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from forkpoint.cli.main import app
+from forkpoint.errors import ProfileError
 from forkpoint.perf.calibrate import _in_server_order, choose, server_command, vllm_peer
 from forkpoint.perf.variants import Variant, default_axes, grid, parse_axis
 from forkpoint.perf.workload import load_workload
-from forkpoint.programs.errors import ProfileError
 from forkpoint.runtime.profiles import get_profile, save_profile
 from forkpoint.runtime.sglang_args import check_profile
 

@@ -72,9 +72,25 @@ def test_settings_out_of_range_are_refused():
         VllmServer(sys.executable, "m", ngram_drafts=-1)
 
 
-def test_this_interpreter_has_no_vllm_and_the_reason_says_so():
+def shadow_vllm(monkeypatch, folder, source: str) -> None:
+    """A `vllm` package that PYTHONPATH puts ahead of any installed one, whatever is installed."""
+    (folder / "vllm").mkdir()
+    (folder / "vllm" / "__init__.py").write_text(source)
+    monkeypatch.setenv("PYTHONPATH", str(folder))
+
+
+def test_an_interpreter_whose_vllm_fails_to_import_is_a_reason_with_its_error(
+    monkeypatch, tmp_path
+):
+    shadow_vllm(monkeypatch, tmp_path, "raise ImportError('libcudart.so.12: cannot open')\n")
     reason = vllm_available(sys.executable)  # a real `python -c "import vllm"`
-    assert reason is not None and "vllm" in reason
+    error = "ImportError: libcudart.so.12: cannot open"
+    assert reason == f"vllm cannot be imported by {sys.executable}: {error}"
+
+
+def test_an_interpreter_that_imports_vllm_has_it_available(monkeypatch, tmp_path):
+    shadow_vllm(monkeypatch, tmp_path, "")
+    assert vllm_available(sys.executable) is None
 
 
 def test_an_interpreter_that_does_not_exist_is_a_reason_too(tmp_path):

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from forkpoint.errors import DocumentError, TaskError
 from forkpoint.perf.workload import describe, load_workload
-from forkpoint.programs.errors import DocumentError, TaskError
 
 ROOT = Path(__file__).resolve().parents[2]
 

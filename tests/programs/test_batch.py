@@ -6,7 +6,7 @@ import pytest
 
 from forkpoint.programs.batch import BatchDriver, BatchOptions
 from forkpoint.programs.documents.document import Document, read_folder
-from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.target import Target
 from forkpoint.programs.tasks.registry import get_task
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -16,8 +16,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def invoices(sglang_server):
     task = get_task("invoices")
-    prompt = task_prompt(task, sglang_server.profile.chat_format)
-    driver = BatchDriver(sglang_server.url, prompt, BatchOptions(concurrency=8))
+    target = Target(sglang_server.url, sglang_server.profile.chat_format)
+    driver = BatchDriver(target, task, BatchOptions(concurrency=8))
     documents = list(read_folder(SAMPLES / "invoices"))
     results = list(driver.run(documents))
     return task, driver, documents, results
@@ -47,8 +47,8 @@ def test_every_document_reads_the_whole_prefix_from_the_cache(invoices):
 
 
 def test_a_bad_document_is_an_error_and_the_rest_still_succeed(sglang_server):
-    prompt = task_prompt(get_task("contacts"), sglang_server.profile.chat_format)
-    driver = BatchDriver(sglang_server.url, prompt, BatchOptions(concurrency=4))
+    target = Target(sglang_server.url, sglang_server.profile.chat_format)
+    driver = BatchDriver(target, get_task("contacts"), BatchOptions(concurrency=4))
     documents = [
         Document(
             "good-1.txt", text="Best,\nMaria Lopez\nHead of Sales, Norvik AB\nmaria@norvik.se"
@@ -63,9 +63,9 @@ def test_a_bad_document_is_an_error_and_the_rest_still_succeed(sglang_server):
 
 
 def test_an_output_cut_by_the_token_limit_is_reported_as_truncated(sglang_server):
-    prompt = task_prompt(get_task("invoices"), sglang_server.profile.chat_format)
+    target = Target(sglang_server.url, sglang_server.profile.chat_format)
     options = BatchOptions(concurrency=2, max_output_tokens=4)
-    driver = BatchDriver(sglang_server.url, prompt, options)
+    driver = BatchDriver(target, get_task("invoices"), options)
     text = (SAMPLES / "invoices").glob("*.txt").__next__().read_text()
     (result,) = driver.run([Document("short.txt", text=text)])
     assert result.status == "truncated"

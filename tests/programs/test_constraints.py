@@ -6,8 +6,8 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field, field_validator
 
-from forkpoint.programs.constraints import Constraint, refuse_unenforced
-from forkpoint.programs.errors import OutputError, SchemaError
+from forkpoint.errors import OutputError, SchemaError
+from forkpoint.programs.constraints import Constraint, check_bounds, refuse_unenforced
 
 
 class Line(BaseModel):
@@ -277,7 +277,6 @@ def test_a_multipleof_breach_is_re_asked_then_recorded_invalid_not_ok(monkeypatc
     from forkpoint.programs import extractor as extractor_module
     from forkpoint.programs.documents import long_documents
     from forkpoint.programs.documents.document import from_text
-    from forkpoint.programs.prompt import task_prompt
     from forkpoint.programs.tasks.task import schema_task
 
     sent: list[str] = []
@@ -301,9 +300,8 @@ def test_a_multipleof_breach_is_re_asked_then_recorded_invalid_not_ok(monkeypatc
 
     def extract(max_reasks):
         task = schema_task(schema, "Count the apples.", max_reasks=max_reasks)
-        return extractor_module.Extractor("http://fake", task_prompt(task, "chatml")).extract(
-            0, doc
-        )
+        target = extractor_module.Target("http://fake", "chatml")
+        return extractor_module.Extractor(target, task).extract(0, doc)
 
     invalid = extract(max_reasks=1)
     assert (invalid.status, invalid.attempts) == ("invalid", 2)
@@ -311,3 +309,18 @@ def test_a_multipleof_breach_is_re_asked_then_recorded_invalid_not_ok(monkeypatc
     assert all("multipleOf" not in s for s in sent)
     ok = extract(max_reasks=1)
     assert (ok.status, ok.attempts, ok.data) == ("ok", 2, {"count": 15})
+
+
+def test_a_recursive_schema_with_a_base_case_is_within_bounds_and_a_bare_loop_is_not():
+    tree = {
+        "$defs": {
+            "node": {
+                "type": "object",
+                "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+            }
+        },
+        "$ref": "#/$defs/node",
+    }
+    check_bounds(tree)  # descends into items: every finite tree satisfies it
+    with pytest.raises(SchemaError, match=r"/\$defs/x: the schema's \$refs loop without end"):
+        check_bounds({"$defs": {"x": {"allOf": [{"$ref": "#/$defs/x"}]}}, "$ref": "#/$defs/x"})

@@ -8,11 +8,13 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field, model_validator
 
+from forkpoint.errors import TaskError
+from forkpoint.programs import extractor as extractor_module
 from forkpoint.programs.copy_grammar import DocumentGrammars
 from forkpoint.programs.documents.document import from_text
-from forkpoint.programs.errors import TaskError
 from forkpoint.programs.extractor import Extractor
 from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.target import Target
 from forkpoint.programs.tasks.registry import builtin_tasks
 from forkpoint.programs.tasks.task import ExtractionTask, schema_task
 
@@ -43,6 +45,14 @@ DOCUMENTS = [
     "Grüße von Jürgen Weiß, Müller GmbH.\nEr sagte: „Das ist gut“ und „weiter so“.",
     'Post by Kim Lee (Seoul Robotics 🤖): "We \\ love \\"escapes\\"" #2024',
 ]
+
+
+@pytest.fixture(autouse=True)
+def no_verdicts_left():
+    """A test that stops before its answers used up its VERDICTS leaves none to the next."""
+    VERDICTS.clear()
+    yield
+    VERDICTS.clear()
 
 
 def quote_task(**options) -> ExtractionTask:
@@ -126,13 +136,20 @@ def test_document_grammars_are_built_once_per_document_and_bounded():
 # ---- against a real SGLang server (cpu-small: SmolLM2-135M with NGRAM) ----
 
 
+@pytest.fixture(autouse=True)
+def own_grammar_cache(monkeypatch):
+    """Each test starts with an empty document grammar cache (the process keeps one): whether a
+    grammar is built or reused then depends on the test alone, not on what ran before it."""
+    monkeypatch.setattr(extractor_module, "GRAMMARS", DocumentGrammars())
+
+
 @pytest.fixture(scope="module")
 def extractors(sglang_server):
     """The same task without and with copy fields, each warmed; every request's body kept."""
     made = {}
     for copy_fields in ((), COPIED):
-        prompt = task_prompt(quote_task(copy_fields=copy_fields), sglang_server.profile.chat_format)
-        extractor = Extractor(sglang_server.url, prompt)
+        target = Target(sglang_server.url, sglang_server.profile.chat_format)
+        extractor = Extractor(target, quote_task(copy_fields=copy_fields))
         extractor.warm()
         made[copy_fields] = extractor
     return made[()], made[COPIED]

@@ -4,8 +4,8 @@ import hashlib
 
 import pytest
 
+from forkpoint.errors import DocumentError
 from forkpoint.programs.documents.document import Document, folder_files, read_folder, read_text
-from forkpoint.programs.errors import DocumentError
 
 
 def test_every_file_is_read_in_name_order_and_hidden_files_are_left_out(tmp_path):

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from forkpoint.programs.errors import DocumentError
+from forkpoint.errors import DocumentError
 from forkpoint.programs.evaluation.evaluate import load_labels
 from forkpoint.programs.tasks.registry import get_task
 

@@ -6,9 +6,9 @@ import zipfile
 
 import pytest
 
+from forkpoint.errors import DocumentError
 from forkpoint.programs.documents import formats
 from forkpoint.programs.documents.document import from_bytes, read_path
-from forkpoint.programs.errors import DocumentError
 
 
 def test_a_hostile_file_becomes_its_documents_error(bad_file, tmp_path):

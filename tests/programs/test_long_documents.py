@@ -10,6 +10,7 @@ from forkpoint.programs.documents.document import from_text
 from forkpoint.programs.documents.long_documents import chunk, fit, merge
 from forkpoint.programs.extractor import Extractor
 from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.target import Target
 from forkpoint.programs.tasks.task import ExtractionTask
 
 
@@ -98,7 +99,7 @@ def test_an_over_long_document_is_an_error_naming_its_size_under_the_default_pol
     sglang_server,
 ):
     task = meeting_task("error")
-    extractor = Extractor(sglang_server.url, task_prompt(task, "chatml"))
+    extractor = Extractor(Target(sglang_server.url, "chatml"), task)
     assert extractor.context_length == 8192
     result = extractor.extract(0, from_text("long.txt", minutes(120)))
     assert result.status == "error"
@@ -127,7 +128,7 @@ def test_a_long_document_is_chunked_extracted_and_merged_under_the_chunk_policy(
     # Chunks of at most 700 tokens: the same path as a document over the runtime's context
     # (fit's room is the smaller of the two), without prefilling 8k-token chunks on a CPU.
     task = meeting_task("chunk", max_chunk_tokens=700)
-    extractor = Extractor(sglang_server.url, task_prompt(task, "chatml"))
+    extractor = Extractor(Target(sglang_server.url, "chatml"), task)
     text = minutes(16)
     result = extractor.extract(0, from_text("long.txt", text))
     assert result.chunks >= 2, result.error

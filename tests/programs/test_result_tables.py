@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from forkpoint.programs.errors import RequestError
+from forkpoint.errors import RequestError
 from forkpoint.programs.results import table
 from forkpoint.programs.tasks.registry import get_task
 

@@ -3,7 +3,7 @@
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from forkpoint.programs.errors import SchemaError, TaskError
+from forkpoint.errors import SchemaError, TaskError
 from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.tasks.registry import builtin_tasks
 from forkpoint.programs.tasks.spec import MAX_EXAMPLES, ExampleSpec, TaskSpec

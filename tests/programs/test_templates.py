@@ -8,7 +8,7 @@ from mistral_common.protocol.instruct.messages import AssistantMessage, SystemMe
 from mistral_common.protocol.instruct.request import ChatCompletionRequest
 from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
 
-from forkpoint.programs.errors import TaskError
+from forkpoint.errors import TaskError
 from forkpoint.programs.templates import get_chat_format
 
 CONVERSATIONS = {

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from forkpoint.programs.errors import RuntimeUnavailable
+from forkpoint.errors import RuntimeUnavailable
 from forkpoint.runtime.client import RuntimeClient, Timeouts
 from forkpoint.runtime.launcher import free_port
 

@@ -1,5 +1,7 @@
 """`forkpoint doctor`: each check from recorded nvidia-smi outputs, and a clean run on this box."""
 
+import re
+import shutil
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -167,13 +169,24 @@ def test_a_port_in_use_is_reported(tmp_path):
     assert check.status == "warn" and f"127.0.0.1:{port} is in use" in check.detail
 
 
-def test_doctor_runs_on_this_machine_and_reports_no_gpu_cleanly():
+def test_doctor_on_a_machine_without_nvidia_smi_passes_the_cpu_profile_and_fails_a_gpu_one(
+    monkeypatch,
+):
+    """The real command and every other check of this machine; only nvidia-smi is hidden, so
+    the answer is the same on a GPU box."""
+    which = shutil.which
+    monkeypatch.setattr(
+        shutil,
+        "which",
+        lambda name, *a, **k: None if name == "nvidia-smi" else which(name, *a, **k),
+    )
     cpu = runner.invoke(app, ["doctor", "--profile", "cpu-small"])
-    assert "no GPU" in cpu.output and "runs on the CPU" in cpu.output
+    assert re.search(r"gpus\W+pass\W+no GPU \(nvidia-smi not found\)", cpu.output), cpu.output
+    assert "runs on the CPU" in cpu.output
     assert "Traceback" not in cpu.output
     mixtral = runner.invoke(app, ["doctor", "--profile", "mixtral-awq-2x4090"])
-    assert mixtral.exit_code == 1  # no GPU, no driver: failures with their fixes
-    assert "no GPU (nvidia-smi not found)" in mixtral.output
+    assert mixtral.exit_code == 1, mixtral.output  # no GPU: a failure, with its fix
+    assert re.search(r"gpus\W+fail\W+no GPU \(nvidia-smi not found\)", mixtral.output)
     assert "install the driver" in mixtral.output
     assert "Traceback" not in mixtral.output
 

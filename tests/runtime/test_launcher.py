@@ -6,7 +6,7 @@ import time
 import httpx
 import pytest
 
-from forkpoint.programs.errors import RuntimeUnavailable
+from forkpoint.errors import RuntimeUnavailable
 from forkpoint.runtime.launcher import RuntimeServer
 from forkpoint.runtime.profiles import get_profile
 

@@ -9,7 +9,7 @@ from sglang.srt.server_args import ServerArgs, prepare_server_args
 from typer.testing import CliRunner
 
 from forkpoint.cli.main import app
-from forkpoint.programs.errors import ProfileError
+from forkpoint.errors import ProfileError
 from forkpoint.runtime.profiles import (
     BUILTIN_PROFILES,
     KvCacheDtype,

@@ -1,7 +1,8 @@
 """Many runtimes behind sglang-router: a gateway job lands where the task's prefix is cached.
 
-Two real CPU SGLang workers, a real `sglang_router.launch_router --policy cache_aware`, and a
-real gateway process pointed at the router exactly as at one runtime.
+Two real CPU SGLang workers, a real sglang-router (`--policy cache_aware`, launched through
+forkpoint.runtime.router_launch with the runtime key in its environment), and a real gateway
+process pointed at the router exactly as at one runtime.
 """
 
 import re
@@ -17,8 +18,8 @@ from forkpoint.runtime.client import RUNTIME_KEY_ENV
 from forkpoint.runtime.launcher import RuntimeServer, free_port
 from forkpoint.runtime.profiles import get_profile
 from forkpoint.runtime.router import RouterProfile, RouterServer
+from forkpoint.runtime.router_launch import main, router_args
 
-pytestmark = pytest.mark.slow
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "contacts"
 
 
@@ -51,19 +52,50 @@ def two_workers():
 def test_router_profile_renders_the_launch_router_argv():
     profile = RouterProfile(worker_urls=("http://a:30000", "http://b:30000"), port=30080)
     argv = profile.argv()
-    assert argv[1:3] == ["-m", "sglang_router.launch_router"]
+    assert argv[1:3] == ["-m", "forkpoint.runtime.router_launch"]
     assert argv[argv.index("--worker-urls") + 1 : argv.index("--host")] == [
         "http://a:30000",
         "http://b:30000",
     ]
     assert argv[argv.index("--policy") + 1] == "cache_aware"
-    assert "--api-key" not in argv  # no runtime key in the environment
+    assert "--api-key" not in argv
 
 
 def test_the_router_calls_its_workers_with_the_runtime_key(monkeypatch):
     monkeypatch.setenv(RUNTIME_KEY_ENV, "k-123")
-    argv = RouterProfile(worker_urls=("http://a:30000",)).argv()
-    assert argv[argv.index("--api-key") + 1] == "k-123"
+    monkeypatch.setenv("FORKPOINT_API_KEYS", "gateway-client-key")
+    launched: list[tuple[list[str], dict[str, str]]] = []
+    monkeypatch.setattr(
+        RouterServer, "_spawn", lambda self, argv, env, *_: launched.append((argv, env))
+    )
+    monkeypatch.setattr(RouterServer, "healthy_workers", lambda self: 1)
+    RouterServer(RouterProfile(worker_urls=("http://a:30000",))).start()
+    [(argv, env)] = launched
+    assert not any("k-123" in part for part in argv)  # an argv is world-readable (`ps`)
+    assert env[RUNTIME_KEY_ENV] == "k-123"  # router_launch takes it from here
+    assert "FORKPOINT_API_KEYS" not in env
+
+
+def test_the_router_launcher_sets_the_key_from_the_environment_and_takes_it_out():
+    environ = {RUNTIME_KEY_ENV: "k-123", "PATH": "/usr/bin"}
+    args = router_args(["--worker-urls", "http://a:30000", "--policy", "cache_aware"], environ)
+    assert args.api_key == "k-123"
+    assert args.worker_urls == ["http://a:30000"] and args.policy == "cache_aware"
+    assert environ == {"PATH": "/usr/bin"}  # nothing the router starts inherits it
+
+
+def test_the_router_launcher_without_a_key_starts_a_router_without_one():
+    assert router_args(["--worker-urls", "http://a:30000"], {}).api_key is None
+
+
+@pytest.mark.parametrize("flag", [["--api-key", "sekrit-1"], ["--api-key=sekrit-1"]])
+def test_the_router_launcher_refuses_a_key_on_its_argv(flag, capsys):
+    with pytest.raises(ValueError, match=RUNTIME_KEY_ENV):
+        router_args(["--worker-urls", "http://a:30000", *flag], {})
+    assert main(["--worker-urls", "http://a:30000", *flag]) == 2
+    error = capsys.readouterr().err
+    assert "--api-key would put the runtime key on the router's command line" in error
+    assert "sekrit-1" not in error
 
 
 def test_the_router_listens_on_loopback_only():
@@ -71,6 +103,7 @@ def test_the_router_listens_on_loopback_only():
         RouterProfile(worker_urls=("http://a:30000",), host="0.0.0.0")
 
 
+@pytest.mark.slow
 def test_a_job_through_the_router_lands_on_the_worker_holding_the_task_prefix(
     two_workers, start_gateway
 ):

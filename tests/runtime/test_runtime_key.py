@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from forkpoint.programs.errors import ProfileError
+from forkpoint.errors import ProfileError
 from forkpoint.runtime.client import RUNTIME_KEY_ENV, RuntimeClient
 from forkpoint.runtime.launcher import launch_argv
 from forkpoint.runtime.profiles import get_profile

@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from forkpoint.cli.main import app
-from forkpoint.programs.errors import RuntimeUnavailable
+from forkpoint.errors import RuntimeUnavailable
 from forkpoint.runtime import server_key
 from forkpoint.runtime.client import RUNTIME_KEY_ENV
 from forkpoint.runtime.launcher import RuntimeServer, launch_argv, open_log, server_env

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
+from forkpoint.errors import ProfileError, RuntimeUnavailable
 from forkpoint.programs.batch import BatchDriver
-from forkpoint.programs.errors import ProfileError, RuntimeUnavailable
-from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.target import Target
 from forkpoint.programs.tasks.registry import get_task
 from forkpoint.runtime.launcher import free_port
 from forkpoint.runtime.served_model import (
@@ -38,9 +38,9 @@ def test_mixtral_prompts_for_the_smollm2_runtime_are_refused_with_the_reason(sgl
 
 
 def test_a_driver_with_the_wrong_format_is_refused_before_any_document(sglang_server):
-    prompt = task_prompt(get_task("contacts"), "mixtral-v1")
+    target = Target(sglang_server.url, "mixtral-v1")
     with pytest.raises(ProfileError, match="whose prompts use chatml, not mixtral-v1"):
-        BatchDriver(sglang_server.url, prompt)
+        BatchDriver(target, get_task("contacts"))
 
 
 def test_an_unknown_model_takes_an_explicit_format_but_not_none():
@@ -70,4 +70,4 @@ def test_the_tiny_mixtral_runtime_is_recognised_and_chatml_refused(tiny_mixtral)
     with pytest.raises(ProfileError, match=refusal):
         check_chat_format(tiny_mixtral.url, "chatml")
     with pytest.raises(ProfileError, match="not chatml"):
-        BatchDriver(tiny_mixtral.url, task_prompt(get_task("contacts"), "chatml"))
+        BatchDriver(Target(tiny_mixtral.url, "chatml"), get_task("contacts"))

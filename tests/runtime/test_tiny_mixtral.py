@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from forkpoint.programs.batch import BatchDriver, BatchOptions
 from forkpoint.programs.documents.document import Document
 from forkpoint.programs.prompt import task_prompt
+from forkpoint.programs.target import Target
 from forkpoint.programs.tasks.task import Example, ExtractionTask
 
 pytestmark = pytest.mark.slow
@@ -56,8 +57,8 @@ def test_the_mixtral_prefix_is_a_token_prefix_of_every_prompt(tiny_mixtral):
 
 
 def test_nonsense_text_still_satisfies_the_schema_and_reuses_the_prefix(tiny_mixtral):
-    prompt = task_prompt(TASK, tiny_mixtral.profile.chat_format)
-    driver = BatchDriver(tiny_mixtral.url, prompt, BatchOptions(concurrency=4))
+    target = Target(tiny_mixtral.url, tiny_mixtral.profile.chat_format)
+    driver = BatchDriver(target, TASK, BatchOptions(concurrency=4))
     documents = [
         Document(f"{i}.txt", text=f"Letter {i} from Birch Ltd about the order.") for i in range(4)
     ]

@@ -12,7 +12,16 @@ reaches a user as itself (repeated outages become a document's recorded failure)
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
+
+URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>)]+", re.IGNORECASE)
+
+
+def without_urls(text: str) -> str:
+    """`text` with every URL in it replaced by `<runtime>`: how the gateway tells a caller about
+    its runtime (an address on the operator's network stays in the gateway's own log)."""
+    return URL.sub("<runtime>", text)
 
 
 class ForkpointError(Exception):
