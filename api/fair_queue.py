@@ -1,13 +1,15 @@
 """The job runner's queue: documents taken in turns between owners (API keys), and between each
 owner's jobs, so that one key's twenty jobs get no more of the workers than another key's one.
 
-Not thread-safe on its own: the runner holds its condition's lock around every call.
+`FairQueue` is the order alone (not thread-safe); `WorkQueue` is the same behind a condition,
+for the runner's workers: `take` blocks until there is work or the queue is stopped.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Generic, Protocol, TypeVar
 
 
@@ -90,3 +92,54 @@ class FairQueue(Generic[T]):
         elif first:
             jobs.remove(job_id)
             jobs.appendleft(job_id)
+
+
+class WorkQueue(Generic[T]):
+    """A FairQueue shared by worker threads."""
+
+    def __init__(self) -> None:
+        self._queue: FairQueue[T] = FairQueue()
+        self._work = threading.Condition()
+        self._stopping = False
+
+    def add(
+        self,
+        job_id: str,
+        owner: str | None,
+        items: Iterable[T],
+        *,
+        unless: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Queue a job's documents, unless `unless()` says otherwise, asked under the queue's
+        lock (a cancel, which drops the job under it, cannot slip between the two)."""
+        with self._work:
+            if unless():
+                return
+            self._queue.add(job_id, owner, items)
+            self._work.notify_all()
+
+    def take(self) -> T | None:
+        """The next document by turns, waiting for one; None once the queue is stopped."""
+        with self._work:
+            while not self._stopping and not self._queue:
+                self._work.wait()
+            return None if self._stopping else self._queue.take()
+
+    def put_back(self, item: T) -> None:
+        with self._work:
+            self._queue.put_back(item)
+            self._work.notify()
+
+    def drop(self, job_id: str) -> None:
+        with self._work:
+            self._queue.drop(job_id)
+
+    def stop(self) -> None:
+        """Every waiting and later `take` returns None."""
+        with self._work:
+            self._stopping = True
+            self._work.notify_all()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping

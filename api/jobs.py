@@ -1,17 +1,16 @@
-"""The job runner: accepted documents → the runtime, fairly across jobs, each result stored once.
+"""The job runner: accepted documents → the runtime, fairly across keys and jobs, each result
+stored once.
 
-A fixed pool of `concurrency` workers keeps the runtime full. Workers take documents round-robin
-over the jobs that have work (one document per job per turn), so a small job submitted behind a
-large one is not starved. Each task's prefix is warmed once per runtime (one Extractor per task,
-reused). When the runtime is down (crashed, restarting) workers wait for it — up to
-`runtime_down_wait_seconds` — and re-send; a document that meets outages while the runtime is up
-is retried with backoff and, after `runtime_attempts`, recorded as failed with the reason. A
-document during which the runtime died twice is recorded as failed: it may be what kills it, and
-re-sending it first forever would stop every job. Documents that met one death are re-sent one
-at a time, so a poison document's second death does not take innocent neighbours with it. On
-start-up, unfinished jobs resume from the store: every document without a result is queued
-again, and a result can be stored only once. Queues hold where a document is, not its text:
-a worker reads the text from the store when it takes the document.
+A fixed pool of `concurrency` workers keeps the runtime full. Its parts, each in its own module:
+- the queue (api/fair_queue.py): documents taken in turns between owners, then their jobs, so a
+  small job submitted behind a large one is not starved; it holds where a document is, not its
+  text (a worker reads the text from the store when it takes the document);
+- the extractors (programs/extractor_pool.py): each task's prefix warmed once per runtime;
+- the outage policy (api/outage_policy.py) over a runtime watch (runtime/watch.py): a document
+  that meets an outage is sent again, retried later or failed with the reason;
+- the corpus book (api/corpus_book.py): each running job's NGRAM draft corpus on the runtime.
+On start-up, unfinished jobs resume from the store: every document without a result is queued
+again, and a result can be stored only once. Finished jobs are deleted after `retention_days`.
 """
 
 from __future__ import annotations
@@ -23,11 +22,12 @@ import time
 from collections import deque
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Literal
 
-from forkpoint.api.fair_queue import FairQueue
+from forkpoint.api.corpus_book import CorpusBook
+from forkpoint.api.fair_queue import WorkQueue
 from forkpoint.api.job_task import JobTask
 from forkpoint.api.metrics import Metrics
+from forkpoint.api.outage_policy import OutagePolicy
 from forkpoint.api.settings import Settings
 from forkpoint.api.store import FINAL_STATES, JobRecord, JobStore
 from forkpoint.errors import ForkpointError, RuntimeUnavailable
@@ -38,7 +38,7 @@ from forkpoint.programs.results.record import DocumentResult
 from forkpoint.programs.target import LazyTarget
 from forkpoint.programs.tasks.task import ExtractionTask
 from forkpoint.runtime.corpora import JobCorpora
-from forkpoint.runtime.launcher import is_ready
+from forkpoint.runtime.watch import RemoteRuntime, RuntimeWatch
 
 log = logging.getLogger("forkpoint.jobs")
 # Within systemd's TimeoutStopSec=30 for the gateway, after uvicorn's 10 s of graceful shutdown.
@@ -95,11 +95,9 @@ class JobRunner:
         if supervisor is not None:
             supervisor.on_restart = self._runtime_restarted
         self.url = settings.runtime_url
-        self.corpora = corpora or JobCorpora(self.url, settings.launch_profile.speculation)
-        self._corpus_lock = threading.Lock()
-        # jobs with a corpus on the runtime: "loading" (the request is in flight; a cancel then
-        # leaves the removal to the loader) or "loaded"
-        self._corpus_jobs: dict[str, Literal["loading", "loaded"]] = {}
+        self.corpora = CorpusBook(
+            corpora or JobCorpora(self.url, settings.launch_profile.speculation), store
+        )
         # A runtime this gateway launched serves the profile's model, in the profile's format;
         # someone else's (--sglang-url) is asked which model it serves, once, on first use.
         self.target = LazyTarget(
@@ -114,14 +112,17 @@ class JobRunner:
             deadline_seconds=settings.document_timeout_seconds,
         )
         self.concurrency = settings.concurrency or settings.launch_profile.client_concurrency
-        self._work = threading.Condition()
-        self._pending: FairQueue[WorkItem] = FairQueue()  # turns by owner, then by job
+        self.queue: WorkQueue[WorkItem] = WorkQueue()  # turns by owner, then by job
+        watch: RuntimeWatch = supervisor or RemoteRuntime(
+            self.url, stopping=lambda: self.queue.stopping
+        )
+        self.outages = OutagePolicy(
+            watch,
+            attempts=settings.runtime_attempts,
+            down_wait_seconds=settings.runtime_down_wait_seconds,
+        )
         self._tasks: dict[str, ExtractionTask] = {}  # by job id: built once, not per document
-        self._outages: dict[tuple[str, int], int] = {}
-        self._deaths: dict[tuple[str, int], int] = {}  # runtime deaths met by each document
-        self._one_suspect = threading.Lock()  # documents that met a death run one at a time
         self._threads: list[threading.Thread] = []
-        self._stopping = False
         self._stopped = threading.Event()  # ends the retention loop
 
     def start(self) -> None:
@@ -169,9 +170,7 @@ class JobRunner:
         ones they hold. Workers still waiting on the runtime are left (daemon threads): their
         documents have no result and run again on the next start."""
         self._stopped.set()
-        with self._work:
-            self._stopping = True
-            self._work.notify_all()
+        self.queue.stop()
         deadline = time.monotonic() + grace_seconds
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -215,11 +214,10 @@ class JobRunner:
 
     def cancel(self, job_id: str) -> None:
         self.store.set_state(job_id, "cancelled")
-        with self._work:
-            self._pending.drop(job_id)
+        self.queue.drop(job_id)
         self.metrics.jobs.labels("cancelled").inc()
         self._tasks.pop(job_id, None)
-        self._drop_corpus(job_id)
+        self.corpora.drop(job_id)
 
     def extractor(self, task: ExtractionTask) -> Extractor:
         """The task's warmed extractor (schema and instructions): the prefix is computed once
@@ -241,56 +239,23 @@ class JobRunner:
         # The corpus goes in before the documents are decoded; the request may take a while
         # (the runtime tokenizes it), so not on the submitting request's thread.
         def load_then_queue() -> None:
-            self._load_corpus(job.id, [doc.text for doc in self.store.pending(job.id)])
+            self.corpora.load(job.id)
             self._queue(job.id, items)
 
         threading.Thread(target=load_then_queue, name=f"fp-corpus-{job.id[:8]}").start()
 
     def _queue(self, job_id: str, items: deque[WorkItem]) -> None:
         self.store.set_state(job_id, "running")
-        with self._work:
-            job = self.store.get(job_id)
-            if job.state == "cancelled":
-                return
-            self._pending.add(job_id, job.owner, items)
-            self._work.notify_all()
-
-    def _load_corpus(self, job_id: str, texts: list[str]) -> None:
-        with self._corpus_lock:
-            self._corpus_jobs[job_id] = "loading"
-        stats = self.corpora.register(job_id, texts)
-        if stats is not None:
-            self.store.set_corpus(job_id, stats)
-        with self._corpus_lock:
-            self._corpus_jobs[job_id] = "loaded"
-        if self.store.get(job_id).state in FINAL_STATES:  # cancelled while it loaded
-            self._drop_corpus(job_id)
-
-    def _drop_corpus(self, job_id: str) -> None:
-        with self._corpus_lock:
-            if self._corpus_jobs.get(job_id) != "loaded":
-                return  # none, or still loading: _load_corpus drops it when the load ends
-            del self._corpus_jobs[job_id]
-        self.corpora.remove(job_id)
-
-    def _next(self) -> WorkItem | None:
-        with self._work:
-            while not self._stopping and not self._pending:
-                self._work.wait()
-            if self._stopping:
-                return None
-            return self._pending.take()
-
-    def _requeue(self, item: WorkItem) -> None:
-        with self._work:
-            self._pending.put_back(item)
-            self._work.notify()
+        owner = self.store.get(job_id).owner
+        self.queue.add(
+            job_id, owner, items, unless=lambda: self.store.get(job_id).state == "cancelled"
+        )
 
     def _worker(self) -> None:
         """Take documents until the runner stops. Nothing a document meets ends the thread:
         an unexpected exception (a runtime answering garbage, a read or SQLite error, a bug)
         becomes that document's error, so its job still reaches `done` and the pool its size."""
-        while (item := self._next()) is not None:
+        while (item := self.queue.take()) is not None:
             try:
                 self._run(item)
             except Exception as exc:
@@ -315,8 +280,8 @@ class JobRunner:
             if text is None:
                 return  # the job was deleted meanwhile
             document = Document(item.name, text, sha256=item.sha256)
-            suspect = (item.job_id, item.index) in self._deaths
-            with self._one_suspect if suspect else nullcontext():
+            suspect = self.outages.suspect((item.job_id, item.index))
+            with self.outages.one_suspect if suspect else nullcontext():
                 result = self.extractor(task).extract(item.index, document)
         except RuntimeUnavailable as exc:
             self._outage(item, exc)
@@ -328,63 +293,27 @@ class JobRunner:
     def _runtime_restarted(self) -> None:
         self.metrics.runtime_restarts.inc()
         self.extractors.clear()  # the new server's cache is empty: warm the prefixes again
-        for job in self.store.unfinished():  # and it has no corpora: load them again
-            if self.corpora.enabled:
-                self._load_corpus(job.id, [doc.text for doc in self.store.pending(job.id)])
+        if self.corpora.enabled:  # and it has no corpora: load them again
+            for job in self.store.unfinished():
+                self.corpora.load(job.id)
 
     def _outage(self, item: WorkItem, exc: RuntimeUnavailable) -> None:
-        """A document met a runtime outage. If the runtime itself is down (dead, restarting, or
-        being restarted by systemd), wait for it and re-send: not the document's failure. Only
-        outages while the runtime answers its health check count toward `runtime_attempts`,
-        except that a document the runtime died during twice fails: a runtime that hangs on it
-        and is restarted counts as dying too."""
+        """A document met a runtime outage: re-sent, retried later or failed, as the outage
+        policy says (api/outage_policy.py)."""
         self.metrics.runtime_outages.inc()
         self.extractors.clear()  # a restarted runtime has an empty cache: warm again
-        key = (item.job_id, item.index)
-        if self._waited_for_runtime():
-            self._deaths[key] = deaths = self._deaths.get(key, 0) + 1
-            if deaths < 2:
-                self._requeue(item)
-                return
-            reason = (
-                "the runtime died twice while processing this document; it may be what makes "
-                f"the runtime fail (see the runtime's log): {exc.message}"
-            )
-            self._store(item.job_id, item.failed(reason))
+        verdict = self.outages.met((item.job_id, item.index), exc)
+        if verdict.failure is not None:
+            log.warning("document %d of job %s failed: %s", item.index, item.job_id, exc.message)
+            self._store(item.job_id, item.failed(verdict.failure))
             return
-        self._outages[key] = attempts = self._outages.get(key, 0) + 1
-        if attempts >= self.settings.runtime_attempts:
-            reason = f"the runtime was unavailable on {attempts} attempts: {exc.message}"
-            failed = item.failed(reason)
-            self._store(item.job_id, failed)
-            return
-        time.sleep(min(30.0, 2.0**attempts))
-        self._requeue(item)
-
-    def _waited_for_runtime(self) -> bool:
-        """True if the runtime was down and is back; False if it is up (or never came back)."""
-        supervisor = self.supervisor
-        if supervisor is not None:
-            if supervisor.gave_up:
-                return False
-            time.sleep(1.0)  # the supervisor looks at the process every second
-            if supervisor.ready.is_set():
-                return False
-            return supervisor.wait_ready(timeout=self.settings.runtime_down_wait_seconds)
-        if is_ready(self.url, "/health"):
-            return False
-        deadline = time.monotonic() + self.settings.runtime_down_wait_seconds
-        while time.monotonic() < deadline and not self._stopping:
-            time.sleep(2.0)
-            if is_ready(self.url, "/health"):
-                return True
-        return False
+        time.sleep(verdict.delay)
+        self.queue.put_back(item)
 
     def _store(self, job_id: str, result: DocumentResult) -> None:
         if self.store.record(job_id, result.index, result.to_json()):
             self.metrics.observe(result)
             if self.store.get(job_id).state in FINAL_STATES:  # the job's last document
                 self._tasks.pop(job_id, None)
-                self._drop_corpus(job_id)
-        self._outages.pop((job_id, result.index), None)
-        self._deaths.pop((job_id, result.index), None)
+                self.corpora.drop(job_id)
+        self.outages.forget((job_id, result.index))

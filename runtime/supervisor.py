@@ -106,6 +106,16 @@ class RuntimeSupervisor:
             self._thread.join(timeout=5)
         self.server.stop()
 
+    def wait_back(self, seconds: float) -> bool:
+        """runtime/watch.py's question: True if the runtime was down and is ready again within
+        `seconds`; False if it is up (it did not die), or gave up, or was not back in time."""
+        if self.gave_up:
+            return False
+        time.sleep(1.0)  # the watch loop looks at the process every second
+        if self.ready.is_set():
+            return False
+        return self.wait_ready(timeout=seconds)
+
     def wait_ready(self, timeout: float) -> bool:
         """Block until the runtime can generate (True), it gave up or `timeout` passed (False)."""
         deadline = time.monotonic() + timeout
