@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -19,9 +20,15 @@ from forkpoint.api.settings import Settings
 from forkpoint.api.store import JobStore
 from forkpoint.runtime.client import RuntimeClient, Timeouts
 
+if TYPE_CHECKING:
+    from forkpoint.runtime.supervisor import RuntimeSupervisor
+
 
 def create_app(
-    settings: Settings | None = None, *, start_workers: bool = True, supervisor=None
+    settings: Settings | None = None,
+    *,
+    start_workers: bool = True,
+    supervisor: RuntimeSupervisor | None = None,
 ) -> FastAPI:
     """The gateway. `start_workers=False` accepts and stores jobs without running them;
     `supervisor` (a RuntimeSupervisor) is the runtime this gateway owns and restarts."""

@@ -15,10 +15,13 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.middleware.base import RequestResponseEndpoint
 
 from forkpoint.errors import (
     ForkpointError,
@@ -44,21 +47,21 @@ def request_id(request: Request) -> str:
 
 
 def response(
-    error: ForkpointError, *, status: int | None = None, headers: dict[str, str] | None = None
+    error: ForkpointError, *, status: int | None = None, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     """The answer to `error`: its class's status unless `status` is given."""
     status = status or error.http_status
-    headers = dict(headers or {})
+    sent = dict(headers or {})
     if status in (429, 503):
-        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        sent["Retry-After"] = str(RETRY_AFTER_SECONDS)
     if status == 401:
-        headers["WWW-Authenticate"] = "Bearer"
+        sent["WWW-Authenticate"] = "Bearer"
     message = error.message
     if isinstance(error, RUNTIME_ERRORS) and without_urls(message) != message:
         log.warning("answered %d: %s", status, message)
         message = without_urls(message)
     body = {"error": message, "hint": error.hint, "retryable": error.retryable}
-    return JSONResponse({**body, "kind": error.kind}, status_code=status, headers=headers)
+    return JSONResponse({**body, "kind": error.kind}, status_code=status, headers=sent)
 
 
 def invalid_request(error: RequestValidationError) -> RequestError:
@@ -78,7 +81,7 @@ def install(app: FastAPI) -> None:
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         return response(invalid_request(error))
 
-    async def _starlette(request: Request, error) -> JSONResponse:
+    async def _starlette(request: Request, error: HTTPException) -> JSONResponse:
         """Starlette's own refusals: an unparsable body, no such route, method not allowed."""
         if (known := forkpoint_cause(error.__cause__)) is not None:  # raised reading the body
             return response(known)
@@ -87,11 +90,11 @@ def install(app: FastAPI) -> None:
         kind = {400: RequestError, 404: NotFound}.get(error.status_code, ForkpointError)
         return response(kind(str(error.detail)), status=error.status_code, headers=error.headers)
 
-    for status in STARLETTE_STATUSES:
-        app.add_exception_handler(status, _starlette)
+    for status in STARLETTE_STATUSES:  # the decorator's type takes a handler of HTTPException
+        app.exception_handler(status)(_starlette)
 
     @app.middleware("http")
-    async def _unexpected(request: Request, call_next):
+    async def _unexpected(request: Request, call_next: RequestResponseEndpoint) -> Response:
         """Anything no handler knows: logged with its traceback and the request id, answered
         500 without the traceback."""
         rid = request_id(request)

@@ -22,6 +22,7 @@ import time
 from collections import deque
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from forkpoint.api.corpus_book import CorpusBook
 from forkpoint.api.fair_queue import WorkQueue
@@ -39,6 +40,9 @@ from forkpoint.programs.target import LazyTarget
 from forkpoint.programs.tasks.task import ExtractionTask
 from forkpoint.runtime.corpora import JobCorpora
 from forkpoint.runtime.watch import RemoteRuntime, RuntimeWatch
+
+if TYPE_CHECKING:
+    from forkpoint.runtime.supervisor import RuntimeSupervisor
 
 log = logging.getLogger("forkpoint.jobs")
 # Within systemd's TimeoutStopSec=30 for the gateway, after uvicorn's 10 s of graceful shutdown.
@@ -83,7 +87,7 @@ class JobRunner:
         store: JobStore,
         settings: Settings,
         metrics: Metrics,
-        supervisor=None,
+        supervisor: RuntimeSupervisor | None = None,
         corpora: JobCorpora | None = None,
     ) -> None:
         self.store = store

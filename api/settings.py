@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from forkpoint.runtime.client import is_loopback
 from forkpoint.runtime.paths import cache_dir
+
+if TYPE_CHECKING:
+    from forkpoint.runtime.profiles import LaunchProfile
 
 
 def usable(keys: list[str]) -> list[str]:
@@ -111,7 +115,7 @@ class Settings(BaseSettings):
         return usable(self.admin_keys)
 
     @cached_property
-    def launch_profile(self):
+    def launch_profile(self) -> LaunchProfile:
         from forkpoint.runtime.profiles import get_profile
 
         return get_profile(self.profile)

@@ -39,10 +39,10 @@ def calibrate(
     ] = None,
 ) -> None:
     """Measure a profile's server variants on one job; write the report, the calibration
-    `perf/project.py --calibration` reads, and the winner as a profile TOML."""
-    from forkpoint.perf.calibrate import Plan, calibrate
-    from forkpoint.perf.variants import default_axes, grid
-    from forkpoint.perf.workload import load_workload
+    `perf/projection/project.py --calibration` reads, and the winner as a profile TOML."""
+    from forkpoint.perf.bench.calibrate import Plan, calibrate
+    from forkpoint.perf.bench.variants import default_axes, grid
+    from forkpoint.perf.bench.workload import load_workload
     from forkpoint.runtime.profiles import get_profile
 
     with reported():
@@ -53,7 +53,7 @@ def calibrate(
         variants = grid(chosen, vary if vary is not None else default_axes(chosen))
         peer = None
         if peer_vllm:
-            from forkpoint.perf.calibrate import vllm_peer
+            from forkpoint.perf.bench.calibrate import vllm_peer
 
             peer = vllm_peer(peer_vllm)
         plan = Plan(chosen, job, variants, out, decode_steps=decode_steps, peer=peer)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,13 +12,16 @@ from rich.table import Table
 from forkpoint.cli.errors import reported
 from forkpoint.cli.options import ProfileOption
 
+if TYPE_CHECKING:
+    from forkpoint.runtime.checklist import Check
+
 EXIT_CHECK_FAILED = 1
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
 
 model_app = typer.Typer(no_args_is_help=True)
 
 
-def print_checks(title: str, checks) -> None:
+def print_checks(title: str, checks: list[Check]) -> None:
     """The table, then exit 1 if any check failed."""
     from forkpoint.runtime.checklist import any_failed
 

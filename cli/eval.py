@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,6 +21,11 @@ from forkpoint.cli.options import (
     choose_task,
     runtime_target,
 )
+
+if TYPE_CHECKING:
+    from forkpoint.programs.evaluation.evaluate import Evaluation, Label
+    from forkpoint.programs.target import Target
+    from forkpoint.programs.tasks.task import ExtractionTask
 
 
 def eval_(
@@ -74,7 +79,9 @@ def eval_(
     Console().print(f"reports: {out_dir}/report.json, report.md, diffs.jsonl")
 
 
-def _evaluate(target, task, folder, labels, concurrency):
+def _evaluate(
+    target: Target, task: ExtractionTask, folder: Path, labels: list[Label], concurrency: int
+) -> Evaluation:
     from forkpoint.programs.batch import BatchDriver, BatchOptions
     from forkpoint.programs.evaluation.evaluate import run_evaluation
 

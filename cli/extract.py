@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -28,6 +28,10 @@ from forkpoint.programs.results.file import ResultsFile
 from forkpoint.programs.results.record import BatchSummary
 from forkpoint.programs.results.table import check_format
 from forkpoint.programs.results.table import write as write_table
+
+if TYPE_CHECKING:
+    from forkpoint.programs.target import Target
+    from forkpoint.programs.tasks.task import ExtractionTask
 
 
 def extract(
@@ -129,7 +133,14 @@ def _given(ctx: typer.Context, options: dict[str, str]) -> list[str]:
     return given
 
 
-def _run(target, task, files, results: ResultsFile, concurrency: int, json_field):
+def _run(
+    target: Target,
+    task: ExtractionTask,
+    files: list[Path],
+    results: ResultsFile,
+    concurrency: int,
+    json_field: str | None,
+) -> BatchSummary:
     # Imported here: the SGLang frontend pulls in torch, which `forkpoint --help` must not pay.
     from forkpoint.programs.batch import BatchDriver, BatchOptions
     from forkpoint.programs.folder_run import extract_files

@@ -16,6 +16,7 @@ from forkpoint.programs.tasks.task import ExtractionTask
 
 if TYPE_CHECKING:
     from forkpoint.programs.target import Target
+    from forkpoint.runtime.profiles import LaunchProfile
 
 TaskOption = Annotated[str, typer.Option(help="Built-in task name (see `forkpoint tasks`).")]
 TaskModuleOption = Annotated[
@@ -42,7 +43,9 @@ def choose_task(task: str, task_module: str | None) -> ExtractionTask:
 
 
 @contextmanager
-def runtime_target(profile, sglang_url: str | None, chat_format: str | None) -> Iterator[Target]:
+def runtime_target(
+    profile: LaunchProfile, sglang_url: str | None, chat_format: str | None
+) -> Iterator[Target]:
     """The given server, or the profile's started for this command, resolved (resolve_target):
     its chat format is --chat-format if given, else the profile's for the runtime this command
     started, else (--sglang-url) the served model's."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from forkpoint.cli.options import console, progress
 from forkpoint.errors import ProfileError
@@ -81,7 +81,13 @@ def _not_done(
     return send, skipped
 
 
-def _job(client, task, files, job_id, json_field) -> dict[str, Any]:
+def _job(
+    client: GatewayClient,
+    task: str | ExtractionTask,
+    files: list[Path],
+    job_id: str | None,
+    json_field: str | None,
+) -> dict[str, Any]:
     if job_id:
         return client.status(job_id)
     choice = task_choice(task)
@@ -92,7 +98,15 @@ def _job(client, task, files, job_id, json_field) -> dict[str, Any]:
     return client.submit_files(choice, files, json_field=json_field, idempotency_key=key)
 
 
-def _follow(client, server, job, task, results: ResultsFile, sink, summary: BatchSummary) -> None:
+def _follow(
+    client: GatewayClient,
+    server: str,
+    job: dict[str, Any],
+    task: str | ExtractionTask,
+    results: ResultsFile,
+    sink: TextIO,
+    summary: BatchSummary,
+) -> None:
     console.print(f"job [bold]{job['id']}[/] on {server} (resume with --job {job['id']})")
     with progress() as shown:
         bar = shown.add_task(job["task"], total=job["total"], status="")

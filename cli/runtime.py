@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import shlex
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from forkpoint.cli.errors import reported
+
+if TYPE_CHECKING:
+    from forkpoint.runtime.launcher import RuntimeServer
+    from forkpoint.runtime.router import RouterServer
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
@@ -98,7 +102,7 @@ def router(
         _run_until_interrupted(server, f"{server.url} → {', '.join(profile.worker_urls)}")
 
 
-def _run_until_interrupted(server, where: str) -> None:
+def _run_until_interrupted(server: RuntimeServer | RouterServer, where: str) -> None:
     """Start `server`, say where it is, and keep it up until it exits or Ctrl-C."""
     with server:
         console.print(f"[green]ready[/] at {where}")

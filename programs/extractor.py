@@ -12,9 +12,10 @@ from __future__ import annotations
 import copy
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from forkpoint.errors import (
     DocumentError,
@@ -39,6 +40,7 @@ MAX_CHUNKS_PER_DOCUMENT = 64
 # Copy-field grammars of recent documents, shared by every extractor of the process (the
 # gateway keeps one per task): keyed by task grammar and document hash.
 GRAMMARS = DocumentGrammars()
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ class Extractor:
 
     def warm(self) -> int:
         """Compute the prefix once on the server; returns its token count."""
-        self.prompt.task.copy_grammar  # noqa: B018 - compile the schema side once, up front
+        self.prompt.task.compile(copy_grammar=True)  # the schema side once, up front
         meta = self._with_retries(lambda: program.run_warm(self.endpoint, self.prompt.prefix))
         self.prefix_tokens = int(meta["prompt_tokens"])
         return self.prefix_tokens
@@ -177,7 +179,8 @@ class Extractor:
                     attempts=attempts,
                     chunks=len(texts),
                 )
-        data, notes = answers[0].data, []
+        data = answers[0].data
+        notes: list[str] = []
         if len(answers) > 1:
             merged, notes = long_documents.merge(
                 [_plain(a.data) for a in answers], task.constraint.schema
@@ -272,7 +275,7 @@ class Extractor:
                 reason = f"{exc.message} (after {tried} attempt{'s' * (tried > 1)})"
                 return _Answer("invalid", usage, tried, error=reason, raw=raw)
 
-    def _with_retries(self, call):
+    def _with_retries(self, call: Callable[[], T]) -> T:
         for delay in (*RETRY_DELAYS, None):
             try:
                 return call()
@@ -283,5 +286,5 @@ class Extractor:
         raise AssertionError("unreachable")
 
 
-def _plain(data):
+def _plain(data: Any) -> Any:  # a task's model instance, or JSON already
     return data.model_dump(mode="json") if hasattr(data, "model_dump") else data

@@ -11,6 +11,7 @@ one that is not makes the document `needs_review`.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -105,7 +106,7 @@ def ungrounded_required(found: list[Grounding], required: tuple[str, ...]) -> li
     return reasons
 
 
-def _strings(node: Any, path: str):
+def _strings(node: Any, path: str) -> Iterator[tuple[str, str]]:
     if isinstance(node, str):
         yield path, node
     elif isinstance(node, dict):

@@ -18,8 +18,9 @@ from sglang.lang.backend.base_backend import BaseBackend
 from sglang.lang.backend.runtime_endpoint import RuntimeEndpoint
 from sglang.lang.chat_template import get_chat_template_by_model_path
 from sglang.lang.global_config import global_config
-from sglang.lang.interpreter import StreamExecutor
+from sglang.lang.interpreter import ProgramState, StreamExecutor
 from sglang.lang.ir import SglSamplingParams
+from sglang.utils import HttpResponse
 
 from forkpoint.runtime.client import RuntimeClient
 
@@ -27,7 +28,7 @@ OUTPUT = "output"
 
 
 @sgl.function
-def warm_prefix(s, prefix: str):
+def warm_prefix(s: ProgramState, prefix: str) -> None:
     s += prefix
     # max_tokens=0: prefill only; the answer's meta_info counts the prefix tokens.
     s += sgl.gen("warm", max_tokens=0)
@@ -46,7 +47,9 @@ class Ebnf(str):
 # Argument names avoid `max_tokens`/`temperature`: `.run()` takes those as its own defaults.
 # `constraint`: the JSON schema, or an Ebnf grammar; it is not in the text, so not in the prefix.
 @sgl.function
-def extract_document(s, prefix: str, turn: str, constraint: str, budget: int, temp: float):
+def extract_document(
+    s: ProgramState, prefix: str, turn: str, constraint: str, budget: int, temp: float
+) -> None:
     s += prefix
     # ---- fork point: everything above is shared by every document of the task ----
     s += turn
@@ -81,7 +84,9 @@ class Endpoint(RuntimeEndpoint):
         view.client = client
         return view
 
-    def generate(self, s: StreamExecutor, sampling_params: SglSamplingParams):
+    def generate(
+        self, s: StreamExecutor, sampling_params: SglSamplingParams
+    ) -> tuple[str, dict[str, Any]]:
         """As RuntimeEndpoint.generate (text in, text and meta_info out), through the client."""
         self._handle_dtype_to_regex(sampling_params)
         params = sampling_params.to_srt_kwargs()
@@ -109,7 +114,8 @@ class Endpoint(RuntimeEndpoint):
         body = res.json()
         return body["text"], body["meta_info"]
 
-    def _assert_success(self, res) -> None:
+    def _assert_success(self, res: httpx.Response | HttpResponse) -> None:
+        # httpx's from generate above; sglang's own from the RuntimeEndpoint methods not overridden
         if res.status_code >= 500:
             raise ServerError(f"SGLang answered {res.status_code}: {res.text[:500]}")
         super()._assert_success(res)

@@ -182,7 +182,7 @@ CPU_SMALL = LaunchProfile(
     sleep_on_idle=True,  # an idle CPU server would otherwise spin one core at 100%
     # NGRAM on the CPU needs kernels the CUDA wheel lacks: the launcher loads
     # runtime/cpu_speculation into every SGLang process of a CPU profile. Measured on 8 invoices
-    # (perf/speculation.py): accept length 3.93, 2.46x faster one request at a time, outputs
+    # (perf/studies/speculation.py): accept length 3.93, 2.46x faster one request at a time, outputs
     # identical in float32. The job corpus lowered it to 3.16 there (its slots displace drafts
     # from earlier answers), so it gets no slots by default; a profile can give it some.
     speculation=Speculation(
@@ -228,9 +228,10 @@ MIXTRAL_AWQ_2X4090 = LaunchProfile(
     compact_json=True,  # no whitespace between JSON tokens: fewer output tokens, as cpu-small
     speculation=Speculation(
         algorithm="NGRAM",  # drafts from text already in the request: extraction copies spans
-        # perf/project.py: at batch 128 a verify step is compute-bound; 8 drafts break even at an
-        # accept length >= 4.8, 4 at >= 3.3 (both in 8-draft terms). At the CPU job's 5.29: 4
-        # drafts 193 s, 8 drafts 203 s, off 209 s (projected, mid); below ~3.3 off is faster.
+        # perf/projection/project.py: at batch 128 a verify step is compute-bound; 8 drafts
+        # break even at an accept length >= 4.8, 4 at >= 3.3 (both in 8-draft terms). At the
+        # CPU job's 5.29: 4 drafts 193 s, 8 drafts 203 s, off 209 s (projected, mid); below
+        # ~3.3 off is faster.
         # Mixtral's own accept length decides: forkpoint calibrate measures it.
         num_draft_tokens=4,
         min_bfs_breadth=1,

@@ -93,7 +93,11 @@ class RouterServer(ManagedProcess):
     """The router as a child process; ready when all its workers are registered and healthy."""
 
     def __init__(
-        self, profile: RouterProfile, *, log_path: Path | None = None, startup_timeout=300.0
+        self,
+        profile: RouterProfile,
+        *,
+        log_path: Path | None = None,
+        startup_timeout: float = 300.0,
     ) -> None:
         super().__init__("router", log_path, startup_timeout)
         self.profile = profile

@@ -1,9 +1,9 @@
 """The 1M-token benchmark: read and write tokens/s of one extraction task over many documents.
 
-    ./dev python perf/bench.py --docs 64 --max-tokens 600 --runs baseline,llama-server  # CPU
-    ./dev python perf/bench.py --runs baseline    # full size: 1000 docs, ~1.75M prompt tokens
-                                                  # (~0.9M computed after prefix reuse)
-    ./dev python perf/bench.py --sglang-url http://gpu:30000 --profile mixtral-awq-2x4090
+    ./dev python perf/bench/bench.py --docs 64 --max-tokens 600 --runs baseline,llama-server  # CPU
+    ./dev python perf/bench/bench.py --runs baseline    # full size: 1000 docs, ~1.75M prompt tokens
+                                                        # (~0.9M computed after prefix reuse)
+    ./dev python perf/bench/bench.py --sglang-url http://gpu:30000 --profile mixtral-awq-2x4090
     ./dev forkpoint bench MY_FOLDER --task-module my_tasks.py:TASK --runs baseline  # your own
 
 Runs the same documents several ways and reports each, with ratios to the baseline:
@@ -17,12 +17,13 @@ Runs the same documents several ways and reports each, with ratios to the baseli
              has it on), reported as `no-speculation` (or `ngram`)
   llama-server, llama-cpp-python
              the peer: llama.cpp serving the same model's GGUF with the same prompts, schema
-             and limits (perf/peer_llamacpp.py; embedded profile only)
+             and limits (perf/peers/llamacpp.py; embedded profile only)
 Each run reports SGLang's speculative accept length (output tokens per verify step) when on, the
 share of extracted string values found verbatim in their document, and the seconds spent
 building copy-field grammars.
-Saves perf/results/bench-<date>-<commit>-<N>docs.json and .md (machine, date, commit, profile,
-flags) and two PNGs (perf/plots.py: throughput per run, tokens over time).
+Saves bench-<date>-<commit>-<N>docs.json and .md (machine, date, commit, profile, flags) and two
+PNGs (perf/bench/plots.py: throughput per run, tokens over time) into --out (results.py: a
+checkout's perf/results/, else ./perf-results).
 """
 
 from __future__ import annotations
@@ -38,22 +39,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from forkpoint.perf import workload
-from forkpoint.perf.machine import describe
-from forkpoint.perf.peer_llamacpp import KINDS as PEERS
-from forkpoint.perf.peer_llamacpp import PeerServer, run_peer
-from forkpoint.perf.timeline import Timeline
+from forkpoint.perf.bench import workload
+from forkpoint.perf.bench.direct import empty_cache, prefix_tokens
+from forkpoint.perf.bench.machine import describe
+from forkpoint.perf.bench.results import add_out_argument
+from forkpoint.perf.bench.results import save as save_results
+from forkpoint.perf.bench.timeline import Timeline
 from forkpoint.programs.batch import BatchDriver, BatchOptions
 from forkpoint.programs.documents.document import Document
 from forkpoint.programs.results.record import BatchSummary, DocumentResult
 from forkpoint.programs.target import Target, resolve_target
-from forkpoint.runtime.embedded_model import ensure_smollm2_gguf
 from forkpoint.runtime.launcher import RuntimeServer, free_port
 from forkpoint.runtime.profiles import get_profile
 
-RESULTS = Path(__file__).parent / "results"
+# Runs on the SGLang server bench starts (or --sglang-url), and on a second one it starts; any
+# other run named is a llama.cpp peer (perf/peers/llamacpp.py, loaded only then).
+SERVED = ("baseline", "cold", "no-copy", "gateway")
+SECOND_SERVER = ("no-radix", "speculation")
 
 
 def measure(
@@ -97,12 +99,12 @@ def measure(
 def run_direct(
     target: Target, task, documents, concurrency: int, *, warm: bool, name: str = "direct"
 ) -> tuple:
-    url = target.url
-    httpx.post(f"{url}/flush_cache", timeout=60)  # every run starts from an empty cache
+    client = target.client()
+    empty_cache(client)  # every run starts from an empty cache
     driver = BatchDriver(target, task, BatchOptions(concurrency=concurrency, warm_prefix=warm))
-    prefix = driver.warm() if warm else _prefix_tokens(url, driver.extractor.prompt)
+    prefix = driver.warm() if warm else prefix_tokens(client, driver.extractor.prompt.prefix)
     if not warm:
-        httpx.post(f"{url}/flush_cache", timeout=60)
+        empty_cache(client)
     with Timeline(name, len(documents)) as timeline:
         tick = lambda r: timeline(r.usage.prompt_tokens, r.usage.completion_tokens)  # noqa: E731
         results = list(driver.run((Document(n, text=t) for n, t in documents), on_result=tick))
@@ -110,14 +112,15 @@ def run_direct(
     return results, wall, prefix, timeline
 
 
-def run_gateway(url: str, task_name: str, documents, concurrency: int, prefix: int) -> tuple:
+def run_gateway(target: Target, task_name: str, documents, concurrency: int, prefix: int) -> tuple:
     import uvicorn
 
     from forkpoint.api.app import create_app
     from forkpoint.api.settings import Settings
     from forkpoint.programs.gateway_client import GatewayClient
 
-    httpx.post(f"{url}/flush_cache", timeout=60)
+    empty_cache(target.client())
+    url = target.url
     port = free_port()
     with tempfile.TemporaryDirectory() as scratch:
         # the results stream must outlast the job (its default gives up after an hour)
@@ -157,15 +160,6 @@ def run_gateway(url: str, task_name: str, documents, concurrency: int, prefix: i
     return results, wall, prefix, timeline
 
 
-def _prefix_tokens(url: str, prompt) -> int:
-    answer = httpx.post(
-        f"{url}/generate",
-        timeout=600,
-        json={"text": prompt.prefix, "sampling_params": {"max_new_tokens": 0}},
-    )
-    return answer.json()["meta_info"]["prompt_tokens"]
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     workload.add_arguments(parser)
@@ -177,18 +171,26 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         default=4,
         help="llama-server's parallel slots (4: llama.cpp's own default, and its fastest on this "
-        "2-core CPU in perf/peer_slots.py)",
+        "2-core CPU in perf/peers/slots.py)",
     )
     parser.add_argument(
         "--runs",
         default="baseline,cold,no-copy,no-radix,gateway,speculation,llama-server,llama-cpp-python",
     )
+    add_out_argument(parser)
     args = parser.parse_args(argv)
 
     profile = get_profile(args.profile)
     concurrency = args.concurrency or profile.client_concurrency
     job = workload.from_arguments(args)
     runs = args.runs.split(",")
+    peer_runs = [r for r in runs if r not in (*SERVED, *SECOND_SERVER)]
+    if peer_runs:  # checked before an hour of baseline, not after it
+        from forkpoint.perf.peers.llamacpp import KINDS
+
+        if unknown := [r for r in peer_runs if r not in KINDS]:
+            known = ", ".join((*SERVED, *SECOND_SERVER, *KINDS))
+            raise SystemExit(f"unknown run(s) {', '.join(unknown)}; known: {known}")
     figures: dict[str, dict] = {}
     ran_on = describe()  # the commit and date the run starts from (a long run may outlive both)
 
@@ -203,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
         task, documents = job.task, job.documents
         # Warm-up pass (not measured): loads the grammar compiler and kernels once.
         run_direct(target, task, documents[:2], 2, warm=True, name="warm-up")
-        for name in [r for r in runs if r in ("baseline", "cold", "no-copy", "gateway")]:
+        for name in [r for r in runs if r in SERVED]:
             if name == "no-copy" and not task.copy_fields:
                 figures[name] = {"run": name, "skipped": "the task has no copy fields"}
                 continue
@@ -212,10 +214,10 @@ def main(argv: list[str] | None = None) -> None:
                 plain = dataclasses.replace(task, copy_fields=())
                 outcome = run_direct(target, plain, documents, concurrency, warm=True, name=name)
             elif name == "gateway":
-                prefix = figures.get("baseline", {}).get("prefix_tokens") or _prefix_tokens(
-                    url, prompt
+                prefix = figures.get("baseline", {}).get("prefix_tokens") or prefix_tokens(
+                    target.client(), prompt.prefix
                 )
-                outcome = run_gateway(url, task.name, documents, concurrency, prefix)
+                outcome = run_gateway(target, task.name, documents, concurrency, prefix)
             else:
                 outcome = run_direct(
                     target, task, documents, concurrency, warm=name == "baseline", name=name
@@ -234,7 +236,7 @@ def main(argv: list[str] | None = None) -> None:
         "no-radix": {"extra_args": (*profile.extra_args, "--disable-radix-cache")},
         flipped: {"speculation": speculation},
     }
-    for name in [r for r in runs if r in ("no-radix", "speculation")]:
+    for name in [r for r in runs if r in SECOND_SERVER]:
         name = flipped if name == "speculation" else name
         if args.sglang_url:
             figures[name] = {"run": name, "skipped": "needs a server it starts itself"}
@@ -247,14 +249,17 @@ def main(argv: list[str] | None = None) -> None:
                 *run_direct(second, task, documents, concurrency, warm=True, name=name),
             )
     # The peer: llama.cpp serving the same model (its GGUF) with the same prompts and schema.
-    for kind in [r for r in runs if r in PEERS]:
+    for kind in peer_runs:
         if args.sglang_url or profile.name != "cpu-small":
             figures[kind] = {"run": kind, "skipped": "the peer serves the embedded model only"}
             continue
-        # llama-cpp-python serves one at a time; llama-server's slots: see perf/peer_slots.py
+        # llama-cpp-python serves one at a time; llama-server's slots: see perf/peers/slots.py
         slots = args.peer_slots if kind == "llama-server" else 1
         print(f"running {kind} (llama.cpp peer, {slots} slot(s)) ...", flush=True)
         prefix = figures.get("baseline", {}).get("prefix_tokens", 0)
+        from forkpoint.perf.peers.llamacpp import PeerServer, run_peer
+        from forkpoint.runtime.embedded_model import ensure_smollm2_gguf
+
         with PeerServer(kind, slots=slots) as peer:
             run_peer(peer, prompt, task, documents[:2], min(slots, 2), prefix)  # warm-up
             figures[kind] = measure(kind, *run_peer(peer, prompt, task, documents, slots, prefix))
@@ -270,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
         "runs": figures,
         "ratios_to_baseline": _ratios(figures),
     }
-    _save(report)
+    _save(report, args.out)
 
 
 UNREPORTED = (
@@ -318,11 +323,7 @@ def _n(value) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def _save(report: dict) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    docs = report["corpus"]["documents"]
-    stem = RESULTS / f"bench-{report['date'][:10]}-{report['commit'][:7]}-{docs}docs"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+def _save(report: dict, out: Path) -> None:
     lines = [
         f"# forkpoint bench — {report['date']} — commit {report['commit'][:7]}",
         "",
@@ -353,13 +354,12 @@ def _save(report: dict) -> None:
     lines += ["", LEGEND, "", "Ratios to baseline (wall, read, write, computed prefill):", ""]
     for name, ratio in report["ratios_to_baseline"].items():
         lines.append(f"- {name}: " + ", ".join(f"{k} ×{v}" for k, v in ratio.items()))
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"saved {stem}.json and .md")
+    docs = report["corpus"]["documents"]
+    stem = save_results("bench", report, lines, out, suffix=f"-{docs}docs")
     try:
-        from forkpoint.perf.plots import draw
+        from forkpoint.perf.bench.plots import draw
     except ImportError as exc:  # matplotlib comes with the dev extra, not with a server install
-        print(f"plots skipped ({exc}); pip install matplotlib, then perf/plots.py {stem}.json")
+        print(f"plots skipped ({exc}); pip install matplotlib; perf/bench/plots.py {stem}.json")
         return
     for picture in draw(stem.with_suffix(".json")):
         print(f"saved {picture}")

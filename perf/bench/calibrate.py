@@ -1,12 +1,12 @@
 """`forkpoint calibrate`: the first hour on a real server, one command.
 
 Runs the same job (the generated corpus, or the user's own folder and task) through a grid of
-server variants (perf/variants.py), one server at a time — variants that differ only in client
+server variants (perf/bench/variants.py), one server at a time — variants that differ only in client
 settings (client_concurrency) share one — and writes into OUT:
   calibrate-<date>-<commit>-<profile>.json / .md   every variant's figures, side by side
   calibration.json          the projection's components measured on the base variant
                             (prefill tok/s with the server full, decode step at the running
-                            batch): `perf/project.py --calibration` reads it
+                            batch): `perf/projection/project.py --calibration` reads it
   <profile>-calibrated.toml the winning variant as a profile `forkpoint runtime check` accepts
 A variant may win only if it leaves no more documents without a valid answer than the base; of
 those, the one with the least time per 1M tokens read and written. A variant whose server does not
@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from forkpoint.errors import ForkpointError
-from forkpoint.perf import probes
-from forkpoint.perf.bench import measure, run_direct
-from forkpoint.perf.machine import describe, heading
-from forkpoint.perf.project import CALIBRATION_KIND, CALIBRATION_VERSION
-from forkpoint.perf.variants import Variant
-from forkpoint.perf.workload import Workload
-from forkpoint.perf.workload import describe as describe_source
+from forkpoint.perf.bench import probes
+from forkpoint.perf.bench.bench import measure, run_direct
+from forkpoint.perf.bench.machine import describe, heading
+from forkpoint.perf.bench.variants import Variant
+from forkpoint.perf.bench.workload import Workload
+from forkpoint.perf.bench.workload import describe as describe_source
+from forkpoint.perf.projection.project import CALIBRATION_KIND, CALIBRATION_VERSION
 from forkpoint.programs.target import Target, resolve_target
 from forkpoint.runtime.launcher import RuntimeServer
 from forkpoint.runtime.profiles import LaunchProfile, save_profile
@@ -158,9 +158,10 @@ def _run_variant(name: str, profile: LaunchProfile, plan: Plan, url: str):
             len(documents),
         )
         texts = [text for _, text in documents[: max(running, 1)]]
+        client = target.client()
         measured = {
-            **probes.prefill_rate(url, target.prompt(task), texts),
-            **probes.decode_step(url, running, plan.decode_steps),
+            **probes.prefill_rate(client, target.prompt(task), texts),
+            **probes.decode_step(client, running, plan.decode_steps),
         }
     figures["valid_rate"] = _valid_rate(figures)
     return figures, [r.data for r in outcome[0]], measured
@@ -193,7 +194,7 @@ def vllm_peer(python: str) -> Callable[[LaunchProfile, Workload], dict]:
     """The same job through vLLM's OpenAI server, set up like the profile (model, tp, running
     requests, memory, KV dtype, quantization, ngram drafts); skipped, saying why, when `python`
     cannot import vllm."""
-    from forkpoint.perf.peer_vllm import VllmServer, run_openai_peer, vllm_available
+    from forkpoint.perf.peers.vllm_server import VllmServer, run_openai_peer, vllm_available
 
     def run(profile: LaunchProfile, job: Workload) -> dict:
         if reason := vllm_available(python):
@@ -234,7 +235,8 @@ def _valid_rate(figures: dict) -> float:
 
 
 def calibration_file(plan: Plan, report: dict) -> dict[str, Any]:
-    """What perf/project.py --calibration reads: the components, and the settings they ran at."""
+    """What perf/projection/project.py --calibration reads: the components, and the settings
+    they ran at."""
     spec = plan.profile.speculation
     base = report["runs"]["base"]
     return {

@@ -1,9 +1,8 @@
-"""What a benchmark ran on (machine, CPU/GPU, date, commit) and where its results go.
-Shared by the perf scripts."""
+"""What a benchmark ran on (machine, CPU/GPU, date, commit), and the heading every results
+table starts with. Shared by the perf scripts; where results go is results.py."""
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shutil
@@ -19,20 +18,6 @@ def describe() -> dict[str, str | bool]:
         "commit": _git("rev-parse", "HEAD") or "unknown",
         "dirty": bool(_git("status", "--porcelain")),
     }
-
-
-RESULTS = Path(__file__).parent / "results"
-
-
-def save(kind: str, report: dict, markdown: list[str]) -> Path:
-    """Write perf/results/<kind>-<date>-<commit>.json and .md; print the Markdown."""
-    RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / f"{kind}-{report['date'][:10]}-{report['commit'][:7]}"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    stem.with_suffix(".md").write_text("\n".join(markdown) + "\n")
-    print("\n".join(markdown))
-    print(f"saved {stem}.json and .md")
-    return stem
 
 
 def heading(title: str, report: dict, details: str) -> list[str]:

@@ -1,6 +1,6 @@
 """Pictures of a saved bench report, for people who would rather look than read.
 
-    ./dev python perf/plots.py perf/results/bench-2026-11-25-abc1234-64docs.json
+    ./dev python perf/bench/plots.py perf/results/bench-2026-11-25-abc1234-64docs.json
 
 Writes two PNGs beside the report (bench.py draws them after every run):
   <stem>-throughput.png   read and write tokens/s of every run (baseline, ablations, peer)
@@ -84,6 +84,8 @@ def _save(fig, title: str, out: Path) -> Path:
 
 
 if __name__ == "__main__":
-    for path in sys.argv[1:] or sorted(Path(__file__).parent.glob("results/bench-*.json"))[-1:]:
+    from forkpoint.perf.bench.results import default_dir
+
+    for path in sys.argv[1:] or sorted(default_dir().glob("bench-*.json"))[-1:]:
         for picture in draw(Path(path)):
             print(f"saved {picture}")

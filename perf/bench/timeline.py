@@ -2,7 +2,7 @@
 
 A run calls the timeline with every result as it completes; the timeline advances a rich progress
 bar and keeps (seconds since start, cumulative prompt tokens, cumulative output tokens), which the
-report saves and perf/plots.py draws, and the CPU time the benchmarking process itself used.
+report saves and perf/bench/plots.py draws, and the CPU time the benchmarking process itself used.
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forkpoint.errors import ProfileError
-from forkpoint.perf.gpu_model import SGLANG_GRAPH_MAX_BS  # SGLang's own cap on 24 GB cards
+from forkpoint.perf.projection.gpu_model import (
+    SGLANG_GRAPH_MAX_BS,  # SGLang's own cap on 24 GB cards
+)
 from forkpoint.runtime.profiles import LaunchProfile, validate_profile
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from forkpoint.errors import DocumentError
-from forkpoint.perf.corpus import CorpusSpec, generate
+from forkpoint.perf.bench.corpus import CorpusSpec, generate
 from forkpoint.programs.documents.document import read_folder
 from forkpoint.programs.tasks.registry import get_task, load_task
 from forkpoint.programs.tasks.task import ExtractionTask

@@ -9,7 +9,7 @@ for this CPU, GGML_NATIVE):
                      cache per slot (`cache_prompt`; a slot is picked by prompt similarity, so each
                      slot computes the task prefix once) plus its host-memory prompt cache
                      (`--cache-ram`, default 8 GiB), a KV stream of `context_per_slot` per slot.
-                     Slots: 4 by default (llama.cpp's own `-np auto`; perf/peer_slots.py measured
+                     Slots: 4 by default (llama.cpp's own `-np auto`; perf/peers/slots.py measured
                      1-4 alike and 8-32 slower here). `--kv-unified` with 32 slots was measured
                      pathological on this CPU (every sequence attends over the shared pool:
                      ~0.6 tok/s per slot) and is not used.
@@ -328,7 +328,7 @@ def run_peer(peer: PeerServer, prompt, task, documents, concurrency: int, prefix
     document's error; a peer that exits mid-run stops the run with its log's last lines."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from forkpoint.perf.timeline import Timeline
+    from forkpoint.perf.bench.timeline import Timeline
 
     with httpx.Client(timeout=REQUEST_TIMEOUT) as http, ThreadPoolExecutor(concurrency) as pool:
         with Timeline(peer.kind, len(documents)) as timeline:

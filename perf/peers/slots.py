@@ -1,6 +1,6 @@
 """How many parallel slots suit llama-server on this machine: the peer gets its best setting.
 
-    ./dev python perf/peer_slots.py --docs 32 --slots 1,2,4,8,16,32
+    ./dev python perf/peers/slots.py --docs 32 --slots 1,2,4,8,16,32
 
 The same documents, prompts and schema as bench.py's peer run, once per slot count (client
 concurrency = slots). Saves perf/results/peer-slots-<date>-<commit>.json and .md.
@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from forkpoint.perf import bench
-from forkpoint.perf.corpus import CorpusSpec, generate
-from forkpoint.perf.machine import describe, heading, save
-from forkpoint.perf.peer_llamacpp import PeerServer, run_peer
+from forkpoint.perf.bench import bench
+from forkpoint.perf.bench.corpus import CorpusSpec, generate
+from forkpoint.perf.bench.machine import describe, heading
+from forkpoint.perf.bench.results import add_out_argument, save
+from forkpoint.perf.peers.llamacpp import PeerServer, run_peer
 from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.tasks.registry import get_task
 
@@ -35,6 +36,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=600)
     parser.add_argument("--slots", default="1,2,4,8,16,32")
     parser.add_argument("--task", default="invoices")
+    add_out_argument(parser)
     args = parser.parse_args()
     task = get_task(args.task)
     prompt = task_prompt(task, "chatml")  # the embedded model's format
@@ -68,6 +70,7 @@ def main() -> None:
                 for r in rows
             ),
         ],
+        args.out,
     )
 
 

@@ -46,7 +46,7 @@ from typing import Any
 import httpx
 
 from forkpoint.errors import OutputError, RuntimeUnavailable
-from forkpoint.perf.timeline import Timeline
+from forkpoint.perf.bench.timeline import Timeline
 from forkpoint.programs.constraints import Constraint
 from forkpoint.programs.results.record import DocumentResult, Usage
 from forkpoint.runtime.launcher import ManagedProcess, free_port
@@ -185,7 +185,7 @@ def usage_from(counts: dict[str, Any]) -> Usage:
 
 def extract_one(http: httpx.Client, url: str, index: int, name: str, body: dict, task):
     """One document through an OpenAI-compatible server; its answer validated like forkpoint's
-    (task.constraint.validate, the check peer_llamacpp applies too)."""
+    (task.constraint.validate, the check peers/llamacpp.py applies too)."""
     started = time.perf_counter()
     try:
         answer = _post(http, f"{url}/v1/completions", body)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from forkpoint.perf.gpu_assumptions import RANGES, SCENARIOS, Assumptions
-from forkpoint.perf.gpu_model import SGLANG_GRAPH_MAX_BS
-from forkpoint.perf.gpu_step import (
+from forkpoint.perf.projection.gpu_assumptions import RANGES, SCENARIOS, Assumptions
+from forkpoint.perf.projection.gpu_model import SGLANG_GRAPH_MAX_BS
+from forkpoint.perf.projection.gpu_step import (
     Setup,
     decode_step,
     pool_tokens,

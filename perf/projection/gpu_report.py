@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 
-from forkpoint.perf.gpu_assumptions import SCENARIOS, Assumptions
-from forkpoint.perf.gpu_model import AUTOAWQ_PROMPT, AUTOAWQ_PUBLISHED
-from forkpoint.perf.gpu_projection import (
+from forkpoint.perf.projection.gpu_assumptions import SCENARIOS, Assumptions
+from forkpoint.perf.projection.gpu_model import AUTOAWQ_PROMPT, AUTOAWQ_PUBLISHED
+from forkpoint.perf.projection.gpu_projection import (
     Anchor,
     Job,
     accept_at,
@@ -17,7 +17,7 @@ from forkpoint.perf.gpu_projection import (
     project_range,
     sensitivity,
 )
-from forkpoint.perf.gpu_step import (
+from forkpoint.perf.projection.gpu_step import (
     Setup,
     autoawq_check,
     break_even_accept,
@@ -178,7 +178,7 @@ def text(report: dict) -> str:
         "  decode tok/s  "
         + " / ".join(_n(check[w]["decode_tokens_per_s"]) for w in SCENARIOS)
         + f"  vs {_n(pub['decode_tokens_per_s'][0])}-{_n(pub['decode_tokens_per_s'][1])}",
-        "Sources and assumptions: perf/gpu_model.py, perf/gpu_assumptions.py.",
+        "Sources and assumptions: perf/projection/gpu_model.py and gpu_assumptions.py.",
     ]
     return "\n".join(lines)
 

@@ -14,8 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from forkpoint.perf.gpu_assumptions import Assumptions
-from forkpoint.perf.gpu_model import SGLANG_GRAPH_MAX_BS, SGLANG_PREFILL_CHUNK, Card, Mixtral
+from forkpoint.perf.projection.gpu_assumptions import Assumptions
+from forkpoint.perf.projection.gpu_model import (
+    SGLANG_GRAPH_MAX_BS,
+    SGLANG_PREFILL_CHUNK,
+    Card,
+    Mixtral,
+)
 
 MIXTRAL, RTX_4090 = Mixtral(), Card()
 

@@ -1,19 +1,20 @@
 """Project a measured extraction job onto one 2×RTX 4090 server running Mixtral-8x7B AWQ (tp=2).
 
-A model, not a measurement: it takes what a perf/bench.py run measured that does not depend on
+A model, not a measurement: it takes what a perf/bench/bench.py run measured that does not depend on
 the hardware (documents, prompt tokens, tokens computed after prefix reuse, tokens written, the
 shared prefix, the speculative accept length) and prints the same job's time on the GPU server
 as a range (every assumption at its fast end / halfway / its slow end), which assumption moves
 it most, and the settings side by side. Every figure is PROJECTED.
 
-    ./dev python perf/project.py --from perf/results/bench-....json [--run baseline] [--json]
-    ./dev python perf/project.py --accept-length 2.0 5.29 --draft-tokens 4 --kv-dtype fp8_e5m2
-    ./dev python perf/project.py --calibration out/calibration.json
+    ./dev python perf/projection/project.py --from perf/results/bench-....json [--run baseline]
+    ./dev python perf/projection/project.py --accept-length 2.0 5.29 --draft-tokens 4 --json
+    ./dev python perf/projection/project.py --kv-dtype fp8_e5m2
+    ./dev python perf/projection/project.py --calibration out/calibration.json
 
 With --calibration (written by `forkpoint calibrate` on the real server) the measured prefill
 rate replaces the modeled one and the decode step model is anchored to the measured step.
-The model: perf/gpu_model.py (facts), gpu_assumptions.py (ranges), gpu_step.py (the steps),
-gpu_projection.py (the job), gpu_report.py (the tables).
+The model, in perf/projection/: gpu_model.py (facts), gpu_assumptions.py (ranges), gpu_step.py
+(the steps), gpu_projection.py (the job), gpu_report.py (the tables).
 """
 
 from __future__ import annotations
@@ -23,19 +24,21 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from forkpoint.perf.gpu_model import SGLANG_GRAPH_MAX_BS
-from forkpoint.perf.gpu_projection import Anchor, Job
-from forkpoint.perf.gpu_report import build, text
-from forkpoint.perf.gpu_step import Setup
+from forkpoint.perf import RECORDS
+from forkpoint.perf.projection.gpu_model import SGLANG_GRAPH_MAX_BS
+from forkpoint.perf.projection.gpu_projection import Anchor, Job
+from forkpoint.perf.projection.gpu_report import build, text
+from forkpoint.perf.projection.gpu_step import Setup
 from forkpoint.runtime.profiles import LaunchProfile, get_profile
 
-FULL_SIZE = Path(__file__).resolve().parent / "results" / "bench-2026-11-30-bf8fb1c-1000docs.json"
+# the full-size job the README reports, a committed record (a checkout has it)
+FULL_SIZE = RECORDS / "bench-2026-11-30-bf8fb1c-1000docs.json"
 CALIBRATION_KIND, CALIBRATION_VERSION = "forkpoint-calibration", 1  # forkpoint calibrate writes it
 KV_BYTES = {"fp16": 2, "fp8_e5m2": 1}
 
 
 def measured_job(report: dict, run: str) -> Job:
-    """The token counts one run of a perf/bench.py report measured."""
+    """The token counts one run of a perf/bench/bench.py report measured."""
     figures = report.get("runs", {}).get(run)
     if not figures or "prompt_tokens" not in figures:
         known = ", ".join(
@@ -96,7 +99,7 @@ def profile_setup(profile: LaunchProfile) -> Setup:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--from", dest="source", type=Path, default=FULL_SIZE, help="a perf/bench.py report"
+        "--from", dest="source", type=Path, default=FULL_SIZE, help="a perf/bench/bench.py report"
     )
     parser.add_argument("--run", default="baseline", help="which of its runs (default: baseline)")
     parser.add_argument(
@@ -118,6 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="the machine form")
     args = parser.parse_args(argv)
 
+    if not args.source.is_file():  # an installed forkpoint has no committed records
+        raise SystemExit(f"no bench report at {args.source}: give one with --from REPORT.json")
     job = measured_job(json.loads(args.source.read_text()), args.run)
     anchor = read_calibration(args.calibration) if args.calibration else None
     accepts = args.accept_length or [job.accept_length, 2.0]

@@ -9,8 +9,8 @@ labelled values are printed in the document); the other variant is the same task
 (`no_copy`): same prompt, examples and limits, so the same fork-point prefix, and the plain JSON
 schema as the constraint.
 
-    ./dev python perf/copy_fields.py                       # starts the embedded default
-    ./dev python perf/copy_fields.py --sglang-url http://127.0.0.1:30000
+    ./dev python perf/studies/copy_fields.py                       # starts the embedded default
+    ./dev python perf/studies/copy_fields.py --sglang-url http://127.0.0.1:30000
 
 Saves perf/results/copy-fields-<date>-<commit>.{json,md}.
 """
@@ -22,8 +22,10 @@ import contextlib
 import dataclasses
 from pathlib import Path
 
-from forkpoint.perf.machine import describe, heading
-from forkpoint.perf.machine import save as save_results
+from forkpoint.perf.bench.direct import empty_cache
+from forkpoint.perf.bench.machine import describe, heading
+from forkpoint.perf.bench.results import add_out_argument
+from forkpoint.perf.bench.results import save as save_results
 from forkpoint.programs.batch import BatchDriver, BatchOptions
 from forkpoint.programs.evaluation.evaluate import Evaluation, load_labels, run_evaluation
 from forkpoint.programs.evaluation.report import report as eval_report
@@ -33,7 +35,7 @@ from forkpoint.programs.tasks.task import ExtractionTask
 from forkpoint.runtime.launcher import RuntimeServer
 from forkpoint.runtime.profiles import get_profile
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"  # perf/studies/ → the checkout
 
 TASKS = ("invoices", "contacts", "support_tickets")
 
@@ -46,8 +48,7 @@ def no_copy(task: ExtractionTask) -> ExtractionTask:
 def evaluate(target: Target, task: ExtractionTask, concurrency: int) -> Evaluation:
     """One variant from an empty cache: SGLang's /flush_cache drops the prefix cache and NGRAM's
     trie, which would otherwise draft this variant's answers from the other's."""
-    if not target.client().flush_cache():
-        raise SystemExit(f"{target.url} refused /flush_cache: is another job running on it?")
+    empty_cache(target.client())
     folder = SAMPLES / task.name.removesuffix("-no-copy")
     labels = load_labels(SAMPLES / "labels" / f"{folder.name}.jsonl", folder, task)
     options = BatchOptions(concurrency=concurrency)
@@ -63,6 +64,7 @@ def main() -> None:
     parser.add_argument(
         "--copy-first", action="store_true", help="run the copy variant first (order check)"
     )
+    add_out_argument(parser)
     args = parser.parse_args()
     profile = get_profile("cpu-small")
     with contextlib.ExitStack() as stack:
@@ -86,10 +88,10 @@ def main() -> None:
         "ran_first": "with copy fields" if args.copy_first else "without copy fields",
         "tasks": tasks,
     }
-    save(report)
+    save(report, args.out)
 
 
-def save(report: dict) -> None:
+def save(report: dict, out: Path) -> None:
     lines = heading(
         "Copy fields: the built-in tasks without and with them",
         report,
@@ -132,7 +134,7 @@ def save(report: dict) -> None:
                 f"{other['normalized'] - row['normalized']:+.2f} | {note} |"
             )
         lines.append("")
-    save_results("copy-fields", report, lines)
+    save_results("copy-fields", report, lines, out)
 
 
 def _in_document(strings: dict, copied: set[str]) -> tuple[str, str]:

@@ -1,15 +1,15 @@
 """Replay SGLang's NGRAM drafting over plain greedy outputs: the accept length it would get.
 
-    ./dev python perf/ngram_replay.py --docs 24                 # embedded runtime, invoices task
-    ./dev python perf/ngram_replay.py --sglang-url URL --task contacts --docs 100
+    ./dev python perf/studies/ngram_replay.py --docs 24        # embedded runtime, invoices task
+    ./dev python perf/studies/ngram_replay.py --sglang-url URL --task contacts --docs 100
 
 At temperature 0 the verifier accepts exactly the longest path of the draft tree that matches
 the greedy continuation, plus one bonus token. So SGLang's own NgramCorpus (the C++ trie the
 NGRAM worker uses, on the CPU), fed what `ngram_worker.py` feeds it — at every decode step the
 last `max_trie_depth` tokens of prompt + output so far, looked up before the verify and inserted
 right after it — and replayed over the outputs of a normal (non-speculative) run, gives the
-accept length a speculative server would see, without one (perf/speculation.py checks it against
-a served run: equal step for step). Documents are replayed one after another (a served
+accept length a speculative server would see, without one (perf/studies/speculation.py checks it
+against a served run: equal step for step). Documents are replayed one after another (a served
 batch interleaves them, so the shared trie holds slightly different neighbours).
 
 Settings replayed on the same outputs: NGRAM as the profile sets it, NGRAM with the job's
@@ -25,13 +25,14 @@ import contextlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
-
-from forkpoint.perf.corpus import CorpusSpec, generate
-from forkpoint.perf.machine import describe, heading
-from forkpoint.perf.machine import save as save_results
+from forkpoint.perf.bench import direct
+from forkpoint.perf.bench.corpus import CorpusSpec, generate
+from forkpoint.perf.bench.machine import describe, heading
+from forkpoint.perf.bench.results import add_out_argument
+from forkpoint.perf.bench.results import save as save_results
 from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.tasks.registry import get_task, load_task
+from forkpoint.runtime.client import RuntimeClient
 from forkpoint.runtime.launcher import RuntimeServer
 from forkpoint.runtime.profiles import get_profile
 
@@ -43,25 +44,20 @@ def greedy_runs(url: str, task_name: str, chat_format: str, docs, concurrency: i
     """Prompt ids, document ids and greedy output ids of every document (one normal run)."""
     task = load_task(task_name) if ":" in task_name else get_task(task_name)
     prompt = task_prompt(task, chat_format)
-    http = httpx.Client(base_url=url, timeout=600)
+    client = RuntimeClient(url)
 
     def one(doc: tuple[str, str]) -> dict:
         text = prompt.full(doc[1])
-        answer = http.post(
-            "/generate",
-            json={
-                "text": text,
-                "sampling_params": {
-                    "temperature": 0,
-                    "max_new_tokens": task.max_output_tokens,
-                    "json_schema": task.constraint.schema_json,
-                },
-            },
-        ).json()
-        [prompt_ids] = http.post("/tokenize", json={"prompt": [text]}).json()["tokens"]
-        [doc_ids] = http.post(
-            "/tokenize", json={"prompt": [doc[1]], "add_special_tokens": False}
-        ).json()["tokens"]
+        sampling = {
+            "temperature": 0,
+            "max_new_tokens": task.max_output_tokens,
+            "json_schema": task.constraint.schema_json,
+        }
+        answer = direct.generate(client, text, sampling)
+        [prompt_ids] = client.json("POST", "/tokenize", json={"prompt": [text]})["tokens"]
+        [doc_ids] = client.json(
+            "POST", "/tokenize", json={"prompt": [doc[1]], "add_special_tokens": False}
+        )["tokens"]
         spec = {k: v for k, v in answer["meta_info"].items() if k.startswith("spec_")}
         return {
             "name": doc[0],
@@ -159,6 +155,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=24)
     parser.add_argument("--sglang-url")
     parser.add_argument("--chat-format", default="chatml")
+    add_out_argument(parser)
     args = parser.parse_args()
     docs = generate(CorpusSpec(documents=args.docs, min_tokens=200, max_tokens=args.max_tokens))
     with contextlib.ExitStack() as stack:
@@ -204,7 +201,7 @@ def main() -> None:
             f"| {r['draft_tokens']} | {r['bfs_breadth']} | {r['job_corpus']} | "
             f"{r['verify_steps']} | {r['mean_accept_length']} | {dist} |"
         )
-    save_results("ngram-replay", report, lines)
+    save_results("ngram-replay", report, lines, args.out)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Real-world JSON schemas through `Constraint.from_schema`: accepted, warned or rejected.
 
-    python perf/schema_sample.py                       # downloads the 200 schemas at COMMIT
-    python perf/schema_sample.py --repo /path/to/jsonschemabench/.git   # or reads a local clone
+    python perf/studies/schema_sample.py               # downloads the 200 schemas at COMMIT
+    python perf/studies/schema_sample.py --repo /path/to/jsonschemabench/.git   # a local clone
 
 The sample: 20 schemas from each of the 10 collections of JSONSchemaBench (GitHub easy to ultra,
 Glaive function calls, JSON Schema Store, Kubernetes, Snowplow, Washington Post), drawn once with
@@ -25,7 +25,8 @@ from collections import Counter
 from pathlib import Path
 
 from forkpoint.errors import SchemaError
-from forkpoint.perf.machine import RESULTS, describe, heading
+from forkpoint.perf.bench.machine import describe, heading
+from forkpoint.perf.bench.results import add_out_argument, write
 from forkpoint.programs.constraints import Constraint
 
 SOURCE = "guidance-ai/jsonschemabench"
@@ -142,6 +143,7 @@ def _bucket(reason: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", type=Path, help="a local git clone of jsonschemabench")
+    add_out_argument(parser)
     args = parser.parse_args()
     Constraint.from_schema({"type": "object"})  # warm-up: imports xgrammar and SGLang once
     rows = []
@@ -163,7 +165,8 @@ def main() -> None:
         "unenforced_keywords": dict(Counter(k for r in rows for k in set(r.get("unenforced", [])))),
         "rows": rows,
     }
-    _save(report, _markdown(report, rows))
+    # one fixed name: the sample is fixed (COMMIT), and the README cites schema-sample.md
+    write(args.out / "schema-sample", report, _markdown(report, rows))
 
 
 def _markdown(report: dict, rows: list[dict]) -> list[str]:
@@ -202,14 +205,6 @@ def _markdown(report: dict, rows: list[dict]) -> list[str]:
         f"Check time per schema: median {seconds[total // 2]:.3f} s, max {seconds[-1]:.2f} s.",
     ]
     return lines
-
-
-def _save(report: dict, markdown: list[str]) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "schema-sample.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "schema-sample.md").write_text("\n".join(markdown) + "\n")
-    print("\n".join(markdown))
-    print(f"saved {RESULTS}/schema-sample.json and .md")
 
 
 if __name__ == "__main__":

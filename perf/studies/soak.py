@@ -1,7 +1,7 @@
 """Soak: the gateway under steady load for a bounded time — does its memory stay flat?
 
-    ./dev python perf/soak.py --seconds 300              # embedded runtime, gateway process
-    ./dev python perf/soak.py --sglang-url http://127.0.0.1:30000 --seconds 3600
+    ./dev python perf/studies/soak.py --seconds 300              # embedded runtime, gateway process
+    ./dev python perf/studies/soak.py --sglang-url http://127.0.0.1:30000 --seconds 3600
 
 Starts `forkpoint serve` as a separate process (so its memory is its own), submits jobs of small
 documents back to back — several at once, streaming their results as a client would — and
@@ -25,8 +25,9 @@ from pathlib import Path
 import httpx
 import psutil
 
-from forkpoint.perf.machine import describe, heading
-from forkpoint.perf.machine import save as save_results
+from forkpoint.perf.bench.machine import describe, heading
+from forkpoint.perf.bench.results import add_out_argument
+from forkpoint.perf.bench.results import save as save_results
 from forkpoint.programs.gateway_client import GatewayClient
 from forkpoint.runtime.launcher import RuntimeServer, free_port
 from forkpoint.runtime.profiles import get_profile
@@ -89,6 +90,7 @@ def main() -> None:
     parser.add_argument("--jobs-per-round", type=int, default=4)
     parser.add_argument("--docs-per-job", type=int, default=50)
     parser.add_argument("--sglang-url")
+    add_out_argument(parser)
     args = parser.parse_args()
     samples, documents, failed = [], 0, 0
     with contextlib.ExitStack() as stack:
@@ -135,10 +137,10 @@ def main() -> None:
         "samples": samples,
         "flags": vars(args),
     }
-    save(report)
+    save(report, args.out)
 
 
-def save(report: dict) -> None:
+def save(report: dict, out: Path) -> None:
     lines = heading(
         "Gateway soak", report, f"Runtime: {report['runtime']}. Flags: {report['flags']}."
     ) + [
@@ -149,7 +151,7 @@ def save(report: dict) -> None:
         f"| {report['documents_per_second']} | {report['rss_start_mib']} | {report['rss_end_mib']}"
         f" | {report['rss_peak_mib']} | {report['rss_growth_mib']} |",
     ]
-    save_results("soak", report, lines)
+    save_results("soak", report, lines, out)
 
 
 if __name__ == "__main__":

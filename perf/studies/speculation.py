@@ -1,15 +1,15 @@
 """NGRAM speculation served on the CPU, beside its replay: off, NGRAM, NGRAM + job corpus.
 
-    ./dev python perf/speculation.py --docs 12 --dtype float32 --concurrency 1   # exactness
-    ./dev python perf/speculation.py --docs 64 --concurrency 32                  # speed
-    ./dev python perf/speculation.py --task perf/verbatim_task.py:TASK ...       # copied fields
+    ./dev python perf/studies/speculation.py --docs 12 --dtype float32 --concurrency 1   # exactness
+    ./dev python perf/studies/speculation.py --docs 64 --concurrency 32        # speed
+    ./dev python perf/studies/speculation.py --task perf/studies/verbatim_task.py:TASK  # copied
 
 The same documents go through three CPU servers of the embedded profile, one after another:
 speculation off, NGRAM as the profile sets it without a corpus, and NGRAM with the documents
 loaded as the job corpus (as the gateway does per job). Each setting starts on a flushed cache.
 Reported per setting: whether every temperature-0 output equals the output with speculation off,
 the accept length SGLang itself reports (completion tokens after the first per verify step,
-and the per-step distribution from `meta_info`), the accept length perf/ngram_replay.py
+and the per-step distribution from `meta_info`), the accept length perf/studies/ngram_replay.py
 computes from the speculation-off outputs, how many documents agree step for step, wall time
 and output tokens/s.
 
@@ -26,12 +26,13 @@ import argparse
 import time
 from collections import Counter
 
-import httpx
-
-from forkpoint.perf.corpus import CorpusSpec, generate
-from forkpoint.perf.machine import describe, heading
-from forkpoint.perf.machine import save as save_results
-from forkpoint.perf.ngram_replay import greedy_runs, replay
+from forkpoint.perf.bench.corpus import CorpusSpec, generate
+from forkpoint.perf.bench.direct import empty_cache
+from forkpoint.perf.bench.machine import describe, heading
+from forkpoint.perf.bench.results import add_out_argument
+from forkpoint.perf.bench.results import save as save_results
+from forkpoint.perf.studies.ngram_replay import greedy_runs, replay
+from forkpoint.runtime.client import RuntimeClient
 from forkpoint.runtime.corpora import JobCorpora
 from forkpoint.runtime.launcher import RuntimeServer
 from forkpoint.runtime.profiles import LaunchProfile, Speculation, get_profile
@@ -54,7 +55,7 @@ def serve(profile: LaunchProfile, speculation: Speculation, args, docs) -> dict:
         update={"port": 0, "dtype": args.dtype, "speculation": speculation}
     )
     with RuntimeServer(profile) as server:
-        httpx.post(f"{server.url}/flush_cache", timeout=60).raise_for_status()
+        empty_cache(RuntimeClient(server.url))
         corpus = None
         if speculation.external_sam_budget:
             corpus = JobCorpora(server.url, speculation).register("perf", [d[1] for d in docs])
@@ -120,6 +121,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", help="float32 for exactness, bfloat16")
     parser.add_argument("--sam-budget", type=int, default=4, help="draft slots for the corpus")
     parser.add_argument("--chat-format", default="chatml")
+    add_out_argument(parser)
     args = parser.parse_args()
     docs = generate(CorpusSpec(documents=args.docs, min_tokens=200, max_tokens=args.max_tokens))
     profile = get_profile("cpu-small")
@@ -145,7 +147,7 @@ def main() -> None:
         report,
         f"Task {args.task}, {args.docs} documents, cpu-small ({args.dtype}), "
         f"{args.concurrency} request(s) at a time, temperature 0. Served by SGLang on the CPU; "
-        "replayed = perf/ngram_replay.py over the speculation-off outputs.",
+        "replayed = perf/studies/ngram_replay.py over the speculation-off outputs.",
     ) + [
         "| setting | outputs identical to off | accept length served | accept length replayed "
         "| documents agreeing step for step | wall s | output tok/s | speed-up |",
@@ -181,7 +183,7 @@ def main() -> None:
         f"{g['verify_steps']} | {g['mean_accept_length']} |"
         for g in grid
     ]
-    save_results("speculation", report, lines)
+    save_results("speculation", report, lines, args.out)
 
 
 if __name__ == "__main__":

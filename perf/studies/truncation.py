@@ -1,7 +1,7 @@
 """Runaway outputs, measured: the same list-field task with and without bounds, same documents.
 
-    ./dev python perf/truncation.py                     # 24 changelogs on the embedded runtime
-    ./dev python perf/truncation.py --docs 100 --sglang-url http://127.0.0.1:30000
+    ./dev python perf/studies/truncation.py              # 24 changelogs on the embedded runtime
+    ./dev python perf/studies/truncation.py --docs 100 --sglang-url http://127.0.0.1:30000
 
 A small model asked for a list keeps adding items (or one string keeps growing) until the output
 token limit, leaving truncated JSON; the grammar keeps it schema-valid but cannot make it stop.
@@ -15,12 +15,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import random
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from forkpoint.perf.machine import describe, heading
-from forkpoint.perf.machine import save as save_results
+from forkpoint.perf.bench.machine import describe, heading
+from forkpoint.perf.bench.results import add_out_argument
+from forkpoint.perf.bench.results import save as save_results
 from forkpoint.programs.batch import BatchDriver, BatchOptions
 from forkpoint.programs.documents.document import from_text
 from forkpoint.programs.target import Target
@@ -90,6 +92,7 @@ def main() -> None:
     parser.add_argument("--max-output-tokens", type=int, default=256)
     parser.add_argument("--concurrency", type=int, default=24)
     parser.add_argument("--sglang-url")
+    add_out_argument(parser)
     args = parser.parse_args()
     docs = changelogs(args.docs)
     with contextlib.ExitStack() as stack:
@@ -109,10 +112,10 @@ def main() -> None:
         "concurrency": args.concurrency,
         "runs": runs,
     }
-    save(report)
+    save(report, args.out)
 
 
-def save(report: dict) -> None:
+def save(report: dict, out: Path) -> None:
     lines = heading(
         "Runaway outputs",
         report,
@@ -131,7 +134,7 @@ def save(report: dict) -> None:
             f"{r['valid_rate']} | {r['output_tokens']:,} | {r['wall_seconds']} | "
             f"{r['write_tokens_per_second']} |"
         )
-    save_results("truncation", report, lines)
+    save_results("truncation", report, lines, out)
 
 
 if __name__ == "__main__":

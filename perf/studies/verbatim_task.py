@@ -1,6 +1,6 @@
 """A task whose every field is copied verbatim from the document: the best case for drafting
-from the document text (NGRAM with the job corpus). Used by perf/speculation.py beside the
-built-in tasks: `--task perf/verbatim_task.py:TASK`."""
+from the document text (NGRAM with the job corpus). Used by perf/studies/speculation.py beside the
+built-in tasks: `--task perf/studies/verbatim_task.py:TASK`."""
 
 from pydantic import BaseModel, Field
 

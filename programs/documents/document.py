@@ -80,7 +80,9 @@ def from_text(name: str, text: str, *, sha256: str | None = None) -> Document:
     return Document(name, text=text, sha256=digest)
 
 
-def read_path(path: Path, name: str | None = None, *, json_field: str | None = None):
+def read_path(
+    path: Path, name: str | None = None, *, json_field: str | None = None
+) -> list[Document]:
     """Read one file into its documents; an unreadable file is one error document."""
     name = name or path.name
     try:

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forkpoint.errors import DocumentError, RuntimeUnavailable
 from forkpoint.runtime.client import RuntimeClient
+
+if TYPE_CHECKING:
+    from forkpoint.programs.prompt import TaskPrompt
 
 SAFETY_TOKENS = 16  # the seam between prefix and turn may tokenize a few tokens differently
 PARAGRAPH = re.compile(r"\n\s*\n")
@@ -50,7 +53,7 @@ def fit(
     name: str,
     text: str,
     *,
-    prompt,
+    prompt: TaskPrompt,
     counter: TokenCounter,
     context: int,
     output_tokens: int,
@@ -124,7 +127,9 @@ def _pieces(text: str, counter: TokenCounter, room: int) -> list[tuple[str, int]
     return pieces
 
 
-def merge(answers: list[dict[str, Any]], schema: dict[str, Any] | None = None):
+def merge(
+    answers: list[dict[str, Any]], schema: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """One object from the chunks' answers: (merged, notes).
 
     Lists are joined and de-duplicated; where that passes the field's `maxItems`, the first

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -15,6 +15,9 @@ from forkpoint.programs.evaluation.scoring import FieldScore, score_fields
 from forkpoint.programs.grounding import field_pattern
 from forkpoint.programs.results.record import BatchSummary, DocumentResult
 from forkpoint.programs.tasks.task import ExtractionTask
+
+if TYPE_CHECKING:
+    from forkpoint.programs.batch import BatchDriver
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,9 @@ class Evaluation:
         return rows
 
 
-def run_evaluation(driver, task: ExtractionTask, folder: Path, labels: list[Label]) -> Evaluation:
+def run_evaluation(
+    driver: BatchDriver, task: ExtractionTask, folder: Path, labels: list[Label]
+) -> Evaluation:
     """Run `driver` (a warmed or cold BatchDriver for `task`) over the labelled documents."""
     documents: list[Document] = [read_text(folder / label.document) for label in labels]
     results, summary = driver.summarized(documents)

@@ -82,7 +82,7 @@ class DocumentResult:
     @classmethod
     def succeeded(
         cls, index: int, doc: Document, data: Any, usage: Usage, seconds: float, **extra: Any
-    ):
+    ) -> DocumentResult:
         status: Status = "needs_review" if extra.get("review") else "ok"
         return cls(
             index,
@@ -96,13 +96,17 @@ class DocumentResult:
         )
 
     @classmethod
-    def failed(cls, index: int, doc: Document, error: str, seconds: float, **extra: Any):
+    def failed(
+        cls, index: int, doc: Document, error: str, seconds: float, **extra: Any
+    ) -> DocumentResult:
         return cls(
             index, doc.name, "error", error=error, seconds=seconds, sha256=doc.sha256, **extra
         )
 
     @classmethod
-    def truncated(cls, index, doc, error: str, usage: Usage, seconds: float, raw: str):
+    def truncated(
+        cls, index: int, doc: Document, error: str, usage: Usage, seconds: float, raw: str
+    ) -> DocumentResult:
         return cls(
             index,
             doc.name,

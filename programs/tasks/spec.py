@@ -86,7 +86,7 @@ class TaskSpec(BaseModel):
             examples=tuple(Example(ex.document, ex.output) for ex in self.examples),
             **{name: getattr(self, name) for name in OPTIONS},
         )
-        task.constraint  # noqa: B018 - compile now: a bad schema fails where it was given
+        task.compile()
         return task
 
     @property

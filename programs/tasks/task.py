@@ -123,7 +123,7 @@ class ExtractionTask:
                 schema = self.output_model.model_json_schema()
             except Exception:  # no schema: the constraint says why (a SchemaError)
                 if self.copy_fields:
-                    self.constraint  # noqa: B018
+                    self.compile()
                 return
         elif isinstance(self.json_schema, dict):
             schema = self.json_schema
@@ -175,11 +175,20 @@ class ExtractionTask:
         assert self.json_schema is not None  # __post_init__: exactly one of the two is given
         return Constraint.from_schema(self.json_schema)
 
+    def compile(self, *, copy_grammar: bool = False) -> Constraint:
+        """The constraint, compiled now rather than at its first use (once per task: it is the
+        cached `constraint`), so a bad schema fails where the task was given. With
+        `copy_grammar`, the copy fields' grammar too (the cached `copy_grammar`, None without
+        copy fields): only the extractor, which reads it per document, asks for that."""
+        if copy_grammar:
+            _ = self.copy_grammar
+        return self.constraint
+
 
 def schema_task(schema: dict[str, Any] | str, instructions: str, **options: Any) -> ExtractionTask:
     """A task for an inline JSON schema, checked at once (raises SchemaError)."""
     task = ExtractionTask(
         name="inline-schema", instructions=instructions, json_schema=schema, **options
     )
-    task.constraint  # noqa: B018 - compile now, so a bad schema fails where it was given
+    task.compile()
     return task

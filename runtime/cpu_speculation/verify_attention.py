@@ -15,17 +15,32 @@ backend name, through SGLang's backend registry, so `--attention-backend torch_n
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from sglang.srt.layers.attention.attention_registry import register_attention_backend
 from sglang.srt.layers.attention.torch_native_backend import TorchNativeAttnBackend
 from sglang.srt.mem_cache.memory_pool import KVWriteLoc
 from torch.nn.functional import scaled_dot_product_attention
 
+if TYPE_CHECKING:
+    from sglang.srt.layers.radix_attention import RadixAttention
+    from sglang.srt.model_executor.forward_batch_info import ForwardBatch
+
 
 class TorchNativeVerifyAttnBackend(TorchNativeAttnBackend):
     """TorchNativeAttnBackend plus attention for speculative target verification."""
 
-    def forward_extend(self, q, k, v, layer, forward_batch, save_kv_cache=True, **kwargs):
+    def forward_extend(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor | None,
+        v: torch.Tensor | None,
+        layer: RadixAttention,
+        forward_batch: ForwardBatch,
+        save_kv_cache: bool = True,
+        **kwargs: object,
+    ) -> torch.Tensor:
         if not forward_batch.forward_mode.is_target_verify():
             return super().forward_extend(q, k, v, layer, forward_batch, save_kv_cache)
         if save_kv_cache and k is not None and v is not None:
@@ -41,7 +56,13 @@ class TorchNativeVerifyAttnBackend(TorchNativeAttnBackend):
         )
         return out
 
-    def _verify(self, query, output, layer, forward_batch) -> None:
+    def _verify(
+        self,
+        query: torch.Tensor,
+        output: torch.Tensor,
+        layer: RadixAttention,
+        forward_batch: ForwardBatch,
+    ) -> None:
         spec = forward_batch.spec_info
         n = spec.draft_token_num
         batch = forward_batch.batch_size

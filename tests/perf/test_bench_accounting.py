@@ -2,9 +2,9 @@
 
 import pytest
 
-from forkpoint.perf import bench
-from forkpoint.perf.corpus import CorpusSpec, generate
-from forkpoint.perf.workload import Workload
+from forkpoint.perf.bench import bench
+from forkpoint.perf.bench.corpus import CorpusSpec, generate
+from forkpoint.perf.bench.workload import Workload
 from forkpoint.programs.target import Target
 from forkpoint.programs.tasks.registry import get_task
 

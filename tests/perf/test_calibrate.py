@@ -11,14 +11,14 @@ from typer.testing import CliRunner
 
 from forkpoint.cli.main import app
 from forkpoint.errors import ProfileError
-from forkpoint.perf.calibrate import _in_server_order, choose, server_command, vllm_peer
-from forkpoint.perf.variants import Variant, default_axes, grid, parse_axis
-from forkpoint.perf.workload import load_workload
+from forkpoint.perf.bench.calibrate import _in_server_order, choose, server_command, vllm_peer
+from forkpoint.perf.bench.variants import Variant, default_axes, grid, parse_axis
+from forkpoint.perf.bench.workload import load_workload
 from forkpoint.runtime.profiles import get_profile, save_profile
 from forkpoint.runtime.sglang_args import check_profile
 
 runner = CliRunner()
-PROJECT = Path(__file__).resolve().parents[2] / "perf" / "project.py"
+PROJECT = Path(__file__).resolve().parents[2] / "perf" / "projection" / "project.py"
 
 
 def test_an_axis_is_a_field_and_its_values_read_as_json_none_or_text():

@@ -1,7 +1,12 @@
 """The llama.cpp peer gets exactly forkpoint's work, and its figures add up like ours.
 
-Real llama.cpp servers (built once into the cache from llama-cpp-python's vendored source) serving
-the same SmolLM2 GGUF the embedded model is converted from.
+A real llama-server (llama.cpp's own C++ server, built once into the cache from the source
+vendored in llama-cpp-python) serving the same SmolLM2 GGUF the embedded model is converted from.
+
+The suite runs the llama-server kind only: the other kind, llama-cpp-python's server, needs pip
+to compile the same source again as a library (~5 min on 2 cores, on an empty cache) and goes
+through the same run_peer and bench accounting; its own argv and tokenize route are what differ,
+and the bench (`perf/bench/bench.py --runs llama-cpp-python`) runs it against the same job.
 """
 
 import os
@@ -10,17 +15,19 @@ import signal
 import httpx
 import pytest
 
-from forkpoint.perf import bench, peer_llamacpp
-from forkpoint.perf.corpus import CorpusSpec, generate
-from forkpoint.perf.peer_llamacpp import KINDS, PeerServer, run_peer
+from forkpoint.perf.bench import bench
+from forkpoint.perf.bench.corpus import CorpusSpec, generate
+from forkpoint.perf.peers import llamacpp
+from forkpoint.perf.peers.llamacpp import KINDS, PeerServer, run_peer
 from forkpoint.programs.prompt import task_prompt
 from forkpoint.programs.tasks.registry import get_task
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module", params=KINDS)
+@pytest.fixture(scope="module", params=["llama-server"])
 def peer(request):
+    assert request.param in KINDS
     with PeerServer(request.param, slots=1) as server:
         yield server
 
@@ -96,7 +103,7 @@ def test_a_stuck_request_is_its_documents_error_and_the_run_goes_on(
 ):
     task, peer = get_task("invoices"), peer_alive_but_stuck
     documents = generate(CorpusSpec(documents=2, min_tokens=80, max_tokens=120, seed=7))
-    monkeypatch.setattr(peer_llamacpp, "REQUEST_TIMEOUT", httpx.Timeout(2.0))
+    monkeypatch.setattr(llamacpp, "REQUEST_TIMEOUT", httpx.Timeout(2.0))
     results, *_ = run_peer(peer, task_prompt(task, "chatml"), task, documents, 1, 0)
     assert [r.status for r in results] == ["error", "error"]
     assert all("ReadTimeout" in r.error for r in results)

@@ -1,6 +1,6 @@
 """The NGRAM replay: SGLang's own NgramCorpus, fed as the NGRAM worker feeds it, on known tokens."""
 
-from forkpoint.perf import ngram_replay
+from forkpoint.perf.studies import ngram_replay
 
 
 def test_the_accepted_path_is_the_longest_tree_path_matching_the_greedy_continuation():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import matplotlib.image
 
-from forkpoint.perf.plots import draw
+from forkpoint.perf.bench.plots import draw
 
 RESULTS = Path(__file__).resolve().parents[2] / "perf" / "results"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from forkpoint.perf.gpu_assumptions import RANGES, Assumptions
-from forkpoint.perf.gpu_model import AUTOAWQ_PUBLISHED, Mixtral
-from forkpoint.perf.gpu_projection import (
+from forkpoint.perf.projection.gpu_assumptions import RANGES, Assumptions
+from forkpoint.perf.projection.gpu_model import AUTOAWQ_PUBLISHED, Mixtral
+from forkpoint.perf.projection.gpu_projection import (
     PROBE_CONTEXT,
     Anchor,
     Job,
@@ -19,7 +19,7 @@ from forkpoint.perf.gpu_projection import (
     project,
     step_seconds,
 )
-from forkpoint.perf.gpu_step import (
+from forkpoint.perf.projection.gpu_step import (
     Setup,
     autoawq_check,
     break_even_accept,
@@ -36,7 +36,9 @@ JOB = Job(1000, 1_451_183, 581_013, 209_335, 857, 5.293)  # the full-size report
 
 def project_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(PERF / "project.py"), *args], capture_output=True, text=True
+        [sys.executable, str(PERF / "projection" / "project.py"), *args],
+        capture_output=True,
+        text=True,
     )
 
 

@@ -1,6 +1,6 @@
 """A run's timeline and the wall time it reports come from one clock, rounded one way."""
 
-from forkpoint.perf.timeline import Timeline
+from forkpoint.perf.bench.timeline import Timeline
 
 
 def test_no_point_lies_after_the_wall_time_even_within_the_last_millisecond():

@@ -10,9 +10,9 @@ import sys
 import httpx
 import pytest
 
-from forkpoint.perf import bench
-from forkpoint.perf.corpus import CorpusSpec, generate
-from forkpoint.perf.peer_vllm import (
+from forkpoint.perf.bench import bench
+from forkpoint.perf.bench.corpus import CorpusSpec, generate
+from forkpoint.perf.peers.vllm_server import (
     VllmServer,
     cached_tokens,
     completion_body,

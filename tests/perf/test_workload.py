@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from forkpoint.errors import DocumentError, TaskError
-from forkpoint.perf.workload import describe, load_workload
+from forkpoint.perf.bench.workload import describe, load_workload
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ import random
 import pytest
 import torch
 
-from forkpoint.perf import ngram_replay
+from forkpoint.perf.studies import ngram_replay
 from forkpoint.runtime.cpu_speculation import ops
 
 ops.register()
@@ -143,7 +143,7 @@ def test_greedy_verification_accepts_the_branch_the_target_model_predicts():
 
 @pytest.mark.parametrize("seed", range(5))
 def test_greedy_verification_accepts_what_the_replay_says_on_real_ngram_trees(seed):
-    """The served verifier and perf/ngram_replay.py's independent path search agree, on draft
+    """The served verifier and ngram_replay.py's independent path search agree, on draft
     trees from SGLang's NgramCorpus: the basis of the served = replayed check."""
     from sglang.srt.speculative.cpp_ngram.ngram_corpus import NgramCorpus
 

@@ -2,7 +2,7 @@
 
 Three settings on the same invoices, one request at a time, temperature 0, float32: speculation
 off, NGRAM, and NGRAM with the documents loaded as a job corpus. Every output must be identical,
-and the accept length SGLang reports must be what perf/ngram_replay.py computes from the
+and the accept length SGLang reports must be what perf/studies/ngram_replay.py computes from the
 speculation-off outputs, step for step.
 """
 
@@ -11,9 +11,9 @@ from collections import Counter
 import httpx
 import pytest
 
-from forkpoint.perf.corpus import CorpusSpec, generate
-from forkpoint.perf.ngram_replay import greedy_runs, replay
-from forkpoint.perf.speculation import served_steps
+from forkpoint.perf.bench.corpus import CorpusSpec, generate
+from forkpoint.perf.studies.ngram_replay import greedy_runs, replay
+from forkpoint.perf.studies.speculation import served_steps
 from forkpoint.runtime.corpora import JobCorpora
 
 pytestmark = pytest.mark.slow
