@@ -32,7 +32,7 @@ def test_a_job_completes_with_every_result_validated_and_streamed_in_order(gatew
     job = client.submit("contacts", _contact_documents(24))  # 20 samples, 4 of them twice
     assert job["state"] in ("queued", "running") and job["total"] == 24
     arrivals = []
-    for record in client.results(job["id"]):
+    for record in client.results(job["id"], silence=600):
         arrivals.append((record["file"], client.status(job["id"])["done"]))
     assert [name for name, _ in arrivals] == [f"doc-{i:03d}.txt" for i in range(24)]
     assert arrivals[0][1] < 24  # the first result arrived while the job was still running
@@ -81,7 +81,7 @@ def test_killing_the_gateway_mid_job_then_restarting_records_every_document_once
     store.close()
     assert done_before < 12, "the job finished before the kill; the test proves nothing"
     gateway.start()
-    records = list(client.results(job["id"]))
+    records = list(client.results(job["id"], silence=600))
     assert [r["file"] for r in records] == [f"doc-{i:03d}.txt" for i in range(12)]
     store = JobStore(gateway.db_path)
     assert [store.result_count(job["id"], i) for i in range(12)] == [1] * 12

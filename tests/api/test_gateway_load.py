@@ -45,7 +45,7 @@ def test_ten_concurrent_jobs_of_100_and_a_burst_past_the_queue_limit(sglang_serv
     client = GatewayClient(gateway.url)
     jobs = [r.json()["id"] for r in accepted + burst if r.status_code == 202]
     for job_id in jobs:
-        records = list(client.results(job_id))
+        records = list(client.results(job_id, silence=600))
         assert len(records) == 100
         assert all(r["status"] == "ok" for r in records), [r for r in records if not r["ok"]][:2]
     seconds = time.monotonic() - started

@@ -2,7 +2,7 @@
 
 Called through `torch.ops.sgl_kernel.*` as SGLang calls them (sgl_kernel's Python wrappers are
 thin shims over exactly these calls; this process cannot import the CUDA sgl_kernel itself).
-The served end-to-end check is tests/runtime/test_cpu_speculation_served.py.
+The served end-to-end check is tests/runtime/test_ngram_served.py.
 """
 
 import random

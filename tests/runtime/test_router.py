@@ -121,7 +121,7 @@ def test_a_job_through_the_router_lands_on_the_worker_holding_the_task_prefix(
         client = GatewayClient(gateway.url)
         texts = [path.read_text() for path in sorted(SAMPLES.glob("*.txt"))[:6]]
         job = client.submit("contacts", [(f"doc-{i}.txt", text) for i, text in enumerate(texts)])
-        records = list(client.results(job["id"]))
+        records = list(client.results(job["id"], silence=600))
     assert [record["status"] for record in records] == ["ok"] * 6
     # The workers refuse a caller without the key: the router and the gateway sent it.
     anonymous = httpx.post(f"{two_workers[0].url}/generate", json={"text": "Hi"}, timeout=30)
