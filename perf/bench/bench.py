@@ -37,7 +37,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forkpoint.perf.bench import workload
 from forkpoint.perf.bench.direct import empty_cache, prefix_tokens
@@ -51,6 +51,9 @@ from forkpoint.programs.results.record import BatchSummary, DocumentResult
 from forkpoint.programs.target import Target, resolve_target
 from forkpoint.runtime.launcher import RuntimeServer, free_port
 from forkpoint.runtime.profiles import get_profile
+
+if TYPE_CHECKING:
+    from forkpoint.programs.tasks.task import ExtractionTask
 
 # Runs on the SGLang server bench starts (or --sglang-url), and on a second one it starts; any
 # other run named is a llama.cpp peer (perf/peers/llamacpp.py, loaded only then).
@@ -97,8 +100,14 @@ def measure(
 
 
 def run_direct(
-    target: Target, task, documents, concurrency: int, *, warm: bool, name: str = "direct"
-) -> tuple:
+    target: Target,
+    task: ExtractionTask,
+    documents: list[tuple[str, str]],
+    concurrency: int,
+    *,
+    warm: bool,
+    name: str = "direct",
+) -> tuple[list[DocumentResult], float, int, Timeline]:
     client = target.client()
     empty_cache(client)  # every run starts from an empty cache
     driver = BatchDriver(target, task, BatchOptions(concurrency=concurrency, warm_prefix=warm))
@@ -112,7 +121,9 @@ def run_direct(
     return results, wall, prefix, timeline
 
 
-def run_gateway(target: Target, task_name: str, documents, concurrency: int, prefix: int) -> tuple:
+def run_gateway(
+    target: Target, task_name: str, documents: list[tuple[str, str]], concurrency: int, prefix: int
+) -> tuple[list[DocumentResult], float, int, Timeline]:
     import uvicorn
 
     from forkpoint.api.app import create_app
@@ -316,7 +327,7 @@ LEGEND = (
 )
 
 
-def _n(value) -> str:
+def _n(value: object) -> str:
     """A table cell: thousands separated; `n/r` where the runtime does not report it."""
     if value is None:
         return "n/r"

@@ -142,7 +142,9 @@ class _Servers:
         self.stop()
 
 
-def _run_variant(name: str, profile: LaunchProfile, plan: Plan, url: str):
+def _run_variant(
+    name: str, profile: LaunchProfile, plan: Plan, url: str
+) -> tuple[dict[str, Any], list[Any], dict[str, Any]]:
     target = resolve_target(url, launched=profile)
     task, documents = plan.job.task, plan.job.documents
     run_direct(target, task, documents[:2], 2, warm=True, name="warm-up")

@@ -12,11 +12,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on a server
 import matplotlib.pyplot as plt  # noqa: E402
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def measured_runs(report: dict) -> dict[str, dict]:
@@ -75,7 +79,7 @@ def _timeline(runs: dict[str, dict], title: str, out: Path) -> Path:
     return _save(fig, f"Tokens over time, as documents finished (measured) — {title}", out)
 
 
-def _save(fig, title: str, out: Path) -> Path:
+def _save(fig: Figure, title: str, out: Path) -> Path:
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=120)

@@ -44,7 +44,7 @@ class Timeline:
         self._cpu_started = time.process_time()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         # CPU this process (the client, and the gateway when it runs in-process) spent on the
         # run: on a small machine it is taken from the runtime's cores
         self.cpu_seconds = round(time.process_time() - self._cpu_started, 2)

@@ -34,6 +34,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -41,6 +42,11 @@ from forkpoint.programs.results.record import DocumentResult, Usage
 from forkpoint.runtime.embedded_model import ensure_smollm2_gguf
 from forkpoint.runtime.launcher import ManagedProcess, free_port, log_tail
 from forkpoint.runtime.paths import cache_dir, logs_dir
+
+if TYPE_CHECKING:
+    from forkpoint.perf.bench.timeline import Timeline
+    from forkpoint.programs.prompt import TaskPrompt
+    from forkpoint.programs.tasks.task import ExtractionTask
 
 VERSION = "0.3.36"
 PACKAGE = f"llama-cpp-python[server]=={VERSION}"
@@ -244,7 +250,13 @@ class PeerServer(ManagedProcess):
 
 
 def extract_one(
-    peer: PeerServer, http: httpx.Client, index: int, name: str, text: str, prompt, task
+    peer: PeerServer,
+    http: httpx.Client,
+    index: int,
+    name: str,
+    text: str,
+    prompt: TaskPrompt,
+    task: ExtractionTask,
 ) -> DocumentResult:
     """One document through the peer: the same prompt, schema, greedy decoding and limit."""
     started = time.perf_counter()
@@ -322,7 +334,14 @@ def _gbnf(peer: PeerServer, schema: dict) -> str:
 REQUEST_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 
 
-def run_peer(peer: PeerServer, prompt, task, documents, concurrency: int, prefix: int) -> tuple:
+def run_peer(
+    peer: PeerServer,
+    prompt: TaskPrompt,
+    task: ExtractionTask,
+    documents: list[tuple[str, str]],
+    concurrency: int,
+    prefix: int,
+) -> tuple[list[DocumentResult], float, int, Timeline]:
     """Every document through the peer, `concurrency` at a time; (results, wall, prefix,
     timeline) as bench.run_direct returns them. A request that fails or times out is that
     document's error; a peer that exits mid-run stops the run with its log's last lines."""
@@ -333,7 +352,7 @@ def run_peer(peer: PeerServer, prompt, task, documents, concurrency: int, prefix
     with httpx.Client(timeout=REQUEST_TIMEOUT) as http, ThreadPoolExecutor(concurrency) as pool:
         with Timeline(peer.kind, len(documents)) as timeline:
 
-            def one(item):
+            def one(item: tuple[int, tuple[str, str]]) -> DocumentResult:
                 index, (name, text) = item
                 started = time.perf_counter()
                 try:

@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -51,6 +51,10 @@ from forkpoint.programs.constraints import Constraint
 from forkpoint.programs.results.record import DocumentResult, Usage
 from forkpoint.runtime.launcher import ManagedProcess, free_port
 from forkpoint.runtime.paths import logs_dir
+
+if TYPE_CHECKING:
+    from forkpoint.programs.prompt import TaskPrompt
+    from forkpoint.programs.tasks.task import ExtractionTask
 
 # prompt_lookup_max 4 as in vLLM's n-gram example; min 2 (vLLM's default is 1) so a draft needs
 # a match of at least two tokens, not one token that recurs everywhere in JSON.
@@ -159,7 +163,9 @@ class VllmServer(ManagedProcess):
         return self.start()
 
 
-def completion_body(model: str, prompt, task, text: str, dialect: str = "vllm") -> dict[str, Any]:
+def completion_body(
+    model: str, prompt: TaskPrompt, task: ExtractionTask, text: str, dialect: str = "vllm"
+) -> dict[str, Any]:
     """One document's /v1/completions request: forkpoint's own text, schema, limit, greedy."""
     return {
         "model": model,
@@ -183,7 +189,9 @@ def usage_from(counts: dict[str, Any]) -> Usage:
     return Usage(prompt_tokens, cached_tokens(counts) or 0, output)
 
 
-def extract_one(http: httpx.Client, url: str, index: int, name: str, body: dict, task):
+def extract_one(
+    http: httpx.Client, url: str, index: int, name: str, body: dict[str, Any], task: ExtractionTask
+) -> DocumentResult:
     """One document through an OpenAI-compatible server; its answer validated like forkpoint's
     (task.constraint.validate, the check peers/llamacpp.py applies too)."""
     started = time.perf_counter()
@@ -226,15 +234,15 @@ def _post(http: httpx.Client, url: str, body: dict) -> dict:
 def run_openai_peer(
     url: str,
     model: str,
-    prompt,
-    task,
-    documents,
+    prompt: TaskPrompt,
+    task: ExtractionTask,
+    documents: list[tuple[str, str]],
     concurrency: int,
     prefix: int,
     *,
     dialect: str = "vllm",
     timeout: float = 600.0,
-) -> tuple:
+) -> tuple[list[DocumentResult], float, int, Timeline]:
     """Every document through an OpenAI-compatible /v1/completions, `concurrency` at a time;
     (results, wall, prefix, timeline) as bench.run_direct returns them, results in document
     order. A request that fails or outlasts `timeout` seconds is that document's error."""
@@ -245,7 +253,7 @@ def run_openai_peer(
     with httpx.Client(timeout=limits) as http, ThreadPoolExecutor(concurrency) as pool:
         with Timeline(dialect, len(documents)) as timeline:
 
-            def one(item):
+            def one(item: tuple[int, tuple[str, str]]) -> DocumentResult:
                 index, (name, text) = item
                 body = completion_body(model, prompt, task, text, dialect)
                 result = extract_one(http, base, index, name, body, task)

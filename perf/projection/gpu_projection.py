@@ -3,6 +3,7 @@ how they move with each assumption and each setting. Built on the step model (gp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 
 from forkpoint.perf.projection.gpu_assumptions import RANGES, SCENARIOS, Assumptions
@@ -116,7 +117,9 @@ def _chain(p: float, drafts: int) -> float:
     return sum(p**i for i in range(drafts))
 
 
-def step_seconds(setup: Setup, a: Assumptions, anchor: Anchor | None):
+def step_seconds(
+    setup: Setup, a: Assumptions, anchor: Anchor | None
+) -> Callable[[float, float], float]:
     """Seconds per decode step as a function of (batch, context); with an anchor, the fixed cost
     is fitted so the model gives the measured step at the measured batch (the probe runs
     without a grammar; if the model's variable part alone is slower, it is scaled down)."""

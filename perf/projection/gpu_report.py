@@ -4,6 +4,7 @@ figure in it is PROJECTED unless it says measured."""
 from __future__ import annotations
 
 from dataclasses import asdict, replace
+from typing import Any
 
 from forkpoint.perf.projection.gpu_assumptions import SCENARIOS, Assumptions
 from forkpoint.perf.projection.gpu_model import AUTOAWQ_PROMPT, AUTOAWQ_PUBLISHED
@@ -29,7 +30,9 @@ BATCHES = (1, 16, 48, 64, 96, 128, 160, 192, 256)  # rows of the decode table: a
 KV_DTYPES = (("fp16", 2), ("fp8_e5m2", 1))
 
 
-def build(job: Job, setup: Setup, accepts: list[float], anchor: Anchor | None, source: dict):
+def build(
+    job: Job, setup: Setup, accepts: list[float], anchor: Anchor | None, source: dict[str, Any]
+) -> dict[str, Any]:
     """Everything the projection says, as plain data."""
     configs = []
     for name, config, config_job in configurations(job, setup, accepts):

@@ -40,7 +40,9 @@ SEPARATOR_TOKEN = -(2**31)  # sglang.srt.speculative.cpp_ngram.external_corpus
 SERVER_TRIE_CAPACITY = 10_000_000  # --speculative-ngram-capacity's default
 
 
-def greedy_runs(url: str, task_name: str, chat_format: str, docs, concurrency: int) -> list[dict]:
+def greedy_runs(
+    url: str, task_name: str, chat_format: str, docs: list[tuple[str, str]], concurrency: int
+) -> list[dict]:
     """Prompt ids, document ids and greedy output ids of every document (one normal run)."""
     task = load_task(task_name) if ":" in task_name else get_task(task_name)
     prompt = task_prompt(task, chat_format)

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def job(round_: int, n: int, docs: int) -> dict:
 
 
 @contextlib.contextmanager
-def gateway(runtime_url: str, db: Path):
+def gateway(runtime_url: str, db: Path) -> Iterator[tuple[str, psutil.Process]]:
     port = free_port()
     env = {
         **os.environ,

@@ -49,7 +49,12 @@ def settings(profile: LaunchProfile, sam_budget: int) -> dict[str, Speculation]:
     }
 
 
-def serve(profile: LaunchProfile, speculation: Speculation, args, docs) -> dict:
+def serve(
+    profile: LaunchProfile,
+    speculation: Speculation,
+    args: argparse.Namespace,
+    docs: list[tuple[str, str]],
+) -> dict:
     """Every document through one server with these speculation settings."""
     profile = profile.model_copy(
         update={"port": 0, "dtype": args.dtype, "speculation": speculation}

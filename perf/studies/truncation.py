@@ -60,7 +60,13 @@ def changelogs(count: int, seed: int = 7) -> list[tuple[str, str]]:
     return docs
 
 
-def run(url: str, model: type[BaseModel], docs, max_tokens: int, concurrency: int) -> dict:
+def run(
+    url: str,
+    model: type[BaseModel],
+    docs: list[tuple[str, str]],
+    max_tokens: int,
+    concurrency: int,
+) -> dict:
     task = ExtractionTask(
         name=model.__name__.lower(),
         instructions=INSTRUCTIONS,

@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 
 import forkpoint.programs as fp
 from forkpoint.cli.main import app
+from forkpoint.programs.extractor import Extractor
+from forkpoint.programs.target import Target
 from forkpoint.programs.tasks.registry import load_task
 from forkpoint.runtime.client import RuntimeClient
 
@@ -44,6 +46,12 @@ def test_a_custom_task_from_python_and_the_cli_is_the_task_run_locally(
     inbox.mkdir()
     for name, text in DOCS:
         (inbox / name).write_text(text)
+    # The cache as the local run met it, the prefix computed and the documents not: with the
+    # documents' own prompts cached, a near-tied greedy choice of the 135M model can flip (seen
+    # on this machine: one address read "example.com" locally, "example.cn" over the CLI),
+    # which would not be the task's doing.
+    assert RuntimeClient(sglang_server.url).flush_cache()
+    Extractor(Target(sglang_server.url, sglang_server.profile.chat_format), TASK).warm()
     out = tmp_path / "people.jsonl"
     args = ["extract", str(inbox), "--task-module", f"{MODULE}:TASK", "--server", gateway.url]
     done = CliRunner().invoke(app, [*args, "--out", str(out)])

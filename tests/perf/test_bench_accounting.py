@@ -58,7 +58,8 @@ def test_reported_totals_are_sums_of_per_document_usage_on_a_small_run(sglang_se
 @pytest.mark.slow
 def test_the_gateway_run_reports_every_document_it_was_given_in_order(sglang_server):
     documents = generate(CorpusSpec(documents=3, min_tokens=80, max_tokens=120, seed=5))
-    outcome = bench.run_gateway(sglang_server.url, "invoices", documents, 3, prefix=857)
+    target = Target(sglang_server.url, sglang_server.profile.chat_format)
+    outcome = bench.run_gateway(target, "invoices", documents, 3, prefix=857)
     results, wall, _, timeline = outcome
     figures = bench.measure("gateway", *outcome)
     assert [r.name for r in results] == [name for name, _ in documents]

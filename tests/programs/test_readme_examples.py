@@ -23,9 +23,10 @@ def from_python_example() -> str:
 @pytest.mark.slow
 def test_the_from_python_example_prints_one_typed_result_per_text(sglang_server, monkeypatch):
     code = from_python_example()
-    assert "from forkpoint.programs import ExtractionTask, extract" in code
+    assert "from forkpoint import ExtractionTask, extract" in code
     session = functools.partial(extract, sglang_url=sglang_server.url)
-    monkeypatch.setattr(fp, "extract", session)  # what the example's import finds
+    # what the example's import finds: `forkpoint` re-exports forkpoint.programs' names
+    monkeypatch.setattr(fp, "extract", session)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         exec(compile(code, "README.md", "exec"), {})
