@@ -238,9 +238,13 @@ def test_variants_of_client_settings_share_the_base_server_and_run_right_after_i
     assert names == ["base", "client_concurrency=4", "speculation.algorithm=off"]
 
 
-def test_without_vllm_the_peer_is_skipped_saying_why():
+def test_without_vllm_the_peer_is_skipped_saying_why(tmp_path):
+    # a Python that cannot import vllm wherever the suite runs: this one without site-packages
+    without_site = tmp_path / "python-without-site"
+    without_site.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    without_site.chmod(0o755)
     job = load_workload(docs=2, min_tokens=80, max_tokens=120)
-    run = vllm_peer(sys.executable)(get_profile("mixtral-awq-2x4090"), job)
+    run = vllm_peer(str(without_site))(get_profile("mixtral-awq-2x4090"), job)
     assert run["run"] == "vllm" and "No module named 'vllm'" in run["skipped"]
     assert (
         choose({"base": {"seconds_per_1m_tokens": 9.0, "valid_rate": 1.0}, "vllm": run}) == "base"
