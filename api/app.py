@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from forkpoint.api import errors, routes_extract, routes_jobs
+from forkpoint.api import errors, routes_extract, routes_files, routes_jobs, routes_openai
 from forkpoint.api.auth import Gate
+from forkpoint.api.batches import BatchBook
 from forkpoint.api.door import Door, StreamSlots
+from forkpoint.api.files import FileStore
 from forkpoint.api.jobs import JobRunner
 from forkpoint.api.metrics import Metrics
 from forkpoint.api.settings import Settings
@@ -39,6 +41,10 @@ def create_app(
         store = JobStore(settings.db_path)
         runner = JobRunner(store, settings, Metrics(), supervisor=supervisor)
         app.state.settings, app.state.store, app.state.runner = settings, store, runner
+        app.state.files = files = FileStore(settings.db_path, settings.files_dir)
+        files.sweep()  # bytes a crash left without their record
+        app.state.batches = BatchBook(runner, files)
+        runner.purgers.append(files.purge)
         app.state.gate = gate
         app.state.result_streams = StreamSlots(settings.max_result_streams)
         app.state.readiness = readiness = Readiness(runner.url)
@@ -47,6 +53,7 @@ def create_app(
         yield
         runner.stop()
         readiness.close()
+        files.close()
         store.close()
 
     app = FastAPI(title="forkpoint gateway", version="1", lifespan=lifespan)
@@ -72,6 +79,8 @@ def create_app(
 
     app.include_router(routes_extract.v1)
     app.include_router(routes_jobs.v1)
+    app.include_router(routes_files.v1)
+    app.include_router(routes_openai.v1)
     return app
 
 

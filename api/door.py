@@ -11,7 +11,8 @@ This ASGI middleware runs first, in this order:
    cannot reach a local gateway through the browser. Beyond loopback with no list: any host.
 2. The key (api/auth.py), on /v1 and /metrics: the Caller is kept in the request's state.
 3. A declared Content-Length over the limit: 413 at once.
-4. A /v1 request with a body must say it is JSON (multipart/form-data too for POST /v1/jobs),
+4. A /v1 request with a body must say it is JSON (multipart/form-data too for POST /v1/jobs
+   and POST /v1/files, whose limit is FORKPOINT_MAX_FILE_BYTES plus a form's overhead),
    else 415: a web page can send text/plain or a form to any address without asking the
    browser's permission (no CORS preflight), never application/json.
 
@@ -39,7 +40,9 @@ from forkpoint.errors import ForkpointError, QueueFull, RequestError, TooLarge
 GUARDED = ("/v1/", "/metrics")  # paths that need a key (when the gateway is not open)
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
-MULTIPART_PATHS = ("/v1/jobs",)  # the only routes that read a form (POST)
+MULTIPART_PATHS = ("/v1/jobs", "/v1/files")  # the only routes that read a form (POST)
+UPLOAD_PATH = "/v1/files"  # an OpenAI file upload: its own body limit (max_file_bytes)
+MULTIPART_OVERHEAD = 1024 * 1024  # a form's boundaries and other fields around the file
 PORT = re.compile(r"[0-9]{0,5}")
 
 
@@ -55,6 +58,8 @@ class Door:
     def __init__(self, app: Any, gate: Gate, max_body_bytes: int) -> None:
         self.app, self.gate, self.max_body_bytes = app, gate, max_body_bytes
         settings = gate.settings
+        # POST /v1/files takes one file up to max_file_bytes (OpenAI's 200 MB at most)
+        self.max_upload_bytes = settings.max_file_bytes + MULTIPART_OVERHEAD
         listed = (host_name(host) for host in settings.allowed_hosts)  # a port given is ignored
         self.allowed_hosts = frozenset(name for name in listed if name)
         # Checked on a loopback bind always (open or not); beyond it only once names are listed.
@@ -69,7 +74,8 @@ class Door:
             self._check_host(connection)
             if scope["path"].startswith(GUARDED):
                 scope.setdefault("state", {})["caller"] = self.gate.caller(connection)
-            self._check_declared(connection)
+            limit = self._limit(scope)
+            self._check_declared(connection, limit)
             self._check_media_type(scope, connection)
         except ForkpointError as error:
             await errors.response(error)(scope, receive, send)
@@ -77,7 +83,12 @@ class Door:
         except Refused as refused:
             await errors.response(refused.error, status=refused.status)(scope, receive, send)
             return
-        await self.app(scope, self._counted(receive), send)
+        await self.app(scope, self._counted(receive, limit), send)
+
+    def _limit(self, scope: dict) -> int:
+        """The body limit of this request: an upload's, or every other body's."""
+        upload = scope["method"] == "POST" and scope["path"].rstrip("/") == UPLOAD_PATH
+        return self.max_upload_bytes if upload else self.max_body_bytes
 
     def _check_host(self, connection: HTTPConnection) -> None:
         if not self.check_host:
@@ -116,10 +127,10 @@ class Door:
             403,
         )
 
-    def _check_declared(self, connection: HTTPConnection) -> None:
+    def _check_declared(self, connection: HTTPConnection, limit: int) -> None:
         declared = connection.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
-            raise self._too_large(f"body of {declared} bytes")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise self._too_large(f"body of {declared} bytes", limit)
 
     def _check_media_type(self, scope: dict, connection: HTTPConnection) -> None:
         if not scope["path"].startswith("/v1/") or not has_body(connection):
@@ -141,7 +152,7 @@ class Door:
             415,
         )
 
-    def _counted(self, receive: Any) -> Any:
+    def _counted(self, receive: Any, limit: int) -> Any:
         received = 0
 
         async def counted() -> dict:
@@ -149,17 +160,18 @@ class Door:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise self._too_large(f"body of more than {received} bytes")
+                if received > limit:
+                    raise self._too_large(f"body of more than {received} bytes", limit)
             return message
 
         return counted
 
-    def _too_large(self, what: str) -> TooLarge:
-        return TooLarge(
-            f"{what} exceeds the {self.max_body_bytes} limit",
-            hint="raise FORKPOINT_MAX_BODY_BYTES, or send fewer documents per job",
-        )
+    def _too_large(self, what: str, limit: int) -> TooLarge:
+        if limit == self.max_upload_bytes:
+            hint = "split the file, or raise FORKPOINT_MAX_FILE_BYTES (200 MB at most)"
+        else:
+            hint = "raise FORKPOINT_MAX_BODY_BYTES, or send fewer documents per job"
+        return TooLarge(f"{what} exceeds the {limit} limit", hint=hint)
 
 
 def has_body(connection: HTTPConnection) -> bool:

@@ -5,7 +5,9 @@ inline JSON schema with optional instructions, or a whole task definition. A job
 `JobTask`: the built-in's name (its Python model and validators live in the package, so the
 name is what rebuilds it), or a definition (programs/tasks/spec.py `TaskSpec`) — an inline
 schema is the definition named "inline-schema" with the request's instructions or the default
-ones, which builds exactly the task `schema_task` builds.
+ones, which builds exactly the task `schema_task` builds. A grouped job (an OpenAI batch, whose
+requests may ask different things) stores one definition per group in the store's job_groups,
+and each document names its group: its JobTask says only `grouped`.
 
 Stores written before this record held it in three nullable columns (`task`, `schema_json` +
 `instructions`, `task_spec`); `from_columns` reads them, and the store migrates every such row
@@ -35,14 +37,16 @@ class JobTask(BaseModel):
 
     builtin: str | None = None
     definition: TaskSpec | None = None
+    grouped: str | None = None  # the name a grouped job shows; its tasks are by document
     # why the task cannot be built: a job migrated from an older store whose record today's
     # limits refuse (its documents fail with this reason; see api/store.py _migrate)
     error: str | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> JobTask:
-        if (self.builtin is None) == (self.definition is None):
-            raise ValueError("a job's task is a built-in name or a definition, exactly one")
+        given = (self.builtin, self.definition, self.grouped)
+        if sum(kind is not None for kind in given) != 1:
+            raise ValueError("a job's task is a built-in name, a definition or grouped: one")
         return self
 
     @classmethod
@@ -82,14 +86,19 @@ class JobTask(BaseModel):
     @property
     def name(self) -> str:
         """What a job shows as its task."""
-        return self.builtin if self.builtin is not None else self.definition.name  # type: ignore[union-attr]
+        if self.definition is not None:
+            return self.definition.name
+        return self.builtin if self.builtin is not None else self.grouped or ""
 
     def to_task(self) -> ExtractionTask:
-        """The task, built and its schema compiled (TaskError, SchemaError if it cannot be)."""
+        """The task, built and its schema compiled (TaskError, SchemaError if it cannot be).
+        A grouped job has a task per group: the store has them (JobRunner reads them)."""
         if self.error is not None:
             raise TaskError(f"job task {self.name!r}: {self.error}")
         if self.definition is not None:
             return self.definition.to_task()
+        if self.grouped is not None:
+            raise TaskError(f"job task {self.name!r} has a task per group of documents")
         return get_task(self.builtin or "")
 
     def to_json(self) -> str:

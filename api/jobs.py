@@ -19,7 +19,8 @@ import json
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -37,6 +38,7 @@ from forkpoint.programs.extractor import Extractor
 from forkpoint.programs.extractor_pool import ExtractorPool
 from forkpoint.programs.results.record import DocumentResult
 from forkpoint.programs.target import LazyTarget
+from forkpoint.programs.tasks.spec import TaskSpec
 from forkpoint.programs.tasks.task import ExtractionTask
 from forkpoint.runtime.corpora import JobCorpora
 from forkpoint.runtime.watch import RemoteRuntime, RuntimeWatch
@@ -59,6 +61,7 @@ class WorkItem:
     index: int
     name: str
     sha256: str | None = None
+    part: int | None = None  # its group's task, in a grouped job (an OpenAI batch)
 
     def failed(self, reason: str) -> DocumentResult:
         """This document's error result (its name and hash are all that needs)."""
@@ -125,9 +128,16 @@ class JobRunner:
             attempts=settings.runtime_attempts,
             down_wait_seconds=settings.runtime_down_wait_seconds,
         )
-        self._tasks: dict[str, ExtractionTask] = {}  # by job id: built once, not per document
+        # by (job id, group): built once, not per document
+        self._tasks: dict[tuple[str, int | None], ExtractionTask] = {}
+        self._holding: Counter[str] = Counter()  # documents workers hold, by job
+        self._holding_lock = threading.Lock()
+        self._noted: set[tuple[str, int]] = set()  # groups whose prefix tokens are recorded
         self._threads: list[threading.Thread] = []
         self._stopped = threading.Event()  # ends the retention loop
+        # what else is deleted at the retention cutoff (a time.time()), e.g. the OpenAI files
+        self.purgers: list[Callable[[float], object]] = []
+        self._served_model: str | None = None
 
     def start(self) -> None:
         """Remove corpora a crash left behind, resume unfinished jobs, start the workers.
@@ -151,11 +161,23 @@ class JobRunner:
             thread.start()
             self._threads.append(thread)
 
+    def served_model(self) -> str:
+        """The served model's name (the last part of its path), asked of the runtime once;
+        RuntimeUnavailable while it does not answer."""
+        if self._served_model is None:
+            info = self.target.get().client().model_info()
+            self._served_model = str(info.get("model_path", "")).rstrip("/").rsplit("/", 1)[-1]
+        return self._served_model
+
     def purge_expired(self, now: float | None = None) -> int:
         """Delete the jobs that finished more than `retention_days` before `now` (default: the
-        clock), their documents and results with them; how many were deleted."""
+        clock), their documents and results with them, and what `purgers` keep for as long
+        (the OpenAI files); how many jobs were deleted."""
         now = time.time() if now is None else now
-        purged = self.store.purge(now - self.settings.retention_days * 86400.0)
+        cutoff = now - self.settings.retention_days * 86400.0
+        for purge in self.purgers:
+            purge(cutoff)
+        purged = self.store.purge(cutoff)
         if purged:
             log.info(
                 "deleted %d jobs finished over %g days ago", purged, self.settings.retention_days
@@ -187,10 +209,14 @@ class JobRunner:
         labels: dict[str, dict] | None = None,
         idempotency_key: str | None = None,
         owner: str | None = None,
+        groups: list[str] | None = None,
+        parts: list[int | None] | None = None,
+        batch: dict | None = None,
     ) -> tuple[JobRecord, bool]:
         """Store a job durably, owned by `owner`, and queue it: (job, created). Raises QueueFull
         past the queue limit. An idempotency key the owner used within the idempotency TTL
-        returns the job it created (created False), whatever the queue holds."""
+        returns the job it created (created False), whatever the queue holds. A grouped job
+        gives its groups' tasks and each document's part (JobStore.create_job)."""
         unreadable = {
             index: DocumentResult.failed(index, doc, doc.error, seconds=0.0)
             for index, doc in enumerate(documents)
@@ -207,6 +233,9 @@ class JobRunner:
             max_waiting=self.settings.max_queued_documents,
             max_waiting_per_owner=self.settings.max_queued_documents_per_key,
             failed={index: result.to_json() for index, result in unreadable.items()},
+            groups=groups,
+            parts=parts,
+            batch=batch,
         )
         if not created:
             return job, False
@@ -220,8 +249,19 @@ class JobRunner:
         self.store.set_state(job_id, "cancelled")
         self.queue.drop(job_id)
         self.metrics.jobs.labels("cancelled").inc()
-        self._tasks.pop(job_id, None)
+        self._forget_tasks(job_id)
         self.corpora.drop(job_id)
+
+    def holding(self, job_id: str) -> int:
+        """How many of the job's documents workers hold right now (a cancelled job's that may
+        still be recorded)."""
+        with self._holding_lock:
+            return self._holding[job_id]
+
+    def _forget_tasks(self, job_id: str) -> None:
+        for key in [key for key in list(self._tasks) if key[0] == job_id]:
+            self._tasks.pop(key, None)
+        self._noted = {key for key in self._noted if key[0] != job_id}
 
     def extractor(self, task: ExtractionTask) -> Extractor:
         """The task's warmed extractor (schema and instructions): the prefix is computed once
@@ -230,7 +270,7 @@ class JobRunner:
 
     def _enqueue(self, job: JobRecord) -> None:
         items = deque(
-            WorkItem(job.id, ref.index, ref.name, ref.sha256)
+            WorkItem(job.id, ref.index, ref.name, ref.sha256, ref.part)
             for ref in self.store.pending_refs(job.id)
         )
         if not items:
@@ -260,6 +300,8 @@ class JobRunner:
         an unexpected exception (a runtime answering garbage, a read or SQLite error, a bug)
         becomes that document's error, so its job still reaches `done` and the pool its size."""
         while (item := self.queue.take()) is not None:
+            with self._holding_lock:
+                self._holding[item.job_id] += 1
             try:
                 self._run(item)
             except Exception as exc:
@@ -271,28 +313,55 @@ class JobRunner:
                     self._store(item.job_id, failed)
                 except Exception:  # e.g. the disk is full: the document stays pending
                     log.exception("could not record the failure of document %d", item.index)
+            finally:
+                with self._holding_lock:
+                    self._holding[item.job_id] -= 1
+                    if not self._holding[item.job_id]:
+                        del self._holding[item.job_id]
 
     def _run(self, item: WorkItem) -> None:
         job = self.store.job(item.job_id)
         if job is None or job.state == "cancelled":
             return
         try:
-            task = self._tasks.get(job.id)
-            if task is None:
-                task = self._tasks[job.id] = job.task.to_task()
+            task = self._task(job, item.part)
             text = self.store.text(item.job_id, item.index)
             if text is None:
                 return  # the job was deleted meanwhile
             document = Document(item.name, text, sha256=item.sha256)
             suspect = self.outages.suspect((item.job_id, item.index))
             with self.outages.one_suspect if suspect else nullcontext():
-                result = self.extractor(task).extract(item.index, document)
+                extractor = self.extractor(task)
+                if item.part is not None and extractor.prefix_tokens is not None:
+                    self._note_prefix(job.id, item.part, extractor.prefix_tokens)
+                result = extractor.extract(item.index, document)
         except RuntimeUnavailable as exc:
             self._outage(item, exc)
             return
         except ForkpointError as exc:  # e.g. the job's task is no longer registered
             result = item.failed(str(exc))
         self._store(item.job_id, result)
+
+    def _task(self, job: JobRecord, part: int | None) -> ExtractionTask:
+        """The task of a job's document: the job's, or (a grouped job) its group's."""
+        task = self._tasks.get((job.id, part))
+        if task is None:
+            if part is None:
+                task = job.task.to_task()
+            else:
+                spec = self.store.group(job.id, part)
+                if spec is None:
+                    raise ForkpointError(f"job {job.id} has no group {part}")
+                task = TaskSpec.model_validate_json(spec).to_task()
+            self._tasks[(job.id, part)] = task
+        return task
+
+    def _note_prefix(self, job_id: str, part: int, tokens: int) -> None:
+        """Record a group's prefix tokens once (the batch shows them)."""
+        key = (job_id, part)
+        if key not in self._noted:
+            self._noted.add(key)
+            self.store.set_prefix_tokens(job_id, part, tokens)
 
     def _runtime_restarted(self) -> None:
         self.metrics.runtime_restarts.inc()
@@ -318,6 +387,6 @@ class JobRunner:
         if self.store.record(job_id, result.index, result.to_json()):
             self.metrics.observe(result)
             if self.store.get(job_id).state in FINAL_STATES:  # the job's last document
-                self._tasks.pop(job_id, None)
+                self._forget_tasks(job_id)
                 self.corpora.drop(job_id)
         self.outages.forget((job_id, result.index))

@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     max_documents_per_job: int = Field(10_000, ge=1)
     max_document_chars: int = Field(200_000, ge=1)
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    # OpenAI files (POST /v1/files): one file's size, OpenAI's 200 MB at most, and what one
+    # key may keep stored at once (batch inputs and outputs both count)
+    max_file_bytes: int = Field(200 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
+    max_file_bytes_per_key: int = Field(10 * 1024**3, ge=1024)
+    files_path: Path | None = None  # OpenAI files' bytes; default: beside db_path
+    # The model names OpenAI requests may give (GET /v1/models); empty: any name, all served
+    # by the one runtime, so a script's own model name (gpt-4o-mini...) runs unchanged.
+    models: list[str] = []
     extract_timeout_seconds: float = Field(300.0, gt=0)
     # One job document's whole extraction (every chunk and re-ask): no ask starts after it.
     document_timeout_seconds: float = Field(1800.0, gt=0)
@@ -119,6 +127,14 @@ class Settings(BaseSettings):
         from forkpoint.runtime.profiles import get_profile
 
         return get_profile(self.profile)
+
+    @property
+    def files_dir(self) -> Path:
+        """Where uploaded and batch output files live: FORKPOINT_FILES_PATH, else beside the
+        database, named for it (gateway.sqlite3: gateway-files)."""
+        if self.files_path is not None:
+            return self.files_path
+        return self.db_path.with_name(self.db_path.stem + "-files")
 
     @property
     def runtime_url(self) -> str:

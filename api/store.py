@@ -48,6 +48,10 @@ CREATE TABLE IF NOT EXISTS idempotency (
 CREATE TABLE IF NOT EXISTS labels (
     job_id TEXT NOT NULL, name TEXT NOT NULL, expected TEXT NOT NULL, PRIMARY KEY (job_id, name)
 );
+CREATE TABLE IF NOT EXISTS job_groups (
+    job_id TEXT NOT NULL, part INTEGER NOT NULL, task_json TEXT NOT NULL, prefix_tokens INTEGER,
+    PRIMARY KEY (job_id, part)
+);
 CREATE TABLE IF NOT EXISTS results (
     job_id TEXT NOT NULL, idx INTEGER NOT NULL, ok INTEGER NOT NULL, record TEXT NOT NULL,
     prompt_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL,
@@ -58,10 +62,12 @@ CREATE TABLE IF NOT EXISTS results (
 
 
 ADDED_COLUMNS = {  # columns newer than the first release
-    "documents": {"sha256": "TEXT"},
+    # part: a grouped job's document's group (job_groups), NULL in a job of one task
+    "documents": {"sha256": "TEXT", "part": "INTEGER"},
     # task_json: the job's JobTask; a store written before it held the task in `task` (a
     # built-in's name), `schema_json` + `instructions` or `task_spec`, read once by _migrate
-    "jobs": {"owner": "TEXT", "task_spec": "TEXT", "task_json": "TEXT"},
+    # batch: the OpenAI batch a job is (its request and what was written for it), as JSON
+    "jobs": {"owner": "TEXT", "task_spec": "TEXT", "task_json": "TEXT", "batch": "TEXT"},
     "idempotency": {"created": "REAL"},
 }
 WAITING_SQL = (
@@ -69,12 +75,13 @@ WAITING_SQL = (
     "LEFT JOIN results r ON r.job_id = d.job_id AND r.idx = d.idx "
     "WHERE j.state IN ('queued', 'running') AND r.idx IS NULL"
 )
-JOB_COLUMNS = "id, task_json, state, total, created, finished, owner"
+JOB_COLUMNS = "id, task_json, state, total, created, finished, owner, batch"
 DAY = 24 * 3600.0
 PURGED = (  # (table, its job column): what a purged job leaves nowhere
     ("results", "job_id"),
     ("documents", "job_id"),
     ("labels", "job_id"),
+    ("job_groups", "job_id"),
     ("corpora", "job_id"),
     ("idempotency", "job_id"),
     ("jobs", "id"),
@@ -90,12 +97,22 @@ class JobRecord:
     created: float
     finished: float | None
     owner: str | None = None
+    batch: dict[str, Any] | None = None  # an OpenAI batch's record (api/batches.py)
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> JobRecord:
         """A row of JOB_COLUMNS."""
-        id_, task_json, state, total, created, finished, owner = row
-        return cls(id_, JobTask.from_json(task_json), state, total, created, finished, owner)
+        id_, task_json, state, total, created, finished, owner, batch = row
+        return cls(
+            id_,
+            JobTask.from_json(task_json),
+            state,
+            total,
+            created,
+            finished,
+            owner,
+            None if batch is None else json.loads(batch),
+        )
 
 
 @dataclass(frozen=True)
@@ -115,6 +132,7 @@ class DocumentRef:
     index: int
     name: str
     sha256: str | None
+    part: int | None = None  # its group in a grouped job
 
 
 @dataclass(frozen=True)
@@ -196,6 +214,9 @@ class JobStore:
         max_waiting: int | None = None,
         max_waiting_per_owner: int | None = None,
         failed: dict[int, dict[str, Any]] | None = None,
+        groups: list[str] | None = None,
+        parts: list[int | None] | None = None,
+        batch: dict[str, Any] | None = None,
     ) -> tuple[JobRecord, bool]:
         """Store a job, every document (and any labels) in one transaction; (job, created).
 
@@ -209,10 +230,12 @@ class JobStore:
         fill the queue for the others. Every document counts, unreadable ones too (they are
         stored like the rest). `failed` holds the result
         records of documents that could not be read (by index): stored with the job, so a crash
-        cannot leave them to run as empty documents.
+        cannot leave them to run as empty documents. A grouped job (JobTask.grouped) stores
+        its groups' tasks (`groups`, TaskSpec JSON by part) and each document's `parts`; `batch`
+        is the OpenAI batch the job is.
         """
         now = time.time()
-        job = JobRecord(uuid.uuid4().hex, task, "queued", len(documents), now, None, owner)
+        job = JobRecord(uuid.uuid4().hex, task, "queued", len(documents), now, None, owner, batch)
         with self._tx(durable=True) as db:  # a 202 means the job is on disk
             if idempotency is not None:
                 key, fingerprint = idempotency
@@ -241,7 +264,7 @@ class JobStore:
                     (scoped, job.id, fingerprint, now),
                 )
             db.execute(  # `task` (NOT NULL since the first release) keeps the task's name
-                f"INSERT INTO jobs (task, {JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO jobs (task, {JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job.task.name,
                     job.id,
@@ -251,14 +274,26 @@ class JobStore:
                     job.created,
                     job.finished,
                     job.owner,
+                    None if batch is None else json.dumps(batch),
                 ),
             )
             db.executemany(
-                "INSERT INTO documents (job_id, idx, name, text, sha256) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO documents (job_id, idx, name, text, sha256, part) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (job.id, i, *doc[:2], doc[2] if len(doc) > 2 else None)
+                    (
+                        job.id,
+                        i,
+                        *doc[:2],
+                        doc[2] if len(doc) > 2 else None,
+                        None if parts is None else parts[i],
+                    )
                     for i, doc in enumerate(documents)
                 ],
+            )
+            db.executemany(
+                "INSERT INTO job_groups (job_id, part, task_json) VALUES (?, ?, ?)",
+                [(job.id, part, text) for part, text in enumerate(groups or ())],
             )
             db.executemany(
                 "INSERT INTO labels VALUES (?, ?, ?)",
@@ -381,12 +416,76 @@ class JobStore:
             ).fetchall()
         return [PendingDocument(*row) for row in rows]
 
+    def group(self, job_id: str, part: int) -> str | None:
+        """A grouped job's task for one group (TaskSpec JSON); None if the job is gone."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT task_json FROM job_groups WHERE job_id = ? AND part = ?", (job_id, part)
+            ).fetchone()
+        return row[0] if row else None
+
+    def set_prefix_tokens(self, job_id: str, part: int, tokens: int) -> None:
+        """How many tokens a group's shared prefix has (recorded when it is first warmed)."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE job_groups SET prefix_tokens = ? WHERE job_id = ? AND part = ?",
+                (tokens, job_id, part),
+            )
+
+    def prefix_tokens(self, job_id: str) -> list[int | None]:
+        """Each group's prefix tokens, by part (None: not warmed yet)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT prefix_tokens FROM job_groups WHERE job_id = ? ORDER BY part", (job_id,)
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def set_batch(self, job_id: str, batch: dict[str, Any]) -> None:
+        """Replace the OpenAI batch record of a job (e.g. with the files written for it)."""
+        with self._tx(durable=True) as db:
+            db.execute("UPDATE jobs SET batch = ? WHERE id = ?", (json.dumps(batch), job_id))
+
+    def batches(
+        self, owner: str | None, *, before: float | None = None, limit: int = 20
+    ) -> list[JobRecord]:
+        """The newest jobs that are OpenAI batches (owner None: everyone's), created before
+        `before` if given (paging)."""
+        where, args = "batch IS NOT NULL", list[Any]()
+        if owner is not None:
+            where, args = where + " AND owner = ?", [owner]
+        if before is not None:
+            where, args = where + " AND created < ?", [*args, before]
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE {where} ORDER BY created DESC LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+        return [JobRecord.from_row(row) for row in rows]
+
+    def parts(self, job_id: str) -> list[int | None]:
+        """Every document's group (None in a job of one task), in order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT part FROM documents WHERE job_id = ? ORDER BY idx", (job_id,)
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def status_counts(self, job_id: str) -> dict[str, int]:
+        """How many results have each status (ok, needs_review, invalid, truncated, error)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT json_extract(record, '$.status'), COUNT(*) FROM results "
+                "WHERE job_id = ? GROUP BY 1",
+                (job_id,),
+            ).fetchall()
+        return dict(rows)
+
     def pending_refs(self, job_id: str) -> list[DocumentRef]:
         """The job's documents without a result, in order, without their texts: what a queue
         holds (the texts stay here until a worker takes the document)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT d.idx, d.name, d.sha256 FROM documents d LEFT JOIN results r "
+                "SELECT d.idx, d.name, d.sha256, d.part FROM documents d LEFT JOIN results r "
                 "ON r.job_id = d.job_id AND r.idx = d.idx "
                 "WHERE d.job_id = ? AND r.idx IS NULL ORDER BY d.idx",
                 (job_id,),
@@ -442,6 +541,23 @@ class JobStore:
                 break
             out.append(json.loads(record))
         return out
+
+    def recorded(self, job_id: str, page: int = 1000) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Every recorded result as (index, record), in order, gaps skipped (a cancelled job's
+        results), read a page at a time."""
+        after = -1
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT idx, record FROM results WHERE job_id = ? AND idx > ? ORDER BY idx "
+                    "LIMIT ?",
+                    (job_id, after, page),
+                ).fetchall()
+            for index, record in rows:
+                yield index, json.loads(record)
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
 
     def counts(self, job_id: str) -> JobCounts:
         with self._lock:

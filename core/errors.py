@@ -113,6 +113,12 @@ class IdempotencyConflict(ForkpointError):
     http_status = 409
 
 
+class Conflict(ForkpointError):
+    """The request does not fit the state of what it names (e.g. cancelling a finished batch)."""
+
+    http_status = 409
+
+
 class NotFound(ForkpointError):
     """No such job (or no such thing of a job, e.g. its labels)."""
 

@@ -23,7 +23,7 @@ from forkpoint.programs.tasks.task import ExtractionTask
 @dataclass(frozen=True)
 class BatchOptions:
     concurrency: int = 32
-    temperature: float = 0.0
+    temperature: float | None = None  # None: the task's own sampling (greedy by default)
     max_output_tokens: int | None = None  # None: the task's own limit
     warm_prefix: bool = True  # False only to measure what the fork-point warm-up buys
 

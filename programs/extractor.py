@@ -63,14 +63,19 @@ class Extractor:
         target: Target,
         task: ExtractionTask,
         *,
-        temperature: float = 0.0,
+        temperature: float | None = None,  # None: the task's sampling's
         max_output_tokens: int | None = None,  # None: the task's own limit
         deadline_seconds: float | None = None,  # one document's whole extraction; None: none
         max_chunks: int = MAX_CHUNKS_PER_DOCUMENT,
     ) -> None:
         self.target, self.prompt = target, target.prompt(task)
         self.deadline_seconds, self.max_chunks = deadline_seconds, max_chunks
-        self.temperature, self.max_output_tokens = temperature, max_output_tokens
+        self.max_output_tokens = max_output_tokens
+        self.sampling = (
+            task.sampling
+            if temperature is None
+            else task.sampling.model_copy(update={"temperature": temperature})
+        )
         client = target.client()
         try:
             self.endpoint = program.connect(client)
@@ -247,7 +252,7 @@ class Extractor:
                         turn=self.prompt.reask(text, attempts),
                         json_schema=task.constraint.schema_json,
                         max_tokens=max_tokens,
-                        temperature=self.temperature,
+                        sampling=self.sampling,
                         ebnf=ebnf,
                     )
                 )

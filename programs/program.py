@@ -22,9 +22,11 @@ from sglang.lang.interpreter import ProgramState, StreamExecutor
 from sglang.lang.ir import SglSamplingParams
 from sglang.utils import HttpResponse
 
+from forkpoint.programs.tasks.task import Sampling
 from forkpoint.runtime.client import RuntimeClient
 
 OUTPUT = "output"
+GREEDY = Sampling()
 
 
 @sgl.function
@@ -48,12 +50,26 @@ class Ebnf(str):
 # `constraint`: the JSON schema, or an Ebnf grammar; it is not in the text, so not in the prefix.
 @sgl.function
 def extract_document(
-    s: ProgramState, prefix: str, turn: str, constraint: str, budget: int, temp: float
+    s: ProgramState,
+    prefix: str,
+    turn: str,
+    constraint: str,
+    budget: int,
+    temp: float,
+    nucleus: float,
+    stops: list[str],
 ) -> None:
     s += prefix
     # ---- fork point: everything above is shared by every document of the task ----
     s += turn
-    s += sgl.gen(OUTPUT, max_tokens=budget, temperature=temp, json_schema=constraint)
+    s += sgl.gen(
+        OUTPUT,
+        max_tokens=budget,
+        temperature=temp,
+        top_p=nucleus,
+        stop=stops or None,
+        json_schema=constraint,
+    )
 
 
 class ServerError(ConnectionError):
@@ -77,11 +93,21 @@ class Endpoint(RuntimeEndpoint):
         self.base_url, self.api_key, self.verify = client.url, None, None
         self.model_info = client.model_info()
         self.chat_template = get_chat_template_by_model_path(self.model_info["model_path"])
+        # sampling parameters the frontend's `gen` has no argument for (sampling_seed)
+        self.extra_params: dict[str, Any] = {}
 
     def with_client(self, client: RuntimeClient) -> Endpoint:
         """This endpoint through another client (other timeouts): no request, same model."""
         view = copy.copy(self)
         view.client = client
+        return view
+
+    def with_params(self, **params: Any) -> Endpoint:
+        """This endpoint sending `params` in every request's sampling_params as well."""
+        if not params:
+            return self
+        view = copy.copy(self)
+        view.extra_params = {**self.extra_params, **params}
         return view
 
     def generate(
@@ -98,6 +124,7 @@ class Endpoint(RuntimeEndpoint):
                 "skip_special_tokens": global_config.skip_special_tokens_in_output,
                 "spaces_between_special_tokens": global_config.spaces_between_special_tokens_in_out,
                 **params,
+                **self.extra_params,
             },
         }
         try:
@@ -140,17 +167,21 @@ def run_extract(
     turn: str,
     json_schema: str,
     max_tokens: int,
-    temperature: float = 0.0,
+    sampling: Sampling = GREEDY,
     ebnf: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Run one document; returns the raw output text and SGLang's meta_info. With `ebnf` (the
     document's copy-field grammar, which already holds the schema) it replaces `json_schema`."""
+    if sampling.seed is not None and isinstance(endpoint, Endpoint):
+        endpoint = endpoint.with_params(sampling_seed=sampling.seed)
     state = extract_document.run(
         prefix=prefix,
         turn=turn,
         constraint=json_schema if ebnf is None else Ebnf(ebnf),
         budget=max_tokens,
-        temp=temperature,
+        temp=sampling.temperature,
+        nucleus=sampling.top_p,
+        stops=list(sampling.stop),
         backend=endpoint,
         use_thread=False,
     )

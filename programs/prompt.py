@@ -42,19 +42,32 @@ class TaskPrompt:
     chat_format: ChatFormat
 
     @cached_property
-    def system(self) -> str:
+    def system(self) -> str | None:
+        """The system text: the task's instructions, field guide and answer rule, or a
+        conversation's own system message (None if it has none)."""
+        if self.task.conversation is not None:
+            return self.task.conversation.system
         guide = field_guide(self.task.constraint.schema)
         return f"{self.task.instructions.strip()}\n\n{guide}\n\n{ANSWER_RULE}"
 
     @cached_property
+    def shots(self) -> tuple[tuple[str, str], ...]:
+        """The (user, assistant) turns before the document's: the few-shot examples, or a
+        conversation's turns verbatim."""
+        if self.task.conversation is not None:
+            return self.task.conversation.shots
+        return tuple((user_turn(ex.document), ex.answer()) for ex in self.task.examples)
+
+    @cached_property
     def prefix(self) -> str:
         """Everything before the fork point: system text and few-shot turns."""
-        shots = [(user_turn(ex.document), ex.answer()) for ex in self.task.examples]
-        return self.chat_format.prefix(self.system, shots)
+        return self.chat_format.prefix(self.system, self.shots)
 
     def document_turn(self, document: str) -> str:
-        """Everything after the fork point, up to where generation starts."""
-        return self.chat_format.turn(user_turn(document), after_shots=bool(self.task.examples))
+        """Everything after the fork point, up to where generation starts: the document as the
+        task presents it, or (a conversation's) the last user message as it is."""
+        user = document if self.task.conversation is not None else user_turn(document)
+        return self.chat_format.turn(user, opens=not self.shots and self.system is not None)
 
     def reask(self, document: str, attempts: list[tuple[str, str]]) -> str:
         """The document turn followed by each (answer, validation error) so far."""

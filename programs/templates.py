@@ -1,9 +1,9 @@
 """Chat formats, each defined once: how a task's turns become the text SGLang tokenizes.
 
-A format renders two parts: `prefix` (system text and few-shot turns: everything before the fork
-point) and `turn` (one document's user turn plus the generation prompt). The fork point sits on a
-token-stable boundary — right before a special token or a byte-fallback newline — so the prefix's
-tokens are a prefix of every full prompt's tokens and RadixAttention can share them.
+A format renders two parts: `prefix` (system text, if any, and few-shot turns: everything before
+the fork point) and `turn` (one document's user turn plus the generation prompt). The fork point
+sits on a token-stable boundary — right before a special token or a byte-fallback newline — so the
+prefix's tokens are a prefix of every full prompt's tokens and RadixAttention can share them.
 
 SGLang tokenizes /generate text with the model's HF tokenizer and its default special tokens:
 Llama/Mistral tokenizers add BOS themselves, so no format writes a textual `<s>`.
@@ -25,19 +25,21 @@ class ChatFormat(ABC):
     name: str
 
     @abstractmethod
-    def prefix(self, system: str, shots: Sequence[Shot]) -> str:
-        """Everything before the fork point."""
+    def prefix(self, system: str | None, shots: Sequence[Shot]) -> str:
+        """Everything before the fork point (`system` None: no system message)."""
 
     @abstractmethod
-    def turn(self, user: str, *, after_shots: bool) -> str:
-        """One user turn and the generation prompt; `after_shots` is False when there are none."""
+    def turn(self, user: str, *, opens: bool) -> str:
+        """One user turn and the generation prompt. `opens`: the prefix left the turn open
+        (a system text and no shots: the user text joins the system's turn, where a format
+        has no system role)."""
 
     @abstractmethod
     def followup(self, answer: str, user: str) -> str:
         """After a turn: close the assistant's `answer`, add a user turn, prompt again."""
 
-    def render(self, system: str, shots: Sequence[Shot], user: str) -> str:
-        return self.prefix(system, shots) + self.turn(user, after_shots=bool(shots))
+    def render(self, system: str | None, shots: Sequence[Shot], user: str) -> str:
+        return self.prefix(system, shots) + self.turn(user, opens=not shots and system is not None)
 
 
 class ChatML(ChatFormat):
@@ -45,18 +47,18 @@ class ChatML(ChatFormat):
 
     name = "chatml"
 
-    def prefix(self, system: str, shots: Sequence[Shot]) -> str:
-        text = f"<|im_start|>system\n{system}<|im_end|>\n"
+    def prefix(self, system: str | None, shots: Sequence[Shot]) -> str:
+        text = "" if system is None else f"<|im_start|>system\n{system}<|im_end|>\n"
         for user, assistant in shots:
             text += f"<|im_start|>user\n{user}<|im_end|>\n"
             text += f"<|im_start|>assistant\n{assistant}<|im_end|>\n"
         return text  # fork point: the document turn starts with the special <|im_start|>
 
-    def turn(self, user: str, *, after_shots: bool) -> str:
+    def turn(self, user: str, *, opens: bool) -> str:
         return f"<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
 
     def followup(self, answer: str, user: str) -> str:
-        return f"{answer}<|im_end|>\n" + self.turn(user, after_shots=True)
+        return f"{answer}<|im_end|>\n" + self.turn(user, opens=False)
 
 
 class MixtralV1(ChatFormat):
@@ -72,22 +74,23 @@ class MixtralV1(ChatFormat):
 
     name = "mixtral-v1"
 
-    def prefix(self, system: str, shots: Sequence[Shot]) -> str:
+    def prefix(self, system: str | None, shots: Sequence[Shot]) -> str:
         if not shots:
             # The document must share the first [INST] with the system text; the fork point
-            # falls after the "\n\n", which are byte-fallback tokens that never merge.
-            return f"[INST] {system}\n\n"
+            # falls after the "\n\n", which are byte-fallback tokens that never merge. No
+            # system text: nothing is shared, the fork point is the start.
+            return "" if system is None else f"[INST] {system}\n\n"
         text = ""
         for i, (user, assistant) in enumerate(shots):
-            content = f"{system}\n\n{user}" if i == 0 else user
+            content = f"{system}\n\n{user}" if i == 0 and system is not None else user
             text += f"[INST] {content} [/INST] {assistant}</s>"
         return text  # fork point: right after the special </s>
 
-    def turn(self, user: str, *, after_shots: bool) -> str:
-        return f"[INST] {user} [/INST]" if after_shots else f"{user} [/INST]"
+    def turn(self, user: str, *, opens: bool) -> str:
+        return f"{user} [/INST]" if opens else f"[INST] {user} [/INST]"
 
     def followup(self, answer: str, user: str) -> str:
-        return f" {answer}</s>" + self.turn(user, after_shots=True)
+        return f" {answer}</s>" + self.turn(user, opens=False)
 
 
 # Which format a served model was trained on: MODEL_FAMILIES in runtime/served_model.py.

@@ -11,6 +11,8 @@ Runs the same documents several ways and reports each, with ratios to the baseli
   cold       no warm-up: every document fired at once against an empty cache
   no-radix   a second server with --disable-radix-cache (embedded profile only)
   gateway    through the forkpoint gateway (a job over HTTP) instead of direct
+  openai-batch  through the gateway as one OpenAI batch file (the `openai` package), the same
+             prompts and grammar as messages (perf/bench/openai_batch.py)
   no-copy    the baseline with the task's copy fields dropped (#20): the plain JSON schema, what
              the peers get too
   speculation  a second server with the profile's speculation flipped (NGRAM off if the profile
@@ -36,6 +38,8 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +61,7 @@ if TYPE_CHECKING:
 
 # Runs on the SGLang server bench starts (or --sglang-url), and on a second one it starts; any
 # other run named is a llama.cpp peer (perf/peers/llamacpp.py, loaded only then).
-SERVED = ("baseline", "cold", "no-copy", "gateway")
+SERVED = ("baseline", "cold", "no-copy", "gateway", "openai-batch")
 SECOND_SERVER = ("no-radix", "speculation")
 
 
@@ -121,17 +125,15 @@ def run_direct(
     return results, wall, prefix, timeline
 
 
-def run_gateway(
-    target: Target, task_name: str, documents: list[tuple[str, str]], concurrency: int, prefix: int
-) -> tuple[list[DocumentResult], float, int, Timeline]:
+@contextmanager
+def serving_gateway(url: str, concurrency: int, documents: int) -> Iterator[str]:
+    """A gateway in this process (uvicorn in a thread) over the runtime at `url`, open on
+    loopback, sized for `documents`: its URL."""
     import uvicorn
 
     from forkpoint.api.app import create_app
     from forkpoint.api.settings import Settings
-    from forkpoint.programs.gateway_client import GatewayClient
 
-    empty_cache(target.client())
-    url = target.url
     port = free_port()
     with tempfile.TemporaryDirectory() as scratch:
         # the results stream must outlast the job (its default gives up after an hour)
@@ -141,9 +143,9 @@ def run_gateway(
             concurrency=concurrency,
             db_path=Path(scratch) / "bench.db",
             open=True,  # on loopback, for this process alone
-            max_queued_documents=len(documents) + 1,
-            max_queued_documents_per_key=len(documents) + 1,
-            max_documents_per_job=len(documents),
+            max_queued_documents=documents + 1,
+            max_queued_documents_per_key=documents + 1,
+            max_documents_per_job=documents,
             results_wait_seconds=7 * 24 * 3600,
         )
         server = uvicorn.Server(
@@ -151,9 +153,26 @@ def run_gateway(
         )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
+        deadline = time.monotonic() + 120
         while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the bench's gateway did not start")
             time.sleep(0.1)
-        client = GatewayClient(f"http://127.0.0.1:{port}", timeout=600)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+
+
+def run_gateway(
+    target: Target, task_name: str, documents: list[tuple[str, str]], concurrency: int, prefix: int
+) -> tuple[list[DocumentResult], float, int, Timeline]:
+    from forkpoint.programs.gateway_client import GatewayClient
+
+    empty_cache(target.client())
+    with serving_gateway(target.url, concurrency, len(documents)) as url:
+        client = GatewayClient(url, timeout=600)
         # the gateway hands results back in document order: its timeline is when each arrived
         with Timeline("gateway", len(documents)) as timeline:
             job = client.submit(task_name, documents)
@@ -163,12 +182,24 @@ def run_gateway(
                 usage = record["usage"]
                 timeline(usage["prompt_tokens"], usage["completion_tokens"])
             wall = timeline.elapsed()
-        server.should_exit = True
-        thread.join(timeout=30)
     if len(records) != len(documents):  # never a silently smaller run
         raise RuntimeError(f"the gateway streamed {len(records)} of {len(documents)} results")
     results = [DocumentResult.from_json(record, i) for i, record in enumerate(records)]
     return results, wall, prefix, timeline
+
+
+def run_openai(
+    target: Target, task: ExtractionTask, documents: list[tuple[str, str]], concurrency: int
+) -> tuple[tuple[list[DocumentResult], float, int, Timeline], dict[str, Any]]:
+    """The documents as one OpenAI batch through the gateway (perf/bench/openai_batch.py): the
+    outcome, with the prefix the gateway found, and the batch's own figures."""
+    from forkpoint.perf.bench.openai_batch import run_openai_batch
+
+    empty_cache(target.client())
+    with serving_gateway(target.url, concurrency, len(documents)) as url:
+        results, wall, timeline, found = run_openai_batch(url, target.prompt(task), documents)
+    prefix = sum(tokens or 0 for tokens in found.get("prefix_tokens") or ())
+    return (results, wall, prefix, timeline), found
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -224,6 +255,11 @@ def main(argv: list[str] | None = None) -> None:
             if name == "no-copy":
                 plain = dataclasses.replace(task, copy_fields=())
                 outcome = run_direct(target, plain, documents, concurrency, warm=True, name=name)
+            elif name == "openai-batch":
+                outcome, found = run_openai(target, task, documents, concurrency)
+                figures[name] = {**measure(name, *outcome), "groups": found.get("groups")}
+                print(json.dumps(figures[name]), flush=True)
+                continue
             elif name == "gateway":
                 prefix = figures.get("baseline", {}).get("prefix_tokens") or prefix_tokens(
                     target.client(), prompt.prefix

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from forkpoint.programs.constraints import MAX_SCHEMA_CHARS
-from forkpoint.programs.tasks.task import Example, ExtractionTask
+from forkpoint.programs.tasks.task import Conversation, Example, ExtractionTask, Sampling
 
 MAX_EXAMPLES = 8
 MAX_EXAMPLE_CHARS = 20_000
@@ -34,6 +34,8 @@ OPTIONS = (
     "long_documents",
     "chunk_overlap_tokens",
     "max_chunk_tokens",
+    "conversation",
+    "sampling",
 )
 
 
@@ -51,7 +53,8 @@ class TaskSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     name: str = Field(min_length=1, max_length=64)
-    instructions: str = Field(min_length=1, max_length=MAX_INSTRUCTIONS_CHARS)
+    # empty only for a task whose prompt is a `conversation`
+    instructions: str = Field("", max_length=MAX_INSTRUCTIONS_CHARS)
     json_schema: dict[str, Any] = Field(alias="schema")
     examples: tuple[ExampleSpec, ...] = Field((), max_length=MAX_EXAMPLES)
     description: str = Field("", max_length=2_000)
@@ -62,6 +65,8 @@ class TaskSpec(BaseModel):
     long_documents: Literal["error", "chunk"] = "error"
     chunk_overlap_tokens: int = Field(100, ge=0, le=4_096)
     max_chunk_tokens: int | None = Field(None, ge=64, le=1_000_000)
+    conversation: Conversation | None = None
+    sampling: Sampling = Sampling()
 
     @classmethod
     def from_task(cls, task: ExtractionTask) -> TaskSpec:

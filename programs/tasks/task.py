@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from forkpoint.errors import TaskError
 
@@ -17,6 +17,40 @@ if TYPE_CHECKING:
     from forkpoint.programs.copy_grammar import CopyGrammar
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+
+
+MAX_TURN_CHARS = 100_000  # one message of a conversation (an OpenAI request's)
+MAX_SHOTS = 32  # (user, assistant) pairs before the document
+
+
+class Conversation(BaseModel):
+    """A prompt given as chat messages, written verbatim (an OpenAI request's): the system text
+    (None: no system message) and the (user, assistant) turns before the document's turn. A task
+    with one writes neither its instructions nor a field guide nor its examples: these messages
+    are the whole prefix, and each document is the last user turn, exactly as given."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    system: str | None = Field(None, max_length=MAX_TURN_CHARS)
+    shots: tuple[tuple[str, str], ...] = Field((), max_length=MAX_SHOTS)
+
+    def model_post_init(self, context: Any, /) -> None:
+        for user, assistant in self.shots:
+            if max(len(user), len(assistant)) > MAX_TURN_CHARS:
+                raise ValueError(f"a message of the conversation has over {MAX_TURN_CHARS} chars")
+
+
+class Sampling(BaseModel):
+    """How the answer is sampled: greedy by default (an extraction wants the likeliest answer).
+    `seed` is passed to SGLang as `sampling_seed`, which it honours only when the server runs
+    with --enable-deterministic-inference (as OpenAI's seed, a best effort)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    seed: int | None = Field(None, ge=-(2**63), lt=2**63)
+    stop: tuple[str, ...] = Field((), max_length=4)
 
 
 @dataclass(frozen=True)
@@ -68,6 +102,10 @@ class ExtractionTask:
     # copy_grammar.py). String properties marked `"x-forkpoint-copy": true` in the schema are
     # added here. Numbers, dates and enums are read, not copied: a TaskError.
     copy_fields: tuple[str, ...] = ()
+    # The prompt as verbatim chat messages (an OpenAI request's) instead of the instructions,
+    # field guide and examples; the instructions may then be empty.
+    conversation: Conversation | None = None
+    sampling: Sampling = Sampling()
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -81,8 +119,10 @@ class ExtractionTask:
             isinstance(self.output_model, type) and issubclass(self.output_model, BaseModel)
         ):
             raise TaskError(f"task {self.name!r}: output_model must be a Pydantic model class")
-        if not self.instructions.strip():
+        if not self.instructions.strip() and self.conversation is None:
             raise TaskError(f"task {self.name!r}: instructions are empty")
+        if self.conversation is not None and self.examples:
+            raise TaskError(f"task {self.name!r}: a conversation holds its own turns, no examples")
         if self.max_output_tokens < 1:
             raise TaskError(f"task {self.name!r}: max_output_tokens must be positive")
         if self.max_chunk_tokens is not None and self.max_chunk_tokens < 64:

@@ -52,8 +52,8 @@ def test_a_request_without_a_key_is_refused_before_its_body_is_read(make_client,
     read = []
     counted = door.Door._counted
 
-    def spy(self, receive):  # records every body chunk the gateway takes in
-        inner = counted(self, receive)
+    def spy(self, receive, limit):  # records every body chunk the gateway takes in
+        inner = counted(self, receive, limit)
 
         async def spying():
             message = await inner()

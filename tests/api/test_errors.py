@@ -42,6 +42,7 @@ EXPECTED = {  # class: (HTTP status, CLI exit code)
     "RuntimeTimeout": (504, 3),
     "QueueFull": (429, 3),
     "IdempotencyConflict": (409, 1),
+    "Conflict": (409, 1),
     "NotFound": (404, 1),
     "Unauthorized": (401, 1),
     "KeysUnavailable": (503, 3),

@@ -6,7 +6,9 @@ everything else (validation, limits, schema checks, jobs, the store) runs for re
 """
 
 import io
+import tempfile
 import zipfile
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -20,6 +22,7 @@ from forkpoint.api.settings import Settings
 APP = create_app(
     Settings(
         db_path=":memory:",
+        files_path=Path(tempfile.mkdtemp(prefix="fp-fuzz-files-")),
         sglang_url="http://127.0.0.1:9",
         max_queued_documents=500,
         open=True,

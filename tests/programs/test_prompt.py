@@ -45,4 +45,4 @@ def test_a_re_ask_continues_the_document_turn_with_the_answer_and_the_error():
         rest = reask[len(turn) :]
         assert rest.startswith(('{"name":"Ann"}', ' {"name":"Ann"}'))
         assert closes in rest and "fails validation: name too short" in rest
-        assert rest.endswith(prompt.chat_format.turn("x", after_shots=True).split("x")[-1])
+        assert rest.endswith(prompt.chat_format.turn("x", opens=False).split("x")[-1])

@@ -42,7 +42,7 @@ def format_and_tokenizer(request, smollm2_tokenizer, mixtral_tokenizer):
 def test_prefix_tokens_are_a_prefix_of_every_full_prompt(format_and_tokenizer, shots, document):
     chat_format, tokenizer = format_and_tokenizer
     prefix = chat_format.prefix(SYSTEM, shots)
-    full = prefix + chat_format.turn(f"Document:\n{document}", after_shots=bool(shots))
+    full = prefix + chat_format.turn(f"Document:\n{document}", opens=not shots)
     prefix_ids = tokenizer.encode(prefix)
     full_ids = tokenizer.encode(full)
     assert full_ids[: len(prefix_ids)] == prefix_ids
@@ -55,6 +55,20 @@ def test_even_a_raw_document_glued_to_the_prefix_keeps_the_chatml_prefix_stable(
     chat_format = get_chat_format("chatml")
     prefix = chat_format.prefix(SYSTEM, SHOTS["1-shot"])
     for document in DOCUMENTS.values():
-        full = prefix + chat_format.turn(document, after_shots=True)
+        full = prefix + chat_format.turn(document, opens=False)
         prefix_ids = smollm2_tokenizer.encode(prefix)
         assert smollm2_tokenizer.encode(full)[: len(prefix_ids)] == prefix_ids
+
+
+@pytest.mark.parametrize("shots", SHOTS.values(), ids=SHOTS.keys())
+def test_a_conversation_without_a_system_message_keeps_the_prefix_stable(
+    format_and_tokenizer, shots
+):
+    """An OpenAI request may have no system message: its turns alone are the prefix."""
+    chat_format, tokenizer = format_and_tokenizer
+    prefix = chat_format.prefix(None, shots)
+    for document in DOCUMENTS.values():
+        full = prefix + chat_format.turn(document, opens=False)
+        prefix_ids = tokenizer.encode(prefix)
+        assert tokenizer.encode(full)[: len(prefix_ids)] == prefix_ids
+        assert len(tokenizer.encode(full)) > len(prefix_ids)
