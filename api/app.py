@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from forkpoint.api import errors, routes_extract, routes_files, routes_jobs, routes_openai
+from forkpoint.api import (
+    errors,
+    routes_extract,
+    routes_files,
+    routes_jobs,
+    routes_openai,
+    routes_review,
+)
 from forkpoint.api.auth import Gate
 from forkpoint.api.batches import BatchBook
 from forkpoint.api.door import Door, StreamSlots
@@ -81,6 +88,8 @@ def create_app(
     app.include_router(routes_jobs.v1)
     app.include_router(routes_files.v1)
     app.include_router(routes_openai.v1)
+    app.include_router(routes_review.v1)
+    app.include_router(routes_review.ui)
     return app
 
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from forkpoint.api import corrections
+from forkpoint.api.corrections import Review
 from forkpoint.api.job_task import JobTask
 from forkpoint.errors import ForkpointError, IdempotencyConflict, NotFound, QueueFull
 
@@ -82,6 +84,7 @@ PURGED = (  # (table, its job column): what a purged job leaves nowhere
     ("documents", "job_id"),
     ("labels", "job_id"),
     ("job_groups", "job_id"),
+    ("reviews", "job_id"),
     ("corpora", "job_id"),
     ("idempotency", "job_id"),
     ("jobs", "id"),
@@ -153,6 +156,7 @@ class JobStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoint
         self._db.executescript(SCHEMA)
+        self._db.executescript(corrections.SCHEMA)
         self._migrate()
         self._lock = threading.Lock()
 
@@ -576,6 +580,57 @@ class JobStore:
                 "SELECT COUNT(*) FROM results WHERE job_id = ? AND idx = ?", (job_id, index)
             ).fetchone()
         return count
+
+    def result(self, job_id: str, index: int) -> dict[str, Any] | None:
+        """One document's recorded result; None if it has none (yet)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT record FROM results WHERE job_id = ? AND idx = ?", (job_id, index)
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def document(self, job_id: str, index: int) -> tuple[str, str] | None:
+        """One document's (name, text); None if the job has no such document."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT name, text FROM documents WHERE job_id = ? AND idx = ?", (job_id, index)
+            ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def names(self, job_id: str) -> list[str]:
+        """Every document's name, in order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name FROM documents WHERE job_id = ? ORDER BY idx", (job_id,)
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def timeline(self, job_id: str) -> list[tuple[float, int, int]]:
+        """(when, prompt tokens, completion tokens) of each recorded result, in the order they
+        were recorded: what the review page draws the job's progress from."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT recorded, prompt_tokens, completion_tokens FROM results WHERE job_id = ? "
+                "ORDER BY recorded",
+                (job_id,),
+            ).fetchall()
+        return [(when, prompt, completion) for when, prompt, completion in rows]
+
+    def review(self, job_id: str, review: Review) -> None:
+        """Record a reviewer's verdict beside the document's result (api/corrections.py)."""
+        with self._tx(durable=True) as db:
+            corrections.save(db, job_id, review)
+
+    def unreview(self, job_id: str, index: int) -> bool:
+        """Forget a document's review; False if it had none."""
+        with self._tx() as db:
+            cursor = db.execute("DELETE FROM reviews WHERE job_id = ? AND idx = ?", (job_id, index))
+        return cursor.rowcount == 1
+
+    def reviews(self, job_id: str) -> dict[int, Review]:
+        """The job's reviews by document index."""
+        with self._lock:
+            return corrections.load(self._db, job_id)
 
     def close(self) -> None:
         with self._lock:

@@ -13,6 +13,7 @@ from forkpoint.cli.doctor import doctor, model_app
 from forkpoint.cli.errors import reported
 from forkpoint.cli.eval import eval_
 from forkpoint.cli.extract import extract
+from forkpoint.cli.review import review
 from forkpoint.cli.serve import serve
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 app.command()(extract)
 app.command(name="eval")(eval_)
+app.command()(review)
 app.command()(serve)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(bench)
 app.command()(calibrate)
