@@ -1,0 +1,100 @@
+"""How long the emulated runtime takes per request: the GPU projection's server, at a multiple
+of its rate.
+
+From perf/projection (`project` at the mid assumptions, the `mixtral-awq-2x4090` profile, the
+full-size report project.py reads): seconds per computed prefill token, the decode step at the
+running batch, tokens written per verify step, and the server's whole-batch write rate. A
+request that computes `c` prompt tokens is answered after its latency
+    c × prefill s/token + (output / tokens per step) × decode step
+and holds the server for its share of the job's time
+    c × prefill s/token + output / write rate,
+so a server kept full finishes documents at the projected rate (the projected job's seconds
+over its documents), and an idle one in the projected latency. Both are divided by the
+multiplier. `output` is the recorded run's mean output per document, not the emulated answer's
+length (recording.py: ground-truth answers are shorter than a model's).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Service:
+    """The projected server, `multiplier` times as fast."""
+
+    prefill_seconds_per_token: float
+    step_seconds: float
+    tokens_per_step: float
+    write_tokens_per_second: float
+    output_tokens_per_document: float
+    projected_documents_per_second: float
+    projected_job_seconds: float
+    draft_tokens: int = 1  # tokens verified per sequence per step (the profile's)
+    multiplier: float = 1.0
+
+    def latency(self, computed_tokens: int) -> float:
+        """Seconds from arrival to answer on a server with room."""
+        steps = self.output_tokens_per_document / self.tokens_per_step
+        own = computed_tokens * self.prefill_seconds_per_token + steps * self.step_seconds
+        return own / self.multiplier
+
+    def share(self, computed_tokens: int) -> float:
+        """Seconds of the whole server this request's work takes."""
+        prefill = computed_tokens * self.prefill_seconds_per_token
+        decode = self.output_tokens_per_document / self.write_tokens_per_second
+        return (prefill + decode) / self.multiplier
+
+    @property
+    def documents_per_second(self) -> float:
+        return self.projected_documents_per_second * self.multiplier
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: round(v, 6) for k, v in asdict(self).items()}
+
+
+def projected(multiplier: float = 1.0, profile: str = "mixtral-awq-2x4090") -> Service:
+    """The projection's server for the full-size job (mid assumptions)."""
+    import json
+
+    from forkpoint.perf.projection.gpu_assumptions import Assumptions
+    from forkpoint.perf.projection.gpu_projection import accept_at, project
+    from forkpoint.perf.projection.project import FULL_SIZE, measured_job, profile_setup
+    from forkpoint.runtime.profiles import get_profile
+
+    job = measured_job(json.loads(FULL_SIZE.read_text()), "baseline")
+    setup = profile_setup(get_profile(profile))
+    outcome = project(job, setup, Assumptions.at("mid"))
+    return Service(
+        prefill_seconds_per_token=1 / outcome.prefill_tokens_per_s,
+        step_seconds=outcome.step_ms / 1e3,
+        tokens_per_step=accept_at(setup.draft_tokens, job.accept_length),
+        write_tokens_per_second=outcome.write_tokens_per_s,
+        output_tokens_per_document=job.output_per_doc,
+        projected_documents_per_second=job.docs / outcome.total_s,
+        projected_job_seconds=outcome.total_s,
+        draft_tokens=setup.draft_tokens,
+        multiplier=multiplier,
+    )
+
+
+class Pacer:
+    """The server's clock: each request is answered after its latency, and no earlier than the
+    server could have done its share of the work behind everything admitted before it (one
+    queue of work at the server's rate). Thread-safe."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self._busy_until = 0.0
+        self._lock = threading.Lock()
+
+    def due(self, computed_tokens: int, arrived: float | None = None) -> float:
+        """The time.monotonic() at which a request that arrived at `arrived` is answered."""
+        now = time.monotonic() if arrived is None else arrived
+        with self._lock:
+            self._busy_until = max(self._busy_until, now) + self.service.share(computed_tokens)
+            busy = self._busy_until
+        return max(now + self.service.latency(computed_tokens), busy)
