@@ -89,6 +89,23 @@ def _evaluate(
     return run_evaluation(driver, task, folder, labels)
 
 
+def _confidence(section: dict) -> Table | str:
+    if not section["values"]:
+        return "confidence: none (the runtime returned no logprobs)"
+    auroc = "n/a" if section["auroc"] is None else f"{section['auroc']:.2f}"
+    table = Table(
+        "confidence",
+        "values",
+        "right",
+        "accuracy",
+        title=f"confidence of {section['values']} field values: AUROC right vs wrong {auroc}",
+    )
+    for row in section["bins"]:
+        accuracy = "" if row["accuracy"] is None else f"{row['accuracy']:.0%}"
+        table.add_row(row["bin"], str(row["values"]), str(row["right"]), accuracy)
+    return table
+
+
 def _print(data: dict) -> None:
     console = Console()
     for variant in data["variants"]:
@@ -111,6 +128,7 @@ def _print(data: dict) -> None:
             )
             table.add_row(name, f"{row['exact']:.2f}", f"{row['normalized']:.2f}", *prf)
         console.print(table)
+        console.print(_confidence(variant["confidence"]))
     if "comparison" in data:
         comparison = data["comparison"]
         table = Table(

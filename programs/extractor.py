@@ -1,8 +1,9 @@
 """The extractor: one document through the task's program, no scheduling.
 
 fit (chunk a long document) → the text's copy-field grammar, if the task has copy fields →
-ask after the fork point → validate, re-ask with the errors → merge chunks → ground string
-values → one DocumentResult. Thread-safe: a scheduler (batch.py) or the gateway's workers call
+ask after the fork point → validate, re-ask with the errors → each value's confidence from the
+answer's token log-probabilities (confidence.py) → merge chunks → ground string values → one
+DocumentResult. Thread-safe: a scheduler (batch.py) or the gateway's workers call
 `extract` from many threads against one warmed prefix. Never raises for a document's fault;
 raises RuntimeUnavailable only when the runtime stays unreachable.
 """
@@ -23,6 +24,7 @@ from forkpoint.errors import (
     OutputError,
     RuntimeUnavailable,
 )
+from forkpoint.programs import confidence as confidences
 from forkpoint.programs import program
 from forkpoint.programs.copy_grammar import DocumentGrammars
 from forkpoint.programs.documents import long_documents
@@ -53,6 +55,7 @@ class _Answer:
     data: Any = None
     error: str | None = None
     raw: str = ""
+    confidence: dict[str, float] | None = None  # per value path, from the answer's logprobs
 
 
 class Extractor:
@@ -67,8 +70,10 @@ class Extractor:
         max_output_tokens: int | None = None,  # None: the task's own limit
         deadline_seconds: float | None = None,  # one document's whole extraction; None: none
         max_chunks: int = MAX_CHUNKS_PER_DOCUMENT,
+        confidence: bool = True,  # False: no logprobs asked, no confidence (measures their cost)
     ) -> None:
         self.target, self.prompt = target, target.prompt(task)
+        self.confidence = confidence
         self.deadline_seconds, self.max_chunks = deadline_seconds, max_chunks
         self.max_output_tokens = max_output_tokens
         self.sampling = (
@@ -184,7 +189,7 @@ class Extractor:
                     attempts=attempts,
                     chunks=len(texts),
                 )
-        data = answers[0].data
+        data, confidence = answers[0].data, answers[0].confidence
         notes: list[str] = []
         if len(answers) > 1:
             merged, notes = long_documents.merge(
@@ -206,8 +211,12 @@ class Extractor:
                     attempts=attempts,
                     chunks=len(answers),
                 )
+            confidence = confidences.merge_chunks(
+                merged, [(_plain(a.data), a.confidence) for a in answers]
+            )
         found = ground(_plain(data), doc.text or "")
         review = notes + ungrounded_required(found, task.grounded_fields)
+        review += confidences.unsure(_plain(data), confidence, task.review_below)
         return DocumentResult.succeeded(
             index,
             doc,
@@ -218,6 +227,7 @@ class Extractor:
             review=tuple(review),
             attempts=attempts,
             chunks=len(answers),
+            confidence=confidence,
         )
 
     def _answer(self, text: str, max_tokens: int, ends: float | None, first: bool) -> _Answer:
@@ -254,6 +264,7 @@ class Extractor:
                         max_tokens=max_tokens,
                         sampling=self.sampling,
                         ebnf=ebnf,
+                        logprobs=self.confidence,
                     )
                 )
             except RuntimeUnavailable:
@@ -272,13 +283,15 @@ class Extractor:
                 )
                 return _Answer("truncated", usage, tried, error=reason, raw=raw)
             try:
-                return _Answer("ok", usage, tried, data=task.constraint.validate(raw))
+                data = task.constraint.validate(raw)
             except OutputError as exc:
                 if len(attempts) < task.max_reasks:
                     attempts.append((raw, exc.message))
                     continue
                 reason = f"{exc.message} (after {tried} attempt{'s' * (tried > 1)})"
                 return _Answer("invalid", usage, tried, error=reason, raw=raw)
+            sure = confidences.confidences(raw, meta.get("output_token_logprobs"))
+            return _Answer("ok", usage, tried, data=data, confidence=sure)
 
     def _with_retries(self, call: Callable[[], T]) -> T:
         for delay in (*RETRY_DELAYS, None):

@@ -26,6 +26,12 @@ from forkpoint.programs.tasks.task import Sampling
 from forkpoint.runtime.client import RuntimeClient
 
 OUTPUT = "output"
+LOGPROB_ITEMS = (
+    "return_logprob",
+    "logprob_start_len",
+    "top_logprobs_num",
+    "return_text_in_logprobs",
+)
 GREEDY = Sampling()
 
 
@@ -58,6 +64,7 @@ def extract_document(
     temp: float,
     nucleus: float,
     stops: list[str],
+    logprobs: bool,
 ) -> None:
     s += prefix
     # ---- fork point: everything above is shared by every document of the task ----
@@ -69,6 +76,11 @@ def extract_document(
         top_p=nucleus,
         stop=stops or None,
         json_schema=constraint,
+        # each output token's log-probability and text, for the values' confidence
+        # (confidence.py); logprob_start_len stays -1: the prompt's are not computed, and the
+        # prefix is still read from the cache (schedule_batch.py:1774 caps it only for >= 0)
+        return_logprob=logprobs or None,
+        return_text_in_logprobs=logprobs or None,
     )
 
 
@@ -127,6 +139,10 @@ class Endpoint(RuntimeEndpoint):
                 **self.extra_params,
             },
         }
+        for item in LOGPROB_ITEMS:  # as RuntimeEndpoint.generate sends them
+            value = getattr(sampling_params, item, None)
+            if value is not None:
+                data[item] = value
         try:
             res = self.client.http.post(
                 "/generate",
@@ -169,9 +185,11 @@ def run_extract(
     max_tokens: int,
     sampling: Sampling = GREEDY,
     ebnf: str | None = None,
+    logprobs: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """Run one document; returns the raw output text and SGLang's meta_info. With `ebnf` (the
-    document's copy-field grammar, which already holds the schema) it replaces `json_schema`."""
+    document's copy-field grammar, which already holds the schema) it replaces `json_schema`.
+    With `logprobs`, meta_info has `output_token_logprobs`: (logprob, token id, token text)."""
     if sampling.seed is not None and isinstance(endpoint, Endpoint):
         endpoint = endpoint.with_params(sampling_seed=sampling.seed)
     state = extract_document.run(
@@ -182,6 +200,7 @@ def run_extract(
         temp=sampling.temperature,
         nucleus=sampling.top_p,
         stops=list(sampling.stop),
+        logprobs=logprobs,
         backend=endpoint,
         use_thread=False,
     )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from forkpoint.errors import DocumentError
+from forkpoint.programs.confidence import field_confidence
 from forkpoint.programs.documents.document import Document, read_text
 from forkpoint.programs.evaluation.scoring import FieldScore, score_fields
 from forkpoint.programs.grounding import field_pattern
@@ -118,6 +119,19 @@ class Evaluation:
                 count[0] += 1
                 count[1] += item.match == "exact"
         return {path: (values, verbatim) for path, (values, verbatim) in counts.items()}
+
+    def confidence_points(self) -> list[tuple[float, bool]]:
+        """(confidence, right) per (document, field) of the documents with data and confidences:
+        the field's joint confidence (`field_confidence`) and its normalized match."""
+        points = []
+        for position, result in enumerate(self.results):
+            if not result.has_data or not result.confidence:
+                continue
+            for name, score in self.scores.items():
+                sure = field_confidence(result.confidence, name)
+                if sure is not None:
+                    points.append((sure, score.outcomes[position]))
+        return points
 
     @property
     def truncated_rate(self) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from forkpoint.programs.evaluation.calibration import calibration
 from forkpoint.programs.evaluation.evaluate import Evaluation
 from forkpoint.programs.evaluation.scoring import paired_difference
 
@@ -45,6 +46,7 @@ def _variant(evaluation: Evaluation) -> dict[str, Any]:
             path: {"values": values, "in_document": round(verbatim / values, 4)}
             for path, (values, verbatim) in evaluation.strings_in_document().items()
         },
+        "confidence": calibration(evaluation.confidence_points()),
         "run": evaluation.summary.to_json(),
     }
 
@@ -99,6 +101,7 @@ def markdown(data: dict[str, Any]) -> str:
                 + " |"
             )
         lines += ["", *_strings_table(variant), ""]
+        lines += [*confidence_table(variant["confidence"]), ""]
     if "comparison" in data:
         comparison = data["comparison"]
         lines += [
@@ -124,6 +127,25 @@ def _strings_table(variant: dict[str, Any]) -> list[str]:
     for path, row in variant["strings"].items():
         name = f"{path} (copy)" if path in copied else path
         lines.append(f"| {name} | {row['values']} | {row['in_document']:.0%} |")
+    return lines
+
+
+def confidence_table(section: dict[str, Any]) -> list[str]:
+    """Accuracy by confidence bin and the AUROC, over (document, field) values."""
+    if not section["values"]:
+        return ["No confidences (the runtime returned no logprobs)."]
+    auroc = "n/a (all right or all wrong)" if section["auroc"] is None else section["auroc"]
+    lines = [
+        f"Confidence over {section['values']} field values ({section['right']} right): "
+        f"AUROC right vs wrong {auroc}",
+        "",
+        "| confidence | values | right | accuracy |",
+        "|---|---:|---:|---:|",
+    ]
+    for row in section["bins"]:
+        lines.append(
+            f"| {row['bin']} | {row['values']} | {row['right']} | {_percent(row['accuracy'])} |"
+        )
     return lines
 
 

@@ -70,6 +70,9 @@ class DocumentResult:
     review: tuple[str, ...] = ()  # why a needs_review result needs one
     attempts: int = 1  # 1 + re-asks after validation failures (the most any chunk needed)
     chunks: int = 1  # > 1: a long document extracted in chunks, answers merged
+    # Per value path ("line_items[2].amount"): the probability the model gave the tokens that
+    # wrote it (confidence.py), in [0, 1]; None when the runtime gave no logprobs.
+    confidence: dict[str, float] | None = None
 
     @property
     def ok(self) -> bool:
@@ -132,6 +135,7 @@ class DocumentResult:
             error=self.error,
             review=list(self.review) or None,
             grounding=None if self.grounding is None else [g.to_json() for g in self.grounding],
+            confidence=self.confidence,
             usage=RecordUsage(
                 prompt_tokens=usage.prompt_tokens,
                 cached_tokens=usage.cached_tokens,
@@ -184,6 +188,8 @@ class ResultRecord(BaseModel):
     error: str | None = None
     review: list[str] | None = None
     grounding: list[dict[str, Any]] | None = None
+    # value path → probability in [0, 1], 4 places (see forkpoint.programs.confidence)
+    confidence: dict[str, float] | None = None
     usage: RecordUsage = RecordUsage()
     raw: str | None = None  # the model's text when it did not validate
 
@@ -218,6 +224,7 @@ class ResultRecord(BaseModel):
             review=tuple(self.review or ()),
             attempts=usage.attempts,
             chunks=usage.chunks or 1,
+            confidence=self.confidence,
         )
 
 

@@ -1,6 +1,8 @@
 """Results as a table: one row per document, for spreadsheets, pandas and Parquet readers.
 
-Columns: `file`, `status`, `sha256`, `error`, `review`, then one column per answer field —
+Columns: `file`, `status`, `sha256`, `error`, `review`, `confidence` (each value's confidence
+as one JSON object, `{"vendor": 0.98, "line_items[0].amount": 0.71}`: one column whatever the
+lists' lengths, read back with `json.loads`), then one column per answer field —
 nested objects flattened with dots (`customer.name`), lists written as JSON text
 (`line_items`: `[{"description": ...}]`) — then the usage figures (`usage.prompt_tokens`, ...).
 Missing values are empty. `unflatten(row)` turns a row back into the answer's JSON shape, which
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 FORMATS = ("csv", "parquet")
-RECORD_COLUMNS = ("file", "status", "sha256", "error", "review")
+RECORD_COLUMNS = ("file", "status", "sha256", "error", "review", "confidence")
 USAGE = "usage."
 
 
@@ -32,6 +34,8 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {key: record.get(key) for key in RECORD_COLUMNS}
     if row["review"] is not None:
         row["review"] = "; ".join(row["review"])
+    if row["confidence"] is not None:
+        row["confidence"] = json.dumps(row["confidence"], ensure_ascii=False)
     data = record.get("data")
     if isinstance(data, dict):
         _flatten(data, "", row)

@@ -14,7 +14,7 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from forkpoint.programs.constraints import MAX_SCHEMA_CHARS
 from forkpoint.programs.tasks.task import Conversation, Example, ExtractionTask, Sampling
@@ -36,6 +36,7 @@ OPTIONS = (
     "max_chunk_tokens",
     "conversation",
     "sampling",
+    "review_below",
 )
 
 
@@ -67,6 +68,15 @@ class TaskSpec(BaseModel):
     max_chunk_tokens: int | None = Field(None, ge=64, le=1_000_000)
     conversation: Conversation | None = None
     sampling: Sampling = Sampling()
+    # one threshold, or one per field (at most 64): see ExtractionTask.review_below
+    review_below: float | dict[str, float] | None = None
+
+    @model_validator(mode="after")
+    def _bounded_review_below(self) -> TaskSpec:
+        below = self.review_below
+        if isinstance(below, dict) and len(below) > 64:
+            raise ValueError("review_below names more than 64 fields")
+        return self
 
     @classmethod
     def from_task(cls, task: ExtractionTask) -> TaskSpec:
@@ -101,7 +111,9 @@ class TaskSpec(BaseModel):
     @property
     def key(self) -> str:
         """Content hash: two specs with the same key are the same task (cache, job records)."""
-        text = self.model_dump_json(by_alias=True)
+        # without review_below when it is off, so every key from before it existed stays the same
+        off = {"review_below"} if self.review_below is None else None
+        text = self.model_dump_json(by_alias=True, exclude=off)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -106,6 +106,12 @@ class ExtractionTask:
     # field guide and examples; the instructions may then be empty.
     conversation: Conversation | None = None
     sampling: Sampling = Sampling()
+    # A value whose confidence (the probability the model gave the tokens that wrote it, see
+    # confidence.py) is under this makes the document `needs_review`: one threshold for every
+    # value, or per field ({"total": 0.8, "line_items[].amount": 0.5}; a field's name covers the
+    # values under it). Off by default: on the embedded 135M model confidence separates right
+    # from wrong values only weakly (README, "Confidence per field").
+    review_below: float | dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -130,6 +136,7 @@ class ExtractionTask:
         if not 0 <= self.max_reasks <= 3:
             raise TaskError(f"task {self.name!r}: max_reasks must be between 0 and 3")
         object.__setattr__(self, "grounded_fields", tuple(self.grounded_fields))
+        self._check_review_below()
         self._check_copy_fields()
         object.__setattr__(self, "examples", tuple(self.examples))
         for i, example in enumerate(self.examples):
@@ -139,6 +146,18 @@ class ExtractionTask:
                 raise TaskError(
                     f"task {self.name!r}: example {i} output is a "
                     f"{type(example.output).__name__}, not a {self.output_model.__name__}"
+                )
+
+    def _check_review_below(self) -> None:
+        below = self.review_below
+        named = below.items() if isinstance(below, dict) else [("review_below", below)]
+        for name, value in named:
+            if value is not None and not (
+                isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
+            ):
+                raise TaskError(
+                    f"task {self.name!r}: review_below for {name!r} is {value!r}, not a "
+                    "probability between 0 and 1"
                 )
 
     def _check_example_data(self, i: int, example: Example) -> None:

@@ -67,6 +67,19 @@ def test_nested_objects_become_dotted_columns_lists_json_and_usage_comes_last():
     assert table.unflatten(row) == record["data"]
 
 
+@pytest.mark.parametrize("fmt", table.FORMATS)
+def test_confidence_is_one_json_column_that_reads_back_and_is_no_answer_field(fmt, tmp_path):
+    confidence = {"vendor": 0.98, "line_items[0].amount": 0.7143}
+    given = [{**records("invoices")[0], "confidence": confidence}, records("invoices")[-1]]
+    path = tmp_path / f"results.{fmt}"
+    table.write(given, path, fmt)
+    rows = table.read(path)
+    assert json.loads(rows[0]["confidence"]) == confidence
+    assert rows[1]["confidence"] is None  # a failed document has none
+    assert "confidence" not in table.unflatten(rows[0])
+    assert get_task("invoices").output_model.model_validate(table.unflatten(rows[0]))
+
+
 def test_pandas_gets_the_same_rows():
     given = records("invoices")
     frame = table.dataframe(given)

@@ -30,6 +30,7 @@ REVIEWED = DocumentResult(
     review=("number 'A-7' does not occur in the document",),
     attempts=2,
     chunks=3,
+    confidence={"number": 0.4213, "due": 0.9902},
 )
 
 
@@ -49,8 +50,10 @@ def test_the_record_keeps_its_layout_and_leaves_out_only_empty_top_level_keys():
         "data",
         "review",
         "grounding",
+        "confidence",
         "usage",
     ]
+    assert record["confidence"] == {"number": 0.4213, "due": 0.9902}
     assert record["data"] == {"number": "A-7", "due": None}  # nulls inside the answer stay
     assert record["usage"] == {
         "prompt_tokens": 900,
