@@ -89,3 +89,35 @@ def test_the_report_gives_each_string_fields_share_of_values_verbatim_in_the_doc
     text = markdown(data)
     assert "| email (copy) | 2 | 100% |" in text and "| title | 1 | 0% |" in text
     assert "copy grammars 0.5 s" in text
+
+
+def test_the_report_gives_accuracy_by_confidence_bin_and_the_auroc_over_field_values():
+    from forkpoint.programs.evaluation.evaluate import Evaluation, Label
+    from forkpoint.programs.evaluation.report import markdown, report
+    from forkpoint.programs.results.record import BatchSummary, DocumentResult
+
+    task = get_task("contacts")
+    fields = task.field_names
+    expected = {"name": "Ann Lee", "email": "ann@x.org"}
+    got = [expected, {"name": "Bob", "email": "ann@x.org"}]  # the second's name is wrong
+    sure = [
+        {"name": 0.97, "email": 0.9},
+        {"name": 0.3, "email": 0.99},
+    ]
+    results, summary = [], BatchSummary(wall_seconds=1.0)
+    for index, (answer, confidence) in enumerate(zip(got, sure, strict=True)):
+        data = task.output_model.model_validate(answer)
+        results.append(DocumentResult(index, f"{index}.txt", "ok", data, confidence=confidence))
+        summary.add(results[-1])
+    results.append(DocumentResult(2, "2.txt", "error", error="unreadable"))  # no values
+    summary.add(results[-1])
+    label = task.output_model.model_validate(expected).model_dump(mode="json")
+    labels = [Label(f"{i}.txt", label) for i in range(3)]
+    section = report(Evaluation(task, labels, results, summary))["variants"][0]["confidence"]
+    # fields with a confidence: name and email of the two answered documents; 3 right, 1 wrong
+    assert {"name", "email"} <= set(fields)
+    assert section["values"] == 4 and section["right"] == 3
+    assert section["auroc"] == 1.0  # the wrong name (0.3) is the least sure value
+    assert [row["values"] for row in section["bins"]] == [1, 0, 1, 2]
+    text = markdown(report(Evaluation(task, labels, results, summary)))
+    assert "AUROC right vs wrong 1.0" in text and "| [0.95, 1] | 2 | 2 | 100% |" in text
