@@ -162,27 +162,26 @@
     return node;
   }
 
-  // Tokens read and written so far against seconds since the job began: each line on its own
-  // scale (reads are many times the writes), the scale's top written beside it.
+  // Tokens read and written so far against seconds since the job began, on one scale (reads
+  // are usually many times the writes, and the chart shows it).
   function chart(points) {
-    const [W, H, L, R, T, B] = [640, 200, 56, 56, 12, 28];
+    const [W, H, L, R, T, B] = [640, 200, 64, 16, 12, 28];
     const root = svg("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "tokens over time" });
     const last = points[points.length - 1] || [0, 0, 0, 0];
     const maxT = Math.max(last[0], 1);
-    const maxRead = Math.max(last[2], 1);
-    const maxWrite = Math.max(last[3], 1);
+    const maxY = Math.max(last[2], last[3], 1);
     const x = (t) => L + ((W - L - R) * t) / maxT;
-    const y = (v, max) => H - B - ((H - T - B) * v) / max;
+    const y = (v) => H - B - ((H - T - B) * v) / maxY;
     root.append(svg("rect", { x: L, y: T, width: W - L - R, height: H - T - B, class: "plot" }));
-    const line = (col, max, cls) =>
-      svg("polyline", { class: cls, points: points.map((p) => `${x(p[0]).toFixed(1)},${y(p[col], max).toFixed(1)}`).join(" ") });
-    root.append(line(2, maxRead, "read"), line(3, maxWrite, "write"));
-    root.append(svg("text", { x: L - 4, y: T + 10, class: "axis read", "text-anchor": "end" }, String(last[2])));
-    root.append(svg("text", { x: W - R + 4, y: T + 10, class: "axis write" }, String(last[3])));
+    const line = (col, cls) =>
+      svg("polyline", { class: cls, points: points.map((p) => `${x(p[0]).toFixed(1)},${y(p[col]).toFixed(1)}`).join(" ") });
+    root.append(line(2, "read"), line(3, "write"));
+    root.append(svg("text", { x: L - 6, y: T + 10, class: "axis", "text-anchor": "end" }, maxY.toLocaleString("en")));
+    root.append(svg("text", { x: L - 6, y: H - B, class: "axis", "text-anchor": "end" }, "0"));
     root.append(svg("text", { x: L, y: H - 8, class: "axis" }, "0 s"));
     root.append(svg("text", { x: W - R, y: H - 8, class: "axis", "text-anchor": "end" }, `${last[0].toFixed(1)} s`));
-    root.append(svg("text", { x: L + 6, y: T + 14, class: "legend read" }, "tokens read"));
-    root.append(svg("text", { x: L + 6, y: T + 28, class: "legend write" }, "tokens written"));
+    root.append(svg("text", { x: L + 8, y: T + 16, class: "legend read" }, `tokens read: ${last[2].toLocaleString("en")}`));
+    root.append(svg("text", { x: L + 8, y: T + 32, class: "legend write" }, `tokens written: ${last[3].toLocaleString("en")}`));
     root.dataset.points = String(points.length);
     return root;
   }
