@@ -10,10 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from forkpoint.api.corrections import MAX_CORRECTION_BYTES, MAX_CORRECTION_DEPTH
+from forkpoint.api.job_task import JobTask
 from forkpoint.api.store import JobStore
 from forkpoint.cli.main import app as cli
 from forkpoint.programs.evaluation.evaluate import check_labels
 from forkpoint.programs.tasks.registry import get_task
+from forkpoint.programs.tasks.spec import TaskSpec
 
 DOCS = [
     {"name": "a.txt", "text": "Ann Lee, ann@x.org"},
@@ -285,3 +287,22 @@ def test_forkpoint_review_writes_one_self_contained_html_file(tmp_path):
     assert data["documents"][0]["text"] == hostile
     assert data["documents"][1]["result"] == RECORDS[1]
     assert "function renderDocument" in page and "mark.span" in page
+
+
+def test_a_grouped_job_checks_a_correction_against_its_documents_group(make_client):
+    client = make_client()
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    group = TaskSpec.model_validate({"name": "g", "instructions": "x", "schema": schema})
+    job, _ = client.app.state.store.create_job(
+        JobTask(grouped="batch"),
+        [("a.txt", "seven")],
+        groups=[group.model_dump_json(by_alias=True)],
+        parts=[0],
+    )
+    client.app.state.store.record(
+        job.id, 0, {"file": "a.txt", "ok": True, "status": "ok", "data": {"n": 8}}
+    )
+    bad = review(client, job.id, 0, {"action": "correct", "data": {"n": "7"}})
+    assert bad.status_code == 422 and "task 'g'" in bad.json()["error"]
+    assert review(client, job.id, 0, {"action": "correct", "data": {"n": 7}}).status_code == 200
+    assert labels(client, job.id) == [{"document": "a.txt", "expected": {"n": 7}}]
