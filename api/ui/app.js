@@ -168,7 +168,7 @@
     const [W, H, L, R, T, B] = [640, 200, 64, 16, 12, 28];
     const root = svg("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "tokens over time" });
     const last = points[points.length - 1] || [0, 0, 0, 0];
-    const maxT = Math.max(last[0], 1);
+    const maxT = last[0] > 0 ? last[0] : 1;
     const maxY = Math.max(last[2], last[3], 1);
     const x = (t) => L + ((W - L - R) * t) / maxT;
     const y = (v) => H - B - ((H - T - B) * v) / maxY;
