@@ -11,7 +11,7 @@ Which distribution: the one the token was drawn from, after the grammar mask. SG
 the mask in place to the logits (`sampling_info.apply_logits_bias` →
 `grammar_mask.apply`, sglang/srt/model_executor/model_runner.py:2093 and
 sglang/srt/sampling/sampling_batch_info.py:447) before the sampler takes `log_softmax` of the
-same tensor (sglang/srt/layers/sampler.py:221 greedy, :317 sampled); NGRAM verification masks
+same tensor (sglang/srt/layers/sampler.py:221 greedy, :315 sampled); NGRAM verification masks
 the verify logits in place (sglang/srt/speculative/eagle_utils.py:588) and
 `compute_spec_logprobs` reads them (sglang/srt/layers/logprob_processor.py:418, called at
 sglang/srt/speculative/ngram_worker.py:517). So a probability is renormalized over the tokens the
