@@ -228,18 +228,19 @@ MIXTRAL_AWQ_2X4090 = LaunchProfile(
     compact_json=True,  # no whitespace between JSON tokens: fewer output tokens, as cpu-small
     speculation=Speculation(
         algorithm="NGRAM",  # drafts from text already in the request: extraction copies spans
-        # perf/projection/project.py: at batch 128 a verify step is compute-bound; 8 drafts
-        # break even at an accept length >= 4.8, 4 at >= 3.3 (both in 8-draft terms). At the
-        # CPU job's 5.29: 4 drafts 193 s, 8 drafts 203 s, off 209 s (projected, mid); below
-        # ~3.3 off is faster.
-        # Mixtral's own accept length decides: forkpoint calibrate measures it.
+        # At batch 128 a verify step is compute-bound, so drafts pay only above a break-even
+        # accept length; perf/projection/project.py prints it by batch and the totals per
+        # setting (the README's projection tables are generated from it, so no figures here).
+        # This tree (4 tokens, 2 for the job corpus) writes at most 3 tokens a step
+        # (perf/projection/draft_tree.py); replayed in Mixtral's tokens it wrote 1.77
+        # (perf/results/accept-replay-*). Mixtral's own answers decide: forkpoint calibrate.
         num_draft_tokens=4,
         min_bfs_breadth=1,
         max_bfs_breadth=4,  # few branches: a copied span has one likely continuation
         max_trie_depth=18,  # SGLang's default window of recent tokens
-        # Draft slots for the job's documents as a corpus: half of the 4 (it was 3 of 8); the
-        # rest draft from earlier answers, where most accepted drafts came from on cpu-small
-        # (README).
+        # Draft slots for the job's documents as a corpus: 2 of the 3 drafts, the trie of
+        # earlier answers gets 1 (SGLang splits them, ngram.cpp:171-175); a second job's corpus
+        # loaded at the same time halves the corpus share (1 each, trie 1).
         external_sam_budget=2,
         external_corpus_max_tokens=2_000_000,  # ~1000 documents of 2k tokens, bounded CPU RAM
     ),

@@ -61,10 +61,13 @@ class DraftTree:
 
 def replayed(tree: DraftTree, bfs: int, records: Path = RECORDS) -> tuple[float, str] | None:
     """Tokens per step replayed at this tree (perf/studies/accept_replay.py: SGLang's own
-    NgramCorpus over the job in Mixtral's tokens), and the file; None if not replayed."""
+    NgramCorpus over the job in Mixtral's tokens, one corpus loaded), and the file; None if
+    not replayed."""
+    if tree.sam_budget and tree.corpora != 1:
+        return None
     for path in sorted(records.glob("accept-replay-*.json"), reverse=True):
         for r in json.loads(path.read_text()).get("replays", []):
             key = (r["draft_tokens"], r["bfs_breadth"], r["sam_budget"])
-            if key == (tree.draft_tokens, bfs, tree.sam_budget if tree.corpora else 0):
+            if key == (tree.draft_tokens, bfs, tree.sam_budget):
                 return float(r["mean_accept_length"]), path.name
     return None

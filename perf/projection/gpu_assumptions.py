@@ -1,6 +1,7 @@
 """What the GPU projection cannot compute: each figure a range, its fast end and its slow end,
 with where it comes from. `at("low")` puts every one at its fast end (the lowest total time),
-`at("high")` at its slow end, `at("mid")` halfway."""
+`at("high")` at its slow end, `at("mid")` halfway. The scheduler's host time per step is not
+here: it is measured (host_cost.py), only its transfer to the server's CPU is a range."""
 
 from __future__ import annotations
 
@@ -58,14 +59,34 @@ RANGES: dict[str, Range] = {
         "decode 'collapsed high-concurrency throughput'",
     ),
     "step_fixed_ms": Range(
-        1.0, 3.0, "ms", "assumption: scheduler, sampling, graph replay per decode step"
+        1.0,
+        3.0,
+        "ms",
+        "assumption: HF generate's per-step Python, sampling and copies (the AutoAWQ check only; "
+        "an SGLang step uses device_step_ms and the measured host curve)",
     ),
-    "grammar_mask_us": Range(
-        5.0,
-        30.0,
-        "us",
-        "assumption: one xgrammar JSON-schema mask over Mixtral's 32k vocabulary, serial on the "
-        "CPU per request and per draft token (spec_utils.py:652-692)",
+    "device_step_ms": Range(
+        0.3,
+        1.0,
+        "ms",
+        "assumption: an SGLang step's device work outside the model: verify/sampling kernels, "
+        "CUDA-graph replay, the accepted tokens copied back",
+    ),
+    "host_speed": Range(
+        0.5,
+        1.0,
+        "x measured",
+        "the scheduler's host ms per step as measured on this CPU (perf/results/host-cost-*, "
+        "perf/projection/host_cost.py), scaled: assumption that the server's host core is 1-2x "
+        "as fast as this shared 2-core EPYC's",
+    ),
+    "chunk_efficiency_end": Range(
+        0.0,
+        1.0,
+        "H100..H20",
+        "Marlin MoE's share of its >=4096-token throughput at the steady prefill chunk: 0 the "
+        "higher of the two GPUs' vLLM timings in flagos-ai/FlagGems PR #4350, 1 the lower "
+        "(perf/projection/prefill_chunk.py)",
     ),
     "runtime_reserve_gib": Range(
         0.5,
@@ -91,7 +112,9 @@ class Assumptions:
     allreduce_latency_us: float
     eager_us_per_layer: float
     step_fixed_ms: float
-    grammar_mask_us: float
+    device_step_ms: float
+    host_speed: float
+    chunk_efficiency_end: float
     runtime_reserve_gib: float
     client_gap_ms: float
 

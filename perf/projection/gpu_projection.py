@@ -13,7 +13,9 @@ from forkpoint.perf.projection.gpu_step import (
     decode_step,
     pool_tokens,
     prefill_seconds_per_token,
+    tokens_per_step,
 )
+from forkpoint.perf.projection.prefill_chunk import steady_chunk
 
 # Accept lengths are quoted at 8 draft tokens: the bench report's (cpu-small profile) and the
 # mixtral-awq-2x4090 profile both set num_draft_tokens=8 (runtime/profiles.py).
@@ -33,6 +35,7 @@ class Job:
     output_tokens: int
     prefix_tokens: int  # the task prefix every document shares, stored once in the radix cache
     accept_length: float  # at REFERENCE_DRAFTS draft tokens
+    tokenizer: str = "as measured"  # whose tokens the counts are
 
     @property
     def doc_tokens(self) -> float:
@@ -74,6 +77,8 @@ class Anchor:
 class Outcome:
     batch: float
     pool_tokens: int
+    tokens_per_step: float  # written per sequence per verify step, capped by the draft tree
+    prefill_chunk: float  # tokens per prefill batch in steady state
     prefill_tokens_per_s: float
     step_ms: float
     write_tokens_per_s: float
@@ -113,6 +118,12 @@ def accept_needed(drafts: int, tokens_per_step: float) -> float:
     return high
 
 
+def written_per_step(setup: Setup, accept_length: float) -> float:
+    """Tokens a sequence writes per step on `setup`: the accept length at REFERENCE_DRAFTS
+    converted to its draft count, then capped by what its draft tree can accept."""
+    return tokens_per_step(setup, accept_at(setup.draft_tokens, accept_length))
+
+
 def _chain(p: float, drafts: int) -> float:
     return sum(p**i for i in range(drafts))
 
@@ -133,7 +144,8 @@ def step_seconds(
 
     def step(batch: float, context: float) -> float:
         p = decode_step(setup, a, batch, context)
-        return (p.gpu + p.comm + p.launch) * scale + fixed + p.grammar
+        grammar = p.host - decode_step(replace(setup, grammar=False), a, batch, context).host
+        return (p.gpu + p.comm + p.launch) * scale + fixed + grammar
 
     return step
 
@@ -142,20 +154,26 @@ def project(job: Job, setup: Setup, a: Assumptions, anchor: Anchor | None = None
     """The job on `setup` with assumptions `a` (and measured components, if anchored)."""
     pool = pool_tokens(setup, a)
     cap = min(setup.max_running, (pool - job.prefix_tokens) / job.sequence_tokens, job.docs)
-    if anchor is not None:
-        per_token = 1 / anchor.prefill_tokens_per_second
-    else:
-        per_token = prefill_seconds_per_token(setup, a, job.prefix_tokens + job.doc_tokens / 2)
-    step, written = step_seconds(setup, a, anchor), accept_at(setup.draft_tokens, job.accept_length)
+    context = job.prefix_tokens + job.doc_tokens / 2
+    prefill_per_doc = job.computed_prefill_tokens / job.docs
+    step, written = step_seconds(setup, a, anchor), written_per_step(setup, job.accept_length)
     # assumption: a closed loop of `concurrency` clients; each request spends its decode life in
     # the batch and its turnaround (client gap, own prefill, one step to join) outside it. Above
     # max_running the queue covers the turnaround and the batch stays at the cap.
     batch = float(min(setup.concurrency, cap))
     for _ in range(20):
+        chunk = steady_chunk(batch, written, job.output_per_doc, prefill_per_doc)
+        if anchor is not None:
+            per_token = 1 / anchor.prefill_tokens_per_second
+        else:
+            per_token = prefill_seconds_per_token(setup, a, context, chunk)
         step_s = step(batch, job.context)
         life = job.output_per_doc / written * step_s
         turnaround = a.client_gap_ms / 1e3 + job.doc_tokens * per_token + step_s
         batch = max(1.0, min(cap, setup.concurrency * life / (life + turnaround)))
+    chunk = steady_chunk(batch, written, job.output_per_doc, prefill_per_doc)
+    if anchor is None:
+        per_token = prefill_seconds_per_token(setup, a, context, chunk)
     step_s = step(batch, job.context)
     write_rate = batch * written / step_s
     prefill_s = job.computed_prefill_tokens * per_token
@@ -166,6 +184,8 @@ def project(job: Job, setup: Setup, a: Assumptions, anchor: Anchor | None = None
     return Outcome(
         batch=batch,
         pool_tokens=pool,
+        tokens_per_step=written,
+        prefill_chunk=chunk,
         prefill_tokens_per_s=1 / per_token,
         step_ms=step_s * 1e3,
         write_tokens_per_s=write_rate,
@@ -194,22 +214,40 @@ def sensitivity(job: Job, setup: Setup, anchor: Anchor | None = None) -> list[di
     return sorted(rows, key=lambda row: -abs(row["effect_s"]))
 
 
-def configurations(job: Job, setup: Setup, accepts: list[float]) -> list[tuple[str, Setup, Job]]:
+def configurations(
+    job: Job,
+    setup: Setup,
+    accepts: list[float],
+    replayed: Callable[[Setup], float | None] = lambda setup: None,
+) -> list[tuple[str, Setup, Job]]:
     """The settings side by side: each changes one thing from `setup` at the first accept,
-    then the three that need no accept length together."""
+    then the three that need no accept length together. `replayed` gives the tokens per step
+    replayed at a setup's draft tree, where there is one: a changed tree uses it."""
     first = replace(job, accept_length=accepts[0])
+
+    def at_tree(config: Setup) -> Job:
+        tokens = replayed(config)
+        if tokens is None:
+            return first
+        return replace(job, accept_length=accept_needed(config.draft_tokens, tokens))
+
     rows = [
         ("as set above", setup, first),
         ("speculation off", replace(setup, draft_tokens=1), job),
     ]
     for drafts in (4, 8):
         for accept in accepts:
-            name = f"NGRAM {drafts} drafts, accept {accept:g}"
-            if drafts != REFERENCE_DRAFTS:
-                name += f" ({accept_at(drafts, accept):.2f} at {drafts})"
-            rows.append(
-                (name, replace(setup, draft_tokens=drafts), replace(job, accept_length=accept))
-            )
+            config = replace(setup, draft_tokens=drafts)
+            written = written_per_step(config, accept)
+            name = f"NGRAM {drafts} drafts, accept {accept:g} ({written:.2f} per step)"
+            rows.append((name, config, replace(job, accept_length=accept)))
+    if setup.sam_budget and setup.draft_tokens > 1:
+        trie = replace(setup, sam_budget=0)
+        rows.append(
+            (f"{setup.draft_tokens} drafts, no job corpus (trie only)", trie, at_tree(trie))
+        )
+        more = replace(setup, corpora=setup.corpora + 1)
+        rows.append((f"{more.corpora} jobs' corpora loaded at once", more, at_tree(more)))
     # each setting side by side with its other value: the profile's own is in "as set above"
     fp8 = replace(setup, kv_dtype_bytes=3 - setup.kv_dtype_bytes)
     graphs = replace(

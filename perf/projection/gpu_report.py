@@ -3,9 +3,11 @@ figure in it is PROJECTED unless it says measured."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import Any
 
+from forkpoint.perf.projection.draft_tree import SOURCE as TREE_SOURCE
 from forkpoint.perf.projection.gpu_assumptions import SCENARIOS, Assumptions
 from forkpoint.perf.projection.gpu_model import AUTOAWQ_PROMPT, AUTOAWQ_PUBLISHED
 from forkpoint.perf.projection.gpu_projection import (
@@ -17,12 +19,14 @@ from forkpoint.perf.projection.gpu_projection import (
     configurations,
     project_range,
     sensitivity,
+    written_per_step,
 )
 from forkpoint.perf.projection.gpu_step import (
     Setup,
     autoawq_check,
     break_even_accept,
     decode_step,
+    host_curve,
     pool_tokens,
 )
 
@@ -31,11 +35,16 @@ KV_DTYPES = (("fp16", 2), ("fp8_e5m2", 1))
 
 
 def build(
-    job: Job, setup: Setup, accepts: list[float], anchor: Anchor | None, source: dict[str, Any]
+    job: Job,
+    setup: Setup,
+    accepts: list[float],
+    anchor: Anchor | None,
+    source: dict[str, Any],
+    replayed: Callable[[Setup], float | None] = lambda setup: None,
 ) -> dict[str, Any]:
     """Everything the projection says, as plain data."""
     configs = []
-    for name, config, config_job in configurations(job, setup, accepts):
+    for name, config, config_job in configurations(job, setup, accepts, replayed):
         outcomes = project_range(config_job, config, anchor)
         configs.append(
             {"name": name, "mid": as_dict(outcomes["mid"])}
@@ -48,6 +57,16 @@ def build(
         | {"doc_tokens": job.doc_tokens, "context": job.context, "tokens": job.tokens},
         "setup": asdict(setup),
         "measured": asdict(anchor) if anchor else None,
+        "draft_tree": {
+            "max_tokens_per_step": setup.tree.max_tokens_per_step,
+            "trie": setup.tree.trie,
+            "per_corpus": setup.tree.per_corpus,
+            "corpora": setup.corpora,
+            "accept_at_drafts": accept_at(setup.draft_tokens, job.accept_length),
+            "tokens_per_step": written_per_step(setup, job.accept_length),
+            "source": TREE_SOURCE,
+        },
+        "host_cost": host_summary(setup),
         "range": {w: as_dict(o) for w, o in project_range(job, setup, anchor).items()},
         "sensitivity": sensitivity(job, setup, anchor),
         "configurations": configs,
@@ -67,7 +86,7 @@ def decode_by_batch(job: Job, setup: Setup, accept: float) -> list[dict]:
             config = replace(setup, draft_tokens=drafts)
             step = decode_step(config, mid, batch, job.context).total
             row[f"step_ms_{drafts}"] = round(step * 1e3, 1)
-            row[f"write_{drafts}"] = round(batch * accept_at(drafts, accept) / step)
+            row[f"write_{drafts}"] = round(batch * written_per_step(config, accept) / step)
             if drafts > 1:
                 even = break_even_accept(config, mid, batch, job.context)
                 row[f"break_even_{drafts}"] = round(even, 2)
@@ -75,6 +94,18 @@ def decode_by_batch(job: Job, setup: Setup, accept: float) -> list[dict]:
                 row[f"break_even_{drafts}_at_8"] = round(needed, 2) if needed < drafts else None
         rows.append(row)
     return rows
+
+
+def host_summary(setup: Setup) -> dict[str, Any]:
+    """The measured host curve at the setup's draft count, for the reader."""
+    curve = host_curve()
+    return {
+        "source": curve.source,
+        "machine": curve.machine,
+        "drafts": setup.draft_tokens,
+        "ms_by_batch": {b: round(curve.ms(b, setup.draft_tokens), 2) for b in (1, 32, 64, 128)},
+        "prefill_batch_ms": round(curve.prefill_ms, 2),
+    }
 
 
 def _n(x: float, digits: int = 0) -> str:
@@ -93,10 +124,27 @@ def text(report: dict) -> str:
         f"docs, {job['prompt_tokens']:,} prompt tokens ({job['prefix_tokens']:,}-token shared "
         f"prefix), {job['computed_prefill_tokens']:,} computed after prefix reuse, "
         f"{job['output_tokens']:,} written; {job['tokens']:,} read+written",
+        f"Tokens: {job['tokenizer']}"
+        + (f"; accept: {report['source']['accept']}" if report["source"].get("accept") else ""),
         f"Setup: speculation {spec}, accept {job['accept_length']:g} at 8 drafts, "
         f"max_running {setup['max_running']}, client concurrency {setup['concurrency']}, "
         f"decode graphs to {setup['graph_max_bs']}, KV {kv}, PCIe x{setup['pcie_lanes']}",
     ]
+    tree, host = report["draft_tree"], report["host_cost"]
+    if setup["draft_tokens"] > 1:
+        lines.append(
+            f"Draft tree: {setup['draft_tokens']} tokens = root + trie {tree['trie']} + "
+            f"{tree['corpora']} corpus x {tree['per_corpus']}: at most "
+            f"{tree['max_tokens_per_step']} tokens per step ({tree['source']}); accept "
+            f"{tree['accept_at_drafts']:.2f} at {setup['draft_tokens']} drafts -> "
+            f"{tree['tokens_per_step']:.2f} per step"
+        )
+    lines.append(
+        f"Host time per step (measured, {host['source']}, {host['machine']}; x0.5-1.0 for the "
+        f"server's CPU): "
+        + ", ".join(f"{ms} ms at batch {b}" for b, ms in host["ms_by_batch"].items())
+        + f"; {host['prefill_batch_ms']} ms per prefill batch"
+    )
     if report["measured"]:
         m = report["measured"]
         lines.append(
@@ -108,6 +156,8 @@ def text(report: dict) -> str:
         )
     rows = [
         ("running batch", "batch", 1),
+        ("tokens per step", "tokens_per_step", 2),
+        ("prefill chunk tokens", "prefill_chunk", 0),
         (
             "prefill tok/s" + (" (measured)" if report["measured"] else ""),
             "prefill_tokens_per_s",
@@ -191,3 +241,37 @@ def pool_sequences(job: Job, setup: Setup) -> dict[str, int]:
     mid = Assumptions.at("mid")
     pools = {kv: pool_tokens(replace(setup, kv_dtype_bytes=b), mid) for kv, b in KV_DTYPES}
     return {kv: int((p - job.prefix_tokens) / job.sequence_tokens) for kv, p in pools.items()}
+
+
+def markdown(report: dict) -> str:
+    """The README's projection tables, generated so they cannot drift from the model."""
+    ranges, job = report["range"], report["job"]
+    rows = [
+        ("total s", "total_s", 0),
+        ("minutes per 1M tokens read + written", "minutes_per_1m", 2),
+        ("tokens written per sequence per step", "tokens_per_step", 2),
+        ("running batch", "batch", 0),
+        ("prefill chunk, tokens", "prefill_chunk", 0),
+        ("decode step, ms", "step_ms", 1),
+    ]
+    lines = ["| PROJECTED | low | mid | high |", "|---|---:|---:|---:|"]
+    for label, key, digits in rows:
+        cells = " | ".join(_n(ranges[w][key], digits) for w in SCENARIOS)
+        lines.append(f"| {label} | {cells} |")
+    lines += ["", "| assumption, fast → slow (rest at mid) | total s | effect |", "|---|---:|---:|"]
+    for r in report["sensitivity"]:
+        lines.append(
+            f"| {r['assumption']} {r['fast']:g} → {r['slow']:g} {r['unit']} | "
+            f"{r['total_s_fast']:.0f}–{r['total_s_slow']:.0f} | {r['effect_s']:+.0f} s |"
+        )
+    lines += ["", "| setting (mid) | tokens per step | total s |", "|---|---:|---:|"]
+    for c in report["configurations"]:
+        m = c["mid"]
+        lines.append(f"| {c['name']} | {m['tokens_per_step']:.2f} | {m['total_s']:.0f} |")
+    lines.append("")
+    lines.append(
+        f"Job: {job['docs']:,} documents, {job['prompt_tokens']:,} prompt tokens "
+        f"({job['computed_prefill_tokens']:,} computed after prefix reuse), "
+        f"{job['output_tokens']:,} written; tokens: {job['tokenizer']}."
+    )
+    return "\n".join(lines)

@@ -121,7 +121,9 @@ def test_a_calibration_anchors_the_step_at_its_batch_and_keeps_the_batch_depende
 
 def test_a_bench_report_gives_the_projection_its_measured_token_counts():
     baseline = json.loads(FULL_SIZE.read_text())["runs"]["baseline"]
-    done = project_cli("--from", str(FULL_SIZE), "--accept-length", "2.0", "--json")
+    done = project_cli(
+        "--from", str(FULL_SIZE), "--accept-length", "2.0", "--tokenizer", "measured", "--json"
+    )
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     job = answer["job"]
@@ -143,6 +145,32 @@ def test_a_bench_report_gives_the_projection_its_measured_token_counts():
     assert answer["setup"]["concurrency"] == mixtral.client_concurrency
     totals = [answer["range"][w]["total_s"] for w in ("low", "mid", "high")]
     assert 0 < totals[0] < totals[1] < totals[2]
+
+
+def test_by_default_the_job_is_counted_in_mixtrals_tokens():
+    answer = json.loads(project_cli("--json").stdout)
+    job = answer["job"]
+    assert job["tokenizer"].startswith("mixtral (mixtral-tokens-")
+    assert job["docs"] == 1000
+    assert job["prompt_tokens"] > 1_451_183  # Mixtral's 32k pieces split this text finer
+    assert job["prefix_tokens"] > 857
+
+
+def test_the_range_never_writes_more_per_step_than_the_draft_tree_accepts():
+    """The acceptance check of issue 29: at any accept length, any configuration."""
+    for accept in ("2.0", "5.293", "8.0"):
+        answer = json.loads(project_cli("--accept-length", accept, "--json").stdout)
+        tree = answer["draft_tree"]
+        assert tree["max_tokens_per_step"] == 3  # 4 drafts, 2 for the job corpus
+        for where in ("low", "mid", "high"):
+            assert answer["range"][where]["tokens_per_step"] <= tree["max_tokens_per_step"]
+        assert all(c["mid"]["tokens_per_step"] <= 8 for c in answer["configurations"])
+
+
+def test_the_printed_range_cites_the_tree_and_the_measured_host_curve():
+    out = project_cli().stdout
+    assert "at most 3 tokens per step (sglang 0.5.23 kernels/jit/csrc/ngram_corpus/ngram.cpp" in out
+    assert "Host time per step (measured, host-cost-" in out
 
 
 def test_the_full_size_report_prints_the_range_the_sensitivity_and_the_configurations():
