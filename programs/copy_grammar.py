@@ -58,13 +58,17 @@ from forkpoint.errors import DocumentError, SchemaError, TaskError
 # field's bound, `fkcopy{maxLength}_value` (`fkcopy0_value`: no maxLength), defined per document.
 _MARKER = "forkpoint0copy0field0value"
 _MARKER_BOUNDED = re.compile(re.escape('"\\"' + _MARKER) + r"(\d*)" + re.escape('\\""'))
-_RULE = "fkcopy"  # prefix of the rules added here; xgrammar's are root*, defs_*, basic_*
+# Rules added here: `fkcopy{bound}_value`, and its states `fk{bound}_{number in hex}`; xgrammar's
+# own are root*, defs_*, basic_*.
+_RULE = "fkcopy"
+_PREFIX = "fk"
 _WINDOW_STEPS = 8  # a bounded copy field's windows start every maxLength / 8 characters
 WINDOW_BUDGET = 16_000  # window characters per document, over all bounds (see "Length")
-# The longest text a copy grammar is built for: its EBNF is ~60 characters per document
-# character (a 200k-character document: ~12 MB, seconds of CPU with the GIL held, then compiled
-# by SGLang per document). A longer text (or chunk) decodes with the task's plain schema; its
-# copy fields' values are still grounded in the text after decoding.
+# The longest text a copy grammar is built for: its EBNF is ~55 bytes per document character
+# (a 200k-character document: ~11 MB, under a second of CPU with the GIL held, then compiled by
+# SGLang per document in time that grows with the square of its rules, perf/results/
+# copy-compile-*). A longer text (or chunk) decodes with the task's plain schema; its copy
+# fields' values are still grounded in the text after decoding.
 MAX_COPY_TEXT_CHARS = 20_000
 _PATH = re.compile(r"^(?:[^.\[\]]+(?:\[\])*|(?:\[\])+)(?:\.[^.\[\]]+(?:\[\])*)*$")
 _NOT_A_SPAN = ("enum", "const", "pattern", "format")
@@ -97,8 +101,10 @@ class CopyGrammar:
         for path in fields:
             marked = _mark(marked, _steps(path), path, root=marked)
         ebnf = _schema_ebnf(json.dumps(marked, ensure_ascii=False), any_whitespace)
-        if re.search(rf"^{_RULE}", ebnf, flags=re.MULTILINE):
-            raise SchemaError(f"xgrammar's grammar for this schema uses the rule prefix {_RULE!r}")
+        if re.search(rf"^{_PREFIX}", ebnf, flags=re.MULTILINE):
+            raise SchemaError(
+                f"xgrammar's grammar for this schema uses the rule prefix {_PREFIX!r}"
+            )
         bounds = tuple(dict.fromkeys(int(b or 0) for b in _MARKER_BOUNDED.findall(ebnf)))
         ebnf = _MARKER_BOUNDED.sub(lambda m: _value_rule(int(m.group(1) or 0)), ebnf)
         if fields and (not bounds or _MARKER in ebnf):
@@ -125,7 +131,10 @@ class CopyGrammar:
             needed = bound if affordable and 0 < bound < len(document) else 0
             if needed not in built:
                 built.add(needed)
-                lines.append(substring_rules(document, _value_rule(needed), max_length=needed))
+                rules = substring_rules(
+                    document, _value_rule(needed), max_length=needed, states=f"{_PREFIX}{needed}_"
+                )
+                lines.append(rules)
             if needed != bound:
                 lines.append(f"{_value_rule(bound)} ::= {_value_rule(needed)}")
         return "\n".join(lines) + "\n"
@@ -135,7 +144,7 @@ class DocumentGrammars:
     """The grammars of recent documents by (task grammar, document sha256), least recently used
     dropped first: a re-ask, a chunk asked again or a document submitted again reuses its
     grammar (and SGLang, which caches compiled grammars by their text, its compile). Bounded in
-    count and in characters, since a grammar is ~60 times its document. Thread-safe."""
+    count and in characters, since a grammar is ~55 times its document. Thread-safe."""
 
     def __init__(self, max_grammars: int = 32, max_chars: int = 64_000_000) -> None:
         self.max_grammars, self.max_chars = max_grammars, max_chars
@@ -262,33 +271,43 @@ def copy_grammar(schema: dict[str, Any], copy_fields: Iterable[str], document: s
     return CopyGrammar.from_schema(schema, copy_fields).for_document(document)
 
 
-def substring_rules(document: str, name: str, *, max_length: int = 0) -> str:
+def substring_rules(document: str, name: str, *, max_length: int = 0, states: str = "") -> str:
     """EBNF rule `name`: a JSON string whose value is a non-empty substring of `document`; with
     `max_length`, one of the spans of its windows (see the module's "Length").
 
-    One rule per state of the document's suffix automaton, each transition an alternative (the
-    character as JSON writes it). Every path from the initial state spells a substring, so every
-    state but the initial one may also close the string; the initial state has no incoming
-    transitions, so leaving the closing quote out of it alone makes the value non-empty. The
-    closing quote is an alternative inside each state, as in xgrammar's own string rule, rather
-    than an empty alternative followed by a quote: with "" the compiler must look past the rule
-    at every state, and a grammar compiled 4-5 times slower (SmolLM2's vocabulary, 4,000
-    characters: 2.1 s of CPU against 0.55 s).
+    One rule per state of the document's suffix automaton (named `states` + its number in hex,
+    `name_` + it by default), each transition an alternative (the character as JSON writes it).
+    Every path from the initial state spells a substring, so every state but the initial one
+    may also close the string; the initial state has no incoming transitions, so leaving the
+    closing quote out of it alone makes the value non-empty. The closing quote is an
+    alternative inside each state, as in xgrammar's own string rule, rather than an empty
+    alternative followed by a quote: with "" the compiler must look past the rule at every
+    state, and a grammar compiled 4-5 times slower (SmolLM2's vocabulary, 4,000 characters:
+    2.1 s of CPU against 0.55 s).
+
+    xgrammar compiles one rule per state whatever the text looks like (it lifts nested choices
+    into rules of their own), so the text is kept short rather than restructured: short rule
+    names, no parentheses or spaces, each character's literal escaped once (~30 bytes a state,
+    ~1.6 states a character).
     """
     if not document:
         raise DocumentError("the document is empty, so copy fields have nothing to copy")
-    states = _suffix_automaton(_windows(document, max_length))
-    prefix = f"{name}_"
-    lines = [f'{name} ::= "\\"" {prefix}0']
-    for i, transitions in enumerate(states):
-        if not transitions:
-            continue  # the end of the whole document: its incoming transitions close the string
-        alternatives = [] if i == 0 else ['"\\""']
-        for char, target in transitions.items():
-            step = _ebnf_literal(_json_escaped(char))
-            then = f"{prefix}{target}" if states[target] else '"\\""'
-            alternatives.append(f"({step} {then})")
-        lines.append(f"{prefix}{i} ::= " + " | ".join(alternatives))
+    automaton = _suffix_automaton(_windows(document, max_length))
+    prefix = states or f"{name}_"
+    close = '"\\""'
+    # a state without transitions is the end of the whole document: reaching it closes the string
+    refs = [f"{prefix}{i:x}" if transitions else close for i, transitions in enumerate(automaton)]
+    literals = {char: _ebnf_literal(_json_escaped(char)) for char in set(document)}
+    first = "|".join(literals[char] + refs[target] for char, target in automaton[0].items())
+    lines = [f"{name}::={close} {refs[0]}", f"{refs[0]}::={first}"]
+    either = f"::={close}|"
+    for ref, transitions in zip(refs[1:], automaton[1:], strict=True):
+        if len(transitions) == 1:  # most states: one way on, or the end of the string
+            [(char, target)] = transitions.items()
+            lines.append(f"{ref}{either}{literals[char]}{refs[target]}")
+        elif transitions:
+            steps = [literals[char] + refs[target] for char, target in transitions.items()]
+            lines.append(ref + either + "|".join(steps))
     return "\n".join(lines)
 
 

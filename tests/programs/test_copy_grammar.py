@@ -4,7 +4,9 @@ Checked in-process with xgrammar's own matcher over the EBNF that SGLang would r
 """
 
 import json
+import random
 from datetime import date
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -14,6 +16,7 @@ from pydantic import BaseModel, Field
 from xgrammar.testing import _get_matcher_from_grammar
 
 from forkpoint.errors import DocumentError, TaskError
+from forkpoint.perf.bench.corpus import CorpusSpec, generate
 from forkpoint.programs.copy_grammar import CopyGrammar, copy_grammar, substring_rules
 
 
@@ -315,3 +318,89 @@ def test_no_copy_grammar_is_built_for_a_text_over_the_copy_limit():
     at_limit, _ = grammars.get(grammar, "ab" * (MAX_COPY_TEXT_CHARS // 2))
     assert at_limit is not None and "fkcopy0_value" in at_limit
     assert len(grammars) == 1
+
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+def real_documents() -> list[str]:
+    """The labelled samples (mail signatures, tickets, invoices: accents, quotes, tabs, CRLF),
+    two of the bench's generated invoices, and documents made of what JSON must escape."""
+    documents = [path.read_text() for path in sorted(SAMPLES.glob("*/*.*")) if path.is_file()]
+    documents = [text for text in documents if text.strip()]
+    documents += [text for _, text in generate(CorpusSpec(2, 300, 600, seed=1))]
+    documents += [
+        'say "hi" \\ "bye"\r\n\ttab\\n not a newline \\u00e9 é ü 😀 \u2028\x00\x1f\x7f',
+        '\\\\"\\"' * 8,
+        "aaaaaaaaab" * 12 + "\n\n\n" + "ab" * 30,
+    ]
+    return documents
+
+
+def spans_and_others(document: str, rng: random.Random, count: int) -> tuple[set, set]:
+    """`count` random spans of `document` (short ones, long ones, lines, the whole), and strings
+    close to spans that are not in it: one character changed, dropped or added, two spans
+    joined, a span reversed, JSON's other spelling of a character."""
+    n = len(document)
+    spans = {document, document[:1], document[-1:]}
+    spans |= {line for line in document.splitlines() if line}
+    for _ in range(count):
+        start = rng.randrange(n)
+        length = rng.choice([1, 2, 3, rng.randint(1, 12), rng.randint(1, 80), rng.randint(1, n)])
+        spans.add(document[start : start + length])
+    alphabet = sorted(set(document)) + ['"', "\\", "\n", "x", "é", "\x01", "😀"]
+    others: set[str] = set()
+    for span in sorted(spans)[: 4 * count]:
+        i = rng.randrange(len(span))
+        others.add(span[:i] + rng.choice(alphabet) + span[i + 1 :])
+        others.add(span[:i] + span[i + 1 :])
+        others.add(span[:i] + rng.choice(alphabet) + span[i:])
+        others.add(span + rng.choice(sorted(spans)))
+        others.add(span[::-1])
+    return spans, {other for other in others if other and other not in document}
+
+
+def test_copy_values_are_exactly_the_spans_of_real_documents():
+    """The EBNF emitted for real text (samples, bench invoices) takes every sampled span and
+    refuses every near miss, through xgrammar's own matcher, for both an unbounded field and
+    one whose maxLength leaves the whole document as one span."""
+    rng = random.Random(29)
+    for document in real_documents():
+        spans, others = spans_and_others(document, rng, count=60)
+        assert len(others) > 20
+        for schema in (ONE_FIELD, bounded_by(len(document))):
+            grammar = Grammar(copy_grammar(schema, ["value"], document))
+            refused = [span for span in spans if not grammar.accepts(answer(span))]
+            assert not refused, refused[:3]
+            taken = [other for other in others if grammar.accepts(answer(other))]
+            assert not taken, taken[:3]
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(document=st.text(characters, min_size=1, max_size=300), seed=st.integers(0, 2**16))
+def test_copy_values_are_exactly_the_spans_of_random_documents(document: str, seed: int):
+    spans, others = spans_and_others(document, random.Random(seed), count=40)
+    grammar = Grammar(copy_grammar(ONE_FIELD, ["value"], document))
+    for span in spans:
+        assert grammar.accepts(answer(span)), span
+    for other in others:
+        assert not grammar.accepts(answer(other)), other
+
+
+def bounded_by(bound: int) -> dict[str, Any]:
+    return {**ONE_FIELD, "properties": {"value": {"type": "string", "maxLength": bound}}}
+
+
+def test_a_copy_grammar_is_small_per_document_character():
+    """The EBNF crosses the wire with every request and is parsed by SGLang per document: about
+    1.6 automaton states per character, at most ~30 bytes each (short rule names, the quote
+    and each character's literal written once per state)."""
+    for document in real_documents()[-5:-3]:
+        ebnf = CopyGrammar.from_schema(ONE_FIELD, ["value"]).for_document(document)
+        size = len(ebnf.encode()) - len(CopyGrammar.from_schema(ONE_FIELD, ["value"]).base_ebnf)
+        assert size < 55 * len(document)
