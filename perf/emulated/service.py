@@ -84,18 +84,24 @@ def projected(multiplier: float = 1.0, profile: str = "mixtral-awq-2x4090") -> S
 def _project(profile: str) -> Service:
     import json
 
+    from forkpoint.perf.projection.draft_tree import replayed
     from forkpoint.perf.projection.gpu_assumptions import Assumptions
-    from forkpoint.perf.projection.gpu_projection import accept_at, project
+    from forkpoint.perf.projection.gpu_projection import accept_needed, project
     from forkpoint.perf.projection.project import FULL_SIZE, measured_job, profile_setup
     from forkpoint.runtime.profiles import get_profile
 
     job = measured_job(json.loads(FULL_SIZE.read_text()), "baseline")
-    setup = profile_setup(get_profile(profile))
+    launch = get_profile(profile)
+    setup = profile_setup(launch)
+    # as project.py's headline: the job replayed at the profile's draft tree leads
+    replay = replayed(setup.tree, launch.speculation.max_bfs_breadth)
+    if replay:
+        job = replace(job, accept_length=accept_needed(setup.draft_tokens, replay[0]))
     outcome = project(job, setup, Assumptions.at("mid"))
     return Service(
         prefill_seconds_per_token=1 / outcome.prefill_tokens_per_s,
         step_seconds=outcome.step_ms / 1e3,
-        tokens_per_step=accept_at(setup.draft_tokens, job.accept_length),
+        tokens_per_step=outcome.tokens_per_step,  # capped by the draft tree (draft_tree.py)
         write_tokens_per_second=outcome.write_tokens_per_s,
         output_tokens_per_document=job.output_per_doc,
         projected_documents_per_second=job.docs / outcome.total_s,
