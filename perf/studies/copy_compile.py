@@ -40,7 +40,7 @@ from typing import Any
 
 from forkpoint.perf.bench import workload
 from forkpoint.perf.bench.machine import describe, heading
-from forkpoint.perf.bench.results import add_out_argument, save
+from forkpoint.perf.bench.results import add_out_argument, save, write
 from forkpoint.perf.emulated.recording import invoice_answer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,6 +142,16 @@ def p90(values: list[float]) -> float:
     return statistics.quantiles(values, n=10)[-1] if len(values) > 1 else values[0]
 
 
+def fit(chars: list[int], seconds: list[float]) -> tuple[float, float]:
+    """Least squares of compile seconds = a × chars + b × chars² (xgrammar builds a parser whose
+    set-up walks every rule of the grammar for each of its scannable states)."""
+    import numpy as np
+
+    n = np.array(chars, dtype=float)
+    (a, b), *_ = np.linalg.lstsq(np.stack([n, n * n], axis=1), np.array(seconds), rcond=None)
+    return float(a), float(b)
+
+
 def summary(rows: list[dict[str, Any]], label: str, rate: float, tp: int) -> dict[str, Any]:
     entries = [row[label] for row in rows]
 
@@ -150,6 +160,7 @@ def summary(rows: list[dict[str, Any]], label: str, rate: float, tp: int) -> dic
         return statistics.fmean(values) if values else float("nan")
 
     chars = statistics.fmean(row["chars"] for row in rows)
+    linear, square = fit([row["chars"] for row in rows], [e["compile_s"] for e in entries])
     masked = [e for e in entries if "accepts_answer" in e]
     return {
         "build_ms_per_doc": round(mean("build_ms"), 2),
@@ -162,6 +173,11 @@ def summary(rows: list[dict[str, Any]], label: str, rate: float, tp: int) -> dic
         "answers_accepted": f"{sum(e['accepts_answer'] for e in masked)}/{len(masked)}",
         "host_cores": round(mean("compile_s") * rate * tp, 2),
         "build_cores": round(mean("build_ms") / 1e3 * rate, 3),
+        "compile_fit": {
+            "us_per_char": round(1e6 * linear, 2),
+            "ns_per_char_squared": round(1e9 * square, 4),
+            "quadratic_share_at_mean": round(square * chars / (linear + square * chars), 3),
+        },
     }
 
 
@@ -185,6 +201,14 @@ def markdown(report: dict[str, Any]) -> list[str]:
             f"| {s['ebnf_bytes_per_doc']:,} ({s['ebnf_bytes_per_char']}) "
             f"| {s['compile_s_per_doc']} ({s['compile_s_p90']}) | {s['mask_us_per_token']} "
             f"| {s['answers_accepted']} | {s['host_cores']} | {s['build_cores']} |"
+        )
+    lines.append("")
+    for label, s in report["summary"].items():
+        f = s["compile_fit"]
+        lines.append(
+            f"- {label}: compile ≈ {f['us_per_char']} µs × chars + {f['ns_per_char_squared']} ns × "
+            f"chars²; the squared term is {f['quadratic_share_at_mean']:.0%} of the mean "
+            "document's compile."
         )
     lines += ["", report["legend"]]
     return lines
@@ -210,8 +234,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--against", help="also measure copy_grammar.py at this git revision")
     parser.add_argument("--docs-per-second", type=float, default=DOCS_PER_SECOND)
     parser.add_argument("--tp", type=int, default=TP)
+    parser.add_argument("--render", type=Path, help="re-summarize a saved JSON report, no run")
     add_out_argument(parser)
     args = parser.parse_args(argv)
+    if args.render:
+        report = json.loads(args.render.read_text())
+        rate, tp, rows = report["docs_per_second"], report["tp"], report["documents"]
+        labels = list(report["summary"])
+        report["summary"] = {label: summary(rows, label, rate, tp) for label in labels}
+        write(args.render.with_suffix(""), report, markdown(report))
+        return
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     job = workload.load_workload(docs=args.docs)
