@@ -98,7 +98,7 @@ def main() -> None:
             auroc = "n/a" if row["auroc"] is None else f"{row['auroc']:.2f}"
             lines.append(f"| {name} | {row['values']} | {row['right']} | {auroc} |")
         lines.append("")
-    lines += ["## all three tasks", "", *confidence_table(overall), ""]
+    lines += ["## the tasks together", "", *confidence_table(overall), ""]
     save_results("confidence-calibration", report, lines, args.out)
 
 
