@@ -49,8 +49,12 @@ def test_eval_scores_fields_compares_variants_and_writes_reports(sglang_server, 
         assert set(variant["fields"]) == {"name", "title", "organization", "email", "phone", "city"}
         for row in variant["fields"].values():
             assert 0 <= row["exact"] <= row["normalized"] <= 1
+        confidence = variant["confidence"]  # from the runtime's logprobs, scored per field value
+        assert confidence["values"] > 0
+        assert sum(row["values"] for row in confidence["bins"]) == confidence["values"]
     assert set(report["comparison"]["fields"]) == set(report["variants"][0]["fields"])
     assert "| field | exact | normalized |" in (out / "report.md").read_text()
+    assert "AUROC right vs wrong" in (out / "report.md").read_text()
     diffs = [json.loads(line) for line in (out / "diffs.jsonl").open()]
     assert len(diffs) == 8 and {d["task"] for d in diffs} == set(names)
 
