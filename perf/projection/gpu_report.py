@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import Any
 
+from forkpoint.perf.projection import grammar_compile
 from forkpoint.perf.projection.draft_tree import SOURCE as TREE_SOURCE
 from forkpoint.perf.projection.gpu_assumptions import SCENARIOS, Assumptions
 from forkpoint.perf.projection.gpu_model import AUTOAWQ_PROMPT, AUTOAWQ_PUBLISHED
@@ -67,7 +68,8 @@ def build(
             "source": TREE_SOURCE,
         },
         "host_cost": host_summary(setup),
-        "range": {w: as_dict(o) for w, o in project_range(job, setup, anchor).items()},
+        "range": (ranges := {w: as_dict(o) for w, o in project_range(job, setup, anchor).items()}),
+        "grammar_compile": compile_summary(job, setup, ranges),
         "sensitivity": sensitivity(job, setup, anchor),
         "configurations": configs,
         "decode_by_batch": decode_by_batch(job, setup, accepts[0]),
@@ -108,6 +110,24 @@ def host_summary(setup: Setup) -> dict[str, Any]:
     }
 
 
+def compile_summary(job: Job, setup: Setup, ranges: dict[str, dict]) -> dict[str, Any] | None:
+    """Host cores compiling copy-field grammars at each end's documents/s (measured per
+    document on this CPU; SGLang compiles on every rank), beside the GPU time."""
+    cost = grammar_compile.load()
+    if cost is None:
+        return None
+    return {
+        "source": cost.source,
+        "machine": cost.machine,
+        "copy_grammar_version": cost.version,
+        "compile_s_per_doc": cost.compile_s_per_doc,
+        "tp": setup.cards,
+        "cores": {
+            w: round(cost.cores(job.docs / ranges[w]["total_s"], setup.cards), 2) for w in SCENARIOS
+        },
+    }
+
+
 def _n(x: float, digits: int = 0) -> str:
     return f"{x:,.{digits}f}"
 
@@ -145,6 +165,14 @@ def text(report: dict) -> str:
         + ", ".join(f"{ms} ms at batch {b}" for b, ms in host["ms_by_batch"].items())
         + f"; {host['prefill_batch_ms']} ms per prefill batch"
     )
+    compiles = report["grammar_compile"]
+    if compiles:
+        lines.append(
+            f"Copy-field grammar compiles (measured, {compiles['source']}, {compiles['machine']}):"
+            f" {compiles['compile_s_per_doc']} s CPU per document per rank, x tp={compiles['tp']}"
+            " -> host cores busy compiling, low/mid/high: "
+            + " / ".join(f"{compiles['cores'][w]:g}" for w in SCENARIOS)
+        )
     if report["measured"]:
         m = report["measured"]
         lines.append(
@@ -274,4 +302,12 @@ def markdown(report: dict) -> str:
         f"({job['computed_prefill_tokens']:,} computed after prefix reuse), "
         f"{job['output_tokens']:,} written; tokens: {job['tokenizer']}."
     )
+    compiles = report["grammar_compile"]
+    if compiles:
+        cores = " / ".join(f"{compiles['cores'][w]:g}" for w in SCENARIOS)
+        lines.append(
+            f"Copy-field grammars: {compiles['compile_s_per_doc']} s of xgrammar compile per "
+            f"document per rank (measured on this CPU, {compiles['source']}), on tp="
+            f"{compiles['tp']} ranks: {cores} host cores busy compiling at low / mid / high."
+        )
     return "\n".join(lines)
