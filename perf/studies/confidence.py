@@ -172,8 +172,8 @@ def save(report: dict, out: Path) -> None:
         "Logprobs cannot change a token: the sampler picks it before it takes the log-softmax "
         "(sglang/srt/layers/sampler.py:216 then :221; NGRAM's verify before "
         "compute_spec_logprobs, ngram_worker.py:479 then :517). Answers that differ between the "
-        "two runs are greedy near-ties decided differently in bfloat16 by another batch and "
-        "other NGRAM drafts.",
+        "two runs are greedy near-ties decided differently by another batch and other NGRAM "
+        "drafts (floating-point sums change with the batch's shape).",
         "",
         "## Does confidence separate right from wrong values",
         "",
