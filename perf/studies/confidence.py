@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,7 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=20, help="per task (the first N)")
     add_out_argument(parser)
     args = parser.parse_args()
+    load_at_start = os.getloadavg()[0]
     with contextlib.ExitStack() as stack:
         url = args.sglang_url
         if url is None:
@@ -105,6 +107,8 @@ def main() -> None:
                 "runtime": args.sglang_url or "cpu-small (embedded, SmolLM2-135M, NGRAM)",
                 "concurrency": args.concurrency,
                 "documents_per_task": args.documents,
+                "load": f"1-minute load average {load_at_start:.2f} at the start, "
+                f"{os.getloadavg()[0]:.2f} after the last task, on {os.cpu_count()} cores",
                 "tasks": tasks,
                 "all": calibration([p for t in tasks for p in _points(t)]),
             }
@@ -140,7 +144,7 @@ def save(report: dict, out: Path) -> None:
         f"Runtime: {report['runtime']}; labelled samples ({report['documents_per_task']} per "
         f"task, the first in name order), concurrency "
         f"{report['concurrency']}, temperature 0; each run from an empty cache, the order "
-        "alternating between tasks; the machine shared with other engineers' servers.",
+        f"alternating between tasks. Load: {report.get('load', 'not recorded')}.",
     )
     lines += [
         "## What logprobs cost",
