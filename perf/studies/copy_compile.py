@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
         "docs_per_second": rate,
         "tp": tp,
         "load": f"1-minute load average {load_before[0]:.2f} at the start, {load_after[0]:.2f} "
-        f"at the end, on {os.cpu_count()} cores (other engineers' servers and tests beside it)",
+        f"at the end, on {os.cpu_count()} cores",
         "flags": {k: str(v) for k, v in vars(args).items()},
         "legend": LEGEND,
         "summary": {label: summary(rows, label, rate, tp) for label in versions},

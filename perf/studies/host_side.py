@@ -361,8 +361,8 @@ def main(argv: list[str] | None = None) -> None:
         "corpus": job.source,
         "concurrency": args.concurrency,
         "answers": answers.source,
-        "load": f"1-minute load average {load[0]:.2f} at the start on {os.cpu_count()} cores "
-        "(other engineers' servers and tests ran beside it)",
+        "load": f"1-minute load average {load[0]:.2f} at the start, "
+        f"{os.getloadavg()[0]:.2f} at the end, on {os.cpu_count()} cores",
         "flags": {k: str(v) for k, v in vars(args).items()},
         "legend": LEGEND,
         "runs": runs,
