@@ -35,10 +35,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from forkpoint.programs.grounding import field_pattern
+from forkpoint.programs.grounding import field_pattern, leaves
 
 PLACES = 4
 _LITERAL = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null")
@@ -175,18 +175,6 @@ def token_spans(raw: str, texts: Sequence[str]) -> list[tuple[int, int] | None] 
     for k in pending:
         spans[k] = (pos, len(raw))
     return spans
-
-
-def leaves(data: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """Every leaf value of JSON data with its path (`line_items[2].description`)."""
-    if isinstance(data, dict):
-        for key, value in data.items():
-            yield from leaves(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            yield from leaves(value, f"{path}[{i}]")
-    else:
-        yield path, data
 
 
 def merge_chunks(

@@ -119,12 +119,19 @@ def ungrounded_required(found: list[Grounding], required: tuple[str, ...]) -> li
     return reasons
 
 
+def leaves(data: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """Every leaf value of JSON data with its path (`line_items[2].description`)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from leaves(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from leaves(value, f"{path}[{i}]")
+    else:
+        yield path, data
+
+
 def _strings(node: Any, path: str) -> Iterator[tuple[str, str]]:
-    if isinstance(node, str):
-        yield path, node
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            yield from _strings(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _strings(value, f"{path}[{i}]")
+    for where, value in leaves(node, path):
+        if isinstance(value, str):
+            yield where, value
