@@ -58,6 +58,13 @@ class Timeouts:
         return httpx.Timeout(seconds, connect=self.connect)
 
 
+# No cap of the client's own on connections: its callers bound them (one per worker thread, the
+# profile's client_concurrency). httpx's default, 100 connections with 20 kept alive, held a
+# 160-document profile to 100 requests in flight (the rest queued inside httpx, the server's
+# batch smaller than the profile says) and reconnected for most requests past the 20th.
+UNCAPPED = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+
+
 class RuntimeClient:
     """Calls to one runtime at `url`. Thread-safe (one pooled httpx client). Sends the runtime
     key (`api_key`, else $FORKPOINT_RUNTIME_API_KEY) when there is one."""
@@ -79,6 +86,7 @@ class RuntimeClient:
             headers=headers,
             timeout=self.timeouts.httpx(self.timeouts.call),
             transport=transport,
+            limits=UNCAPPED,
         )
 
     def retimed(self, timeouts: Timeouts) -> RuntimeClient:

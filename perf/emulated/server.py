@@ -281,7 +281,7 @@ def create_app(emulator: Emulator) -> FastAPI:
                 out = out[:limit]
                 answer = str(em.tokenizer.decode(out, skip_special_tokens=True))
                 finish = {"type": "length", "length": limit}
-            due = em.pacer.due(len(prompt) - cached)
+            due = em.pacer.due(len(prompt) - cached, max_new_tokens=limit)
             await asyncio.sleep(max(0.0, due - time.monotonic()))
             em.counts["answered"] += 1
             meta = em.meta(prompt, cached, len(out), finish)

@@ -11,7 +11,10 @@ and holds the server for its share of the job's time
 so a server kept full finishes documents at the projected rate (the projected job's seconds
 over its documents), and an idle one in the projected latency. Both are divided by the
 multiplier. `output` is the recorded run's mean output per document, not the emulated answer's
-length (recording.py: ground-truth answers are shorter than a model's).
+length (recording.py: ground-truth answers are shorter than a model's), capped by the request's
+`max_new_tokens`: the fork point's warm-up (0) is one prefill, as on SGLang (it decoded a whole
+answer's steps before, which put one answer's latency into every gateway job and none into the
+bare run, whose warm-up is untimed).
 """
 
 from __future__ import annotations
@@ -37,17 +40,24 @@ class Service:
     multiplier: float = 1.0
     source: str = "perf/projection, mid assumptions"
 
-    def latency(self, computed_tokens: int) -> float:
+    def latency(self, computed_tokens: int, max_new_tokens: int | None = None) -> float:
         """Seconds from arrival to answer on a server with room."""
-        steps = self.output_tokens_per_document / self.tokens_per_step
+        steps = self.output_tokens(max_new_tokens) / self.tokens_per_step
         own = computed_tokens * self.prefill_seconds_per_token + steps * self.step_seconds
         return own / self.multiplier
 
-    def share(self, computed_tokens: int) -> float:
+    def share(self, computed_tokens: int, max_new_tokens: int | None = None) -> float:
         """Seconds of the whole server this request's work takes."""
         prefill = computed_tokens * self.prefill_seconds_per_token
-        decode = self.output_tokens_per_document / self.write_tokens_per_second
+        decode = self.output_tokens(max_new_tokens) / self.write_tokens_per_second
         return (prefill + decode) / self.multiplier
+
+    def output_tokens(self, max_new_tokens: int | None = None) -> float:
+        """What a request writes: the recorded mean, no more than it allows (a prefill-only
+        request, `max_new_tokens=0` as the fork point's warm-up, writes nothing)."""
+        if max_new_tokens is None:
+            return self.output_tokens_per_document
+        return min(self.output_tokens_per_document, max(0, max_new_tokens))
 
     @property
     def documents_per_second(self) -> float:
@@ -120,10 +130,16 @@ class Pacer:
         self._busy_until = 0.0
         self._lock = threading.Lock()
 
-    def due(self, computed_tokens: int, arrived: float | None = None) -> float:
+    def due(
+        self,
+        computed_tokens: int,
+        arrived: float | None = None,
+        max_new_tokens: int | None = None,
+    ) -> float:
         """The time.monotonic() at which a request that arrived at `arrived` is answered."""
         now = time.monotonic() if arrived is None else arrived
+        share = self.service.share(computed_tokens, max_new_tokens)
         with self._lock:
-            self._busy_until = max(self._busy_until, now) + self.service.share(computed_tokens)
+            self._busy_until = max(self._busy_until, now) + share
             busy = self._busy_until
-        return max(now + self.service.latency(computed_tokens), busy)
+        return max(now + self.service.latency(computed_tokens, max_new_tokens), busy)

@@ -59,6 +59,19 @@ def test_the_pacer_answers_no_sooner_than_the_latency_nor_faster_than_the_rate()
     assert 100 / due[-1] == pytest.approx(service.documents_per_second, rel=0.5)
 
 
+def test_a_prefill_only_request_takes_its_prefill_alone():
+    """The fork point's warm-up (max_new_tokens=0) is one prefill, not a whole answer's decode,
+    and a request allowed fewer tokens than the recorded mean decodes only those."""
+    service = projected(1.0)
+    prefill = 856 * service.prefill_seconds_per_token
+    assert service.latency(856, max_new_tokens=0) == pytest.approx(prefill)
+    assert service.share(856, max_new_tokens=0) == pytest.approx(prefill)
+    assert Pacer(service).due(856, arrived=0.0, max_new_tokens=0) == pytest.approx(prefill)
+    ten_steps = 10 / service.tokens_per_step * service.step_seconds
+    assert service.latency(0, max_new_tokens=10) == pytest.approx(ten_steps)
+    assert service.latency(0, max_new_tokens=10**6) == service.latency(0)
+
+
 def test_it_answers_the_endpoints_forkpoint_calls_in_sglangs_shapes(emulated):
     client = RuntimeClient(emulated)
     info = client.model_info()

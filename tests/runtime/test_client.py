@@ -2,7 +2,10 @@
 runtime is RuntimeUnavailable, never an httpx traceback or a wait without end."""
 
 import socket
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -45,3 +48,59 @@ def test_the_client_reads_what_a_real_runtime_serves(sglang_server):
     assert client.healthy("/health") and client.healthy("/health_generate")
     with pytest.raises(RuntimeUnavailable, match="answered /no_such_path with 404"):
         client.json("GET", "/no_such_path")
+
+
+class _HeldServer(ThreadingHTTPServer):
+    """Answers each POST only once `parties` requests are in at the same time (a server whose
+    batch fills), and records the client port of every connection it served."""
+
+    daemon_threads = True
+    request_queue_size = 512
+
+    def __init__(self, parties: int) -> None:
+        self.barrier = threading.Barrier(parties, timeout=30)
+        self.ports: set[int] = set()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as SGLang's uvicorn
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                self.rfile.read(int(self.headers["Content-Length"]))
+                server.ports.add(self.client_address[1])
+                try:
+                    server.barrier.wait()
+                    status, body = 200, b'{"text": "ok"}'
+                except threading.BrokenBarrierError:
+                    status, body = 503, b'{"error": "fewer requests in flight than sent"}'
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def test_one_client_keeps_every_callers_request_in_flight_on_connections_it_keeps():
+    """The 2x4090 profile keeps 160 documents in flight through one client: all 160 reach the
+    server at once (httpx's default pool stopped at 100), and a second wave reuses the first's
+    connections instead of reconnecting (its default kept 20 alive)."""
+    parties = 160
+    server = _HeldServer(parties)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = RuntimeClient(f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        with ThreadPoolExecutor(parties) as pool:
+            call = lambda _: client.json("POST", "/generate", json={"text": "x"}, timeout=60)  # noqa: E731
+            assert list(pool.map(call, range(parties))) == [{"text": "ok"}] * parties
+            first = set(server.ports)
+            assert list(pool.map(call, range(parties))) == [{"text": "ok"}] * parties
+        assert len(first) == parties
+        assert server.ports == first  # no new connection in the second wave
+    finally:
+        server.shutdown()
+        server.server_close()
