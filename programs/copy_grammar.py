@@ -52,6 +52,7 @@ from functools import cached_property
 from typing import Any
 
 from forkpoint.errors import DocumentError, SchemaError, TaskError
+from forkpoint.programs.grammar_workers import WORKERS
 
 # Stands in for each copy field's value while xgrammar turns the schema into EBNF: a `const`
 # becomes exactly one quoted literal, which is then swapped for a reference to the rule of the
@@ -70,6 +71,9 @@ WINDOW_BUDGET = 16_000  # window characters per document, over all bounds (see "
 # copy-compile-*). A longer text (or chunk) decodes with the task's plain schema; its copy
 # fields' values are still grounded in the text after decoding.
 MAX_COPY_TEXT_CHARS = 20_000
+# A document at least this long has its grammar built by a worker process (grammar_workers.py)
+# off the caller's GIL; a shorter one in place (~1.5 ms or less, not worth the round trip).
+WORKER_MIN_CHARS = 1_000
 _PATH = re.compile(r"^(?:[^.\[\]]+(?:\[\])*|(?:\[\])+)(?:\.[^.\[\]]+(?:\[\])*)*$")
 _NOT_A_SPAN = ("enum", "const", "pattern", "format")
 _MAX_REF_HOPS = 32
@@ -164,7 +168,11 @@ class DocumentGrammars:
                 self._grammars.move_to_end(key)
                 return ebnf, 0.0
         started = time.perf_counter()
-        ebnf = grammar.for_document(document)  # outside the lock: other documents build theirs
+        # outside the lock: other documents build theirs
+        if len(document) >= WORKER_MIN_CHARS:
+            ebnf = WORKERS.build(grammar, document)
+        else:
+            ebnf = grammar.for_document(document)
         seconds = time.perf_counter() - started
         with self._lock:
             if key not in self._grammars:

@@ -5,6 +5,7 @@ Checked in-process with xgrammar's own matcher over the EBNF that SGLang would r
 
 import json
 import random
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -404,3 +405,47 @@ def test_a_copy_grammar_is_small_per_document_character():
         ebnf = CopyGrammar.from_schema(ONE_FIELD, ["value"]).for_document(document)
         size = len(ebnf.encode()) - len(CopyGrammar.from_schema(ONE_FIELD, ["value"]).base_ebnf)
         assert size < 55 * len(document)
+
+
+def test_a_long_documents_grammar_is_built_by_a_worker_process_with_the_same_text():
+    """Off the caller's GIL: a document of WORKER_MIN_CHARS or more is built by a worker
+    process (its CPU counted), the text the caller would have built; while the worker starts,
+    and when it has been killed, the grammar is built in place, so no document goes without
+    one; a killed worker is replaced."""
+    import psutil
+
+    from forkpoint.programs.copy_grammar import WORKER_MIN_CHARS
+    from forkpoint.programs.grammar_workers import GrammarWorkers
+
+    grammar = CopyGrammar.from_schema(ONE_FIELD, ["value"])
+    invoices = [text for _, text in generate(CorpusSpec(3, 400, 600, 3))]
+    assert all(len(text) >= WORKER_MIN_CHARS for text in invoices)
+    others = {p.pid for p in psutil.Process().children()}  # the process's own WORKERS
+
+    def children() -> list[psutil.Process]:
+        return [p for p in psutil.Process().children() if p.pid not in others]
+
+    workers = GrammarWorkers(workers=1)
+    try:
+        assert workers.build(grammar, invoices[0]) == grammar.for_document(invoices[0])
+        for _ in range(600):  # the first build starts the worker, in place meanwhile
+            if workers.cpu_seconds > 0:
+                break
+            assert workers.build(grammar, invoices[1]) == grammar.for_document(invoices[1])
+            time.sleep(0.05)
+        assert workers.cpu_seconds > 0
+        [child] = children()
+        assert "forkpoint.programs.grammar_workers" in child.cmdline()
+        child.kill()
+        child.wait(timeout=10)
+        assert workers.build(grammar, invoices[2]) == grammar.for_document(invoices[2])
+        spent = workers.cpu_seconds
+        for _ in range(600):  # a new worker
+            if workers.cpu_seconds > spent:
+                break
+            assert workers.build(grammar, invoices[2]) == grammar.for_document(invoices[2])
+            time.sleep(0.05)
+        [replaced] = children()
+        assert replaced.pid != child.pid
+    finally:
+        workers.close()
