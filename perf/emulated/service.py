@@ -67,28 +67,11 @@ class Service:
         return {k: round(v, 6) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
-# What the projection gave at commit d2ecc73 (mid, mixtral-awq-2x4090, the full-size report):
-# used when the projection cannot run (it is being reworked for #29 and may ask for files).
-COMMITTED = Service(
-    prefill_seconds_per_token=0.000214,
-    step_seconds=0.139659,
-    tokens_per_step=3.323027,
-    write_tokens_per_second=3045.618844,
-    output_tokens_per_document=209.335,
-    projected_documents_per_second=5.182121,
-    projected_job_seconds=192.971196,
-    draft_tokens=4,
-    source="the projection at commit d2ecc73, mid assumptions (193 s for the job)",
-)
-
-
 def projected(multiplier: float = 1.0, profile: str = "mixtral-awq-2x4090") -> Service:
-    """The projection's server for the full-size job (mid assumptions); the figures it gave at
-    d2ecc73 if it cannot run here."""
-    try:
-        return replace(_project(profile), multiplier=multiplier)
-    except (SystemExit, Exception):
-        return replace(COMMITTED, multiplier=multiplier)
+    """The projection's server for the full-size job (mid assumptions), `multiplier` times as
+    fast. No fallback figures: a projection that cannot run here is an error, not a run paced
+    at some other commit's numbers."""
+    return replace(_project(profile), multiplier=multiplier)
 
 
 def _project(profile: str) -> Service:
