@@ -29,6 +29,7 @@ from forkpoint.programs import program
 from forkpoint.programs.copy_grammar import DocumentGrammars
 from forkpoint.programs.documents import long_documents
 from forkpoint.programs.documents.document import Document
+from forkpoint.programs.grammar_workers import WORKERS
 from forkpoint.programs.grounding import ground, ungrounded_required
 from forkpoint.programs.results.record import DocumentResult, Usage
 from forkpoint.programs.target import NOT_ANSWERING, Target
@@ -114,7 +115,10 @@ class Extractor:
 
     def warm(self) -> int:
         """Compute the prefix once on the server; returns its token count."""
-        self.prompt.task.compile(copy_grammar=True)  # the schema side once, up front
+        task = self.prompt.task
+        task.compile(copy_grammar=True)  # the schema side once, up front
+        if task.copy_grammar is not None:
+            WORKERS.start()  # and the processes that build the document side
         meta = self._with_retries(lambda: program.run_warm(self.endpoint, self.prompt.prefix))
         self.prefix_tokens = int(meta["prompt_tokens"])
         return self.prefix_tokens

@@ -99,6 +99,16 @@ class GrammarWorkers:
             self.cpu_seconds += cpu
         return ebnf
 
+    def start(self) -> None:
+        """Start the workers not yet started, in the background (a job's first documents then
+        find them up, instead of being built in place while they start)."""
+        while True:
+            with self._lock:
+                if self._failed or self._started >= self.size:
+                    return
+                self._started += 1
+            threading.Thread(target=self._start, daemon=True, name="grammar-worker").start()
+
     def close(self) -> None:
         """Stop the idle workers (a busy one stops when its caller is done with it)."""
         while True:
