@@ -125,4 +125,4 @@ class Readiness:
         return ok
 
     def close(self) -> None:
-        self._client.http.close()
+        self._client.close()
