@@ -1,9 +1,10 @@
 """Which jobs have an NGRAM draft corpus on the runtime, and keeping that true.
 
-A job's pending texts go in before its documents are decoded (POST /add_external_corpus,
-runtime/corpora.py) and come out when it is done or cancelled; a restarted runtime has none, so
-the unfinished jobs' corpora are loaded again. A cancel while a load is in flight leaves the
-removal to the loader, which drops the corpus as soon as its load ends.
+A job's pending texts go in as its documents start, beside the first of them (POST
+/add_external_corpus, runtime/corpora.py), and come out when it is done or cancelled; a
+restarted runtime has none, so the unfinished jobs' corpora are loaded again. A cancel while a
+load is in flight leaves the removal to the loader, which drops the corpus as soon as its load
+ends.
 """
 
 from __future__ import annotations

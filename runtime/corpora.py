@@ -3,9 +3,10 @@
 SGLang's NGRAM speculation drafts from a trie of each request's recent tokens; the document body
 is not in it. With `--speculative-ngram-external-sam-budget > 0` it can also draft from named
 external corpora (`POST /add_external_corpus`). Extraction output copies spans of the document,
-so before a job's documents are decoded the gateway registers them as the corpus
-`forkpoint-job-<id>`, and removes it when the job ends — done, cancelled or failed. On start-up
-it removes corpora of jobs that are no longer running (a crash must not leak them) and registers
+so as a job's documents start the gateway registers them as the corpus `forkpoint-job-<id>`
+(beside the first documents: a document decoded before the corpus lands drafts from its own
+tokens only), and removes it when the job ends — done, cancelled or failed. On start-up it
+removes corpora of jobs that are no longer running (a crash must not leak them) and registers
 them again for unfinished jobs; a restarted runtime gets them again too.
 
 What is loaded is bounded: documents are sent in order until the profile's

@@ -9,7 +9,7 @@ loaded as a job corpus. Every output must be identical, and the accept length SG
 must be what perf/studies/ngram_replay.py computes from the speculation-off outputs, step for
 step (on two documents: every verify step of each is compared).
 
-Job corpora: a job's documents are registered before they run and removed when the job ends
+Job corpora: a job's documents are registered as it starts and removed when the job ends
 (done or cancelled), and a restart removes what a crash left behind; `plain_server`
 (speculation off) refuses them.
 """
@@ -171,9 +171,12 @@ def wait_for(condition, what: str, seconds: float = 240, every: float = 0.2):
         time.sleep(every)
 
 
-def test_a_jobs_corpus_is_loaded_before_it_runs_and_removed_when_it_is_done_or_cancelled(
+def test_a_jobs_corpus_is_loaded_as_it_runs_and_removed_when_it_is_done_or_cancelled(
     runner, ngram_server
 ):
+    """The corpus loads beside the job's first documents (it does not hold their start back)
+    and is on the runtime while they run; it is removed when the job is done or cancelled,
+    also when that happens before its load answers."""
     corpora = corpora_on(ngram_server)
     assert "leaked" not in corpora.loaded()  # swept at start
     task = JobTask.named("contacts")
@@ -186,6 +189,7 @@ def test_a_jobs_corpus_is_loaded_before_it_runs_and_removed_when_it_is_done_or_c
         return runner.store.job(job.id).state == "done"
 
     wait_for(done, "the job to be done", every=0.05)
+    wait_for(lambda: runner.store.corpus(job.id) is not None, "the job's corpus load to answer")
     stats = runner.store.corpus(job.id)
     assert stats["documents_sent"] == 3 and stats["tokens_loaded"] > 0
     assert job.id in seen_while_running  # held by the runtime while the documents ran
