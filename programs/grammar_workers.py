@@ -47,15 +47,12 @@ class _Worker:
             stderr=subprocess.DEVNULL,
         )
 
-    def build(self, grammar: CopyGrammar, document: str) -> tuple[str, float]:
-        """The document's EBNF and the child's CPU seconds; OSError/EOFError if it died."""
+    def build(self, grammar: CopyGrammar, document: str) -> tuple[bool, Any]:
+        """(True, (EBNF, the child's CPU seconds)) or (False, the grammar's own error);
+        OSError/EOFError if it died."""
         assert self.process.stdin is not None and self.process.stdout is not None
         _send(self.process.stdin, (grammar, document))
-        ok, value = _receive(self.process.stdout)
-        if not ok:
-            raise value  # the grammar's own error (an empty document): the caller's to see
-        ebnf, cpu = value
-        return str(ebnf), float(cpu)
+        return _receive(self.process.stdout)
 
     def close(self) -> None:
         if self.process.stdin is not None:
@@ -87,17 +84,19 @@ class GrammarWorkers:
         if worker is None:
             return grammar.for_document(document)
         try:
-            ebnf, cpu = worker.build(grammar, document)
-        except (OSError, EOFError, pickle.UnpicklingError):  # died (killed, out of memory)
-            self._lose(worker)
-            return grammar.for_document(document)
-        except BaseException:
-            self._idle.put(worker)
+            ok, value = worker.build(grammar, document)
+        except BaseException as exc:
+            self._lose(worker)  # died, or interrupted mid-answer: its pipe is never reused
+            if isinstance(exc, (OSError, EOFError, pickle.UnpicklingError)):
+                return grammar.for_document(document)
             raise
         self._idle.put(worker)
+        if not ok:
+            raise value  # the grammar's own error (an empty document): the caller's to see
+        ebnf, cpu = value
         with self._lock:
-            self.cpu_seconds += cpu
-        return ebnf
+            self.cpu_seconds += float(cpu)
+        return str(ebnf)
 
     def start(self) -> None:
         """Start the workers not yet started, in the background (a job's first documents then
