@@ -101,12 +101,8 @@ class GrammarWorkers:
     def start(self) -> None:
         """Start the workers not yet started, in the background (a job's first documents then
         find them up, instead of being built in place while they start)."""
-        while True:
-            with self._lock:
-                if self._failed or self._started >= self.size:
-                    return
-                self._started += 1
-            threading.Thread(target=self._start, daemon=True, name="grammar-worker").start()
+        while self._begin_one():
+            pass
 
     def close(self) -> None:
         """Stop the idle workers (a busy one stops when its caller is done with it)."""
@@ -124,19 +120,21 @@ class GrammarWorkers:
             return self._idle.get_nowait()
         except queue.Empty:
             pass
-        with self._lock:
-            if self._failed:
-                return None
-            starting = self._started < self.size
-            if starting:
-                self._started += 1
-        if starting:
-            threading.Thread(target=self._start, daemon=True, name="grammar-worker").start()
+        if self._failed or self._begin_one():
             return None
         try:
             return self._idle.get(timeout=WAIT_SECONDS)
         except queue.Empty:
             return None
+
+    def _begin_one(self) -> bool:
+        """Start one more worker in the background, if there is room for one."""
+        with self._lock:
+            if self._failed or self._started >= self.size:
+                return False
+            self._started += 1
+        threading.Thread(target=self._start, daemon=True, name="grammar-worker").start()
+        return True
 
     def _start(self) -> None:
         try:
